@@ -1,0 +1,52 @@
+"""shapwise: Shapley-value explanations that stay exact for modern deep networks and any precision.
+
+Importing shapwise is light: torch, tensorflow and matplotlib load only when a feature needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from shapwise import links, maskers
+from shapwise.errors import AdditivityError, ShapwiseWarning
+from shapwise.explainers import Explainer
+from shapwise.explanation import Cohorts, Explanation
+
+__version__ = "0.1.0"
+
+# Names loaded on first use: (module, attribute); attribute None means the module itself.
+_LAZY = {
+    "explainers": ("shapwise.explainers", None),
+    "plots": ("shapwise.plots", None),
+    "ExactExplainer": ("shapwise.explainers.exact", "ExactExplainer"),
+    "PermutationExplainer": ("shapwise.explainers.permutation", "PermutationExplainer"),
+    "PartitionExplainer": ("shapwise.explainers.partition", "PartitionExplainer"),
+    "KernelExplainer": ("shapwise.explainers.kernel", "KernelExplainer"),
+    "LinearExplainer": ("shapwise.explainers.linear", "LinearExplainer"),
+    "DeepExplainer": ("shapwise.explainers.deep", "DeepExplainer"),
+    "GradientExplainer": ("shapwise.explainers.gradient", "GradientExplainer"),
+    "kmeans": ("shapwise.background", "kmeans"),
+    "sample": ("shapwise.background", "sample"),
+    "report": ("shapwise.report", "report"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attribute = _LAZY[name]
+        loaded = importlib.import_module(module)
+        return loaded if attribute is None else getattr(loaded, attribute)
+    raise AttributeError(f"module 'shapwise' has no attribute {name!r}")
+
+
+__all__ = [
+    "AdditivityError",
+    "Cohorts",
+    "Explainer",
+    "Explanation",
+    "ShapwiseWarning",
+    "links",
+    "maskers",
+    *_LAZY,
+]

@@ -1,0 +1,104 @@
+"""Explainers, and ``Explainer``: the factory that picks one for a model and masker."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from shapwise.maskers._base import Masker
+
+# Explainer classes by algorithm name, imported only when used (some need torch or tensorflow).
+_ALGORITHMS = {
+    "exact": ("shapwise.explainers.exact", "ExactExplainer"),
+    "permutation": ("shapwise.explainers.permutation", "PermutationExplainer"),
+    "partition": ("shapwise.explainers.partition", "PartitionExplainer"),
+    "kernel": ("shapwise.explainers.kernel", "KernelExplainer"),
+    "linear": ("shapwise.explainers.linear", "LinearExplainer"),
+    "deep": ("shapwise.explainers.deep", "DeepExplainer"),
+    "gradient": ("shapwise.explainers.gradient", "GradientExplainer"),
+}
+
+# Public names (shap's spellings) -> (module, attribute).
+_PUBLIC = {
+    "Exact": _ALGORITHMS["exact"],
+    "ExactExplainer": _ALGORITHMS["exact"],
+    "Permutation": _ALGORITHMS["permutation"],
+    "PermutationExplainer": _ALGORITHMS["permutation"],
+    "Partition": _ALGORITHMS["partition"],
+    "PartitionExplainer": _ALGORITHMS["partition"],
+    "Kernel": _ALGORITHMS["kernel"],
+    "KernelExplainer": _ALGORITHMS["kernel"],
+    "Linear": _ALGORITHMS["linear"],
+    "LinearExplainer": _ALGORITHMS["linear"],
+    "Deep": _ALGORITHMS["deep"],
+    "DeepExplainer": _ALGORITHMS["deep"],
+    "Gradient": _ALGORITHMS["gradient"],
+    "GradientExplainer": _ALGORITHMS["gradient"],
+}
+
+
+def _load(module: str, name: str) -> Any:
+    return getattr(importlib.import_module(module), name)
+
+
+def _is_linear_estimator(model: Any) -> bool:
+    return type(model).__module__.startswith("sklearn.linear_model") and hasattr(model, "coef_")
+
+
+def _choose_algorithm(model: Any, masker: Masker) -> str:
+    if _is_linear_estimator(model):
+        return "linear"
+    if masker.clustering is not None:
+        return "partition"
+    return "exact" if masker.shape[1] <= 10 else "permutation"
+
+
+def Explainer(  # noqa: N802 - shap's public name
+    model: Any,
+    masker: Any = None,
+    link: Any = "identity",
+    algorithm: str = "auto",
+    output_names: list[str] | None = None,
+    feature_names: list[str] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Pick an explainer for ``model``: exact for up to 10 features, permutation beyond, partition
+    when the masker has a feature hierarchy, linear for sklearn linear models.
+
+    Args:
+        model: a function of a 2-D array, torch module, Keras model or sklearn estimator.
+        masker: a masker or background data.
+        link: 'identity' or 'logit'.
+        algorithm: 'auto' or one of exact, permutation, partition, kernel, linear, deep, gradient.
+    """
+    from shapwise.explainers._base import as_masker
+
+    if algorithm not in _ALGORITHMS and algorithm != "auto":
+        raise ValueError(
+            f"unknown algorithm {algorithm!r}; choose 'auto' or one of {sorted(_ALGORITHMS)}"
+        )
+    if algorithm in ("deep", "gradient"):
+        return _load(*_ALGORITHMS[algorithm])(model, masker, **kwargs)
+    if algorithm == "linear" or (algorithm == "auto" and _is_linear_estimator(model)):
+        return _load(*_ALGORITHMS["linear"])(model, masker, **kwargs)
+    masker = as_masker(masker)
+    if algorithm == "auto":
+        algorithm = _choose_algorithm(model, masker)
+    explainer_class = _load(*_ALGORITHMS[algorithm])
+    return explainer_class(
+        model,
+        masker,
+        link=link,
+        output_names=output_names,
+        feature_names=feature_names,
+        **kwargs,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return _load(*_PUBLIC[name])
+    raise AttributeError(f"module 'shapwise.explainers' has no attribute {name!r}")
+
+
+__all__ = ["Explainer", *_PUBLIC]

@@ -1,0 +1,218 @@
+"""What the model-agnostic explainers share: inputs in, one coalition game per row, Explanation out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from shapwise.errors import AdditivityError
+from shapwise.explainers._game import CoalitionGame
+from shapwise.explanation import Explanation
+from shapwise.links import Link, get_link
+from shapwise.maskers._base import CallableMasker, Masker
+from shapwise.maskers.tabular import Independent
+from shapwise.models import Model, as_model
+from shapwise.numeric import additivity_tolerance, check_finite, feature_names_of, to_numpy
+
+
+def as_masker(masker: Any) -> Masker:
+    """A :class:`Masker` from a masker, background data, or a function ``masker(mask, x)``."""
+    if masker is None:
+        raise ValueError(
+            "a masker or background data is needed to hide features, e.g. "
+            "shapwise.Explainer(model, X_background) or maskers.Independent(X_background)"
+        )
+    if isinstance(masker, Masker):
+        return masker
+    if callable(masker):  # arrays, DataFrames and tensors are not callable
+        return CallableMasker(masker)
+    return Independent(masker, max_samples=100)
+
+
+def select_outputs(outputs: Any, n_rows: int, n_outputs: int) -> np.ndarray | None:
+    """Per-row output indices (n_rows, k) from ``outputs``, or None for all outputs."""
+    if outputs is None:
+        return None
+    if isinstance(outputs, Explanation):
+        outputs = outputs.values
+    indices = np.asarray(outputs)
+    if indices.dtype.kind not in "iu":
+        raise TypeError("outputs must be integer output positions (e.g. [0, 2] or top-k per row)")
+    if indices.ndim == 0:
+        indices = indices.reshape(1)
+    if indices.ndim == 1:
+        indices = np.broadcast_to(indices, (n_rows, len(indices)))
+    if indices.shape[0] != n_rows:
+        raise ValueError(
+            f"outputs has {indices.shape[0]} rows of indices but {n_rows} rows are explained"
+        )
+    if indices.min() < 0 or indices.max() >= n_outputs:
+        raise ValueError(f"outputs must be between 0 and {n_outputs - 1}; got {indices.tolist()}")
+    return indices
+
+
+class ExplainerBase:
+    """A model-agnostic explainer: subclasses say how to turn a row's coalition game into values.
+
+    Args:
+        model: a function of a 2-D array, a torch module, a Keras model or an sklearn estimator.
+        masker: a masker, or background data (wrapped in ``maskers.Independent``).
+        link: 'identity' or 'logit': the space in which the values add up.
+        feature_names / output_names: labels for the explanation.
+        batch_size: the most rows passed to the model at once.
+        seed: seed of the random choices (sampling explainers).
+    """
+
+    algorithm = "base"
+
+    def __init__(
+        self,
+        model: Any,
+        masker: Any = None,
+        link: str | Link = "identity",
+        feature_names: list[str] | None = None,
+        output_names: list[str] | None = None,
+        batch_size: int | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.model: Model = as_model(model, batch_size)
+        self.masker = as_masker(masker)
+        self.link = get_link(link)
+        self.feature_names = feature_names or getattr(self.masker, "feature_names", None)
+        self.output_names = output_names
+        self.seed = seed
+        self._expected_value: np.ndarray | None = None
+
+    # --------------------------------------------------------------- subclass hook
+    def explain_row(self, game: CoalitionGame, max_evals: int, rng: np.random.Generator) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray
+    ]:
+        """Return (values (n_features, n_outputs), base value (n_outputs,), output (n_outputs,))."""
+        raise NotImplementedError
+
+    def default_max_evals(self, n_features: int) -> int:
+        return 500
+
+    # --------------------------------------------------------------- public API
+    def __call__(
+        self,
+        *args: Any,
+        max_evals: int | str = "auto",
+        batch_size: int | str = "auto",
+        outputs: Any = None,
+        silent: bool = False,
+        check_additivity: bool = True,
+    ) -> Explanation:
+        """Explain the rows of ``X``; returns an :class:`Explanation`."""
+        if len(args) != 1:
+            raise TypeError("pass the rows to explain as one array or DataFrame")
+        from shapwise._progress import progress
+
+        X_raw = args[0]
+        X = self._rows(X_raw)
+        if batch_size != "auto":
+            self.model.batch_size = int(batch_size)
+        n_features = self.masker.shape[1]
+        budget = self.default_max_evals(n_features) if max_evals == "auto" else int(max_evals)
+        if budget < 2:
+            raise ValueError(f"max_evals must be at least 2; got {max_evals}")
+        rng = np.random.default_rng(self.seed)
+        shared: dict = {}
+        rows = []
+        with progress(len(X), f"{type(self).__name__}", silent) as bar:
+            for x in X:
+                game = CoalitionGame(self.model, self.masker, x, self.link, shared)
+                rows.append(self.explain_row(game, budget, rng))
+                bar.update(1)
+        values = np.stack([r[0] for r in rows])
+        base_values = np.stack([r[1] for r in rows])
+        output_values = np.stack([r[2] for r in rows])
+        values = values.reshape(len(X), *X.shape[1:], values.shape[-1])
+        if check_additivity:
+            self._check_additivity(values, base_values, output_values)
+        return self._explanation(values, base_values, output_values, X, outputs)
+
+    def shap_values(self, X: Any, **kwargs: Any) -> np.ndarray:
+        """The legacy API: the values array, (rows, features) or (rows, features, outputs)."""
+        return self(X, **kwargs).values
+
+    @property
+    def expected_value(self) -> float | np.ndarray:
+        """The base value: the linked mean model output with every feature hidden."""
+        if self._expected_value is None:
+            x = getattr(self.masker, "data", None)
+            if x is None:
+                raise AttributeError("expected_value is known after the first explanation")
+            game = CoalitionGame(self.model, self.masker, x[0], self.link)
+            self._expected_value = game.values(np.zeros((1, self.masker.shape[1]), bool))[0]
+        return self._as_output(self._expected_value)
+
+    # --------------------------------------------------------------- helpers
+    def _as_output(self, per_output: np.ndarray) -> float | np.ndarray:
+        if self.model.single_output and per_output.shape[-1] == 1:
+            return float(per_output[..., 0]) if per_output.ndim == 1 else per_output[..., 0]
+        return per_output
+
+    def _rows(self, X_raw: Any) -> np.ndarray:
+        names = feature_names_of(X_raw)
+        if names is not None and self.feature_names is None:
+            self.feature_names = names
+        X = to_numpy(X_raw, name="the rows to explain")
+        n_features = self.masker.shape[1]
+        if X.ndim == 1 and X.size == n_features:
+            X = X.reshape(1, -1)
+        if X.ndim < 2 or len(X) == 0:
+            raise ValueError(
+                f"pass the rows to explain as a 2-D array (rows, features); got shape {X.shape}"
+            )
+        check_finite(X, "the rows to explain")
+        for x in X[:1]:
+            self.masker.check_row(x)
+        return X
+
+    def _check_additivity(
+        self, values: np.ndarray, base_values: np.ndarray, output_values: np.ndarray
+    ) -> None:
+        n = len(values)
+        totals = values.reshape(n, -1, values.shape[-1]).sum(axis=1) + base_values
+        error = np.abs(totals - output_values).max()
+        dtype = self.model.output_dtype or "float64"
+        tolerance = additivity_tolerance(dtype, np.abs(output_values).max())
+        if not error <= tolerance:
+            raise AdditivityError(
+                f"{self.algorithm}: values + base value differ from the model output by {error:.3g} "
+                f"(tolerance {tolerance:.3g} for a {dtype} model); please report this with the model"
+            )
+
+    def _explanation(
+        self,
+        values: np.ndarray,
+        base_values: np.ndarray,
+        output_values: np.ndarray,
+        X: np.ndarray,
+        outputs: Any,
+    ) -> Explanation:
+        output_names = self.output_names
+        indices = select_outputs(outputs, len(X), values.shape[-1])
+        if indices is not None:
+            values = np.take_along_axis(values, indices.reshape(len(X), *([1] * (X.ndim - 1)), -1), -1)
+            base_values = np.take_along_axis(base_values, indices, axis=1)
+            output_values = np.take_along_axis(output_values, indices, axis=1)
+            if output_names is not None:
+                picked = np.asarray(output_names, dtype=object)[indices]
+                same = (indices == indices[0]).all()
+                output_names = list(picked[0]) if same else None
+        elif self.model.single_output and values.shape[-1] == 1:
+            values, base_values, output_values = values[..., 0], base_values[:, 0], output_values[:, 0]
+        return Explanation(
+            values,
+            base_values=base_values,
+            data=X,
+            feature_names=self.feature_names,
+            output_names=output_names,
+            clustering=self.masker.clustering,
+            output_values=output_values,
+            model_dtype=self.model.output_dtype,
+            algorithm=self.algorithm,
+        )

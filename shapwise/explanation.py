@@ -1,0 +1,377 @@
+"""`Explanation`: Shapley values with their base values, data and names, indexed like shap's."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROW, FEATURE, OUTPUT = "row", "feature", "output"
+
+_ARRAY_FIELDS = ("values", "base_values", "data", "output_values", "native_output_values", "clustering")
+
+
+def _infer_axis_kinds(values: np.ndarray, base_values: np.ndarray | None) -> tuple[str, ...]:
+    """Guess which axes of ``values`` are rows, features and outputs from the base values' shape."""
+    ndim = values.ndim
+    if ndim == 0:
+        return ()
+    if base_values is None or base_values.ndim == 0:
+        if base_values is None and ndim >= 2:
+            return (ROW,) + (FEATURE,) * (ndim - 1)
+        return (FEATURE,) * ndim
+    if base_values.ndim >= 2:
+        return (ROW,) + (FEATURE,) * (ndim - 2) + (OUTPUT,)
+    size = base_values.shape[0]
+    rows_match = values.shape[0] == size
+    outputs_match = ndim >= 2 and values.shape[-1] == size
+    if outputs_match and not rows_match:
+        return (FEATURE,) * (ndim - 1) + (OUTPUT,)
+    if ndim == 1:
+        return (FEATURE,)
+    return (ROW,) + (FEATURE,) * (ndim - 1)
+
+
+class Explanation:
+    """Attributions for a set of rows, shaped like shap's ``Explanation``.
+
+    Args:
+        values: (N, *features) for one output or (N, *features, O) for several.
+        base_values: (N,) or (N, O): what the values start from (the expected output).
+        data: the explained inputs, (N, *features).
+        feature_names / output_names: labels of the feature axis and the output axis.
+        clustering: a scipy linkage matrix over the features, when the masker had one.
+        output_values: the model output (in the link's space) that values + base_values add up to.
+        native_output_values: the model's own output in its native dtype, when it differs from
+            ``output_values`` (e.g. a float16 model explained with float32 arithmetic).
+        model_dtype: the dtype the model computes in ('float32', 'float16', 'bfloat16', ...).
+        algorithm: the name of the explainer that produced the values.
+    """
+
+    def __init__(
+        self,
+        values: Any,
+        base_values: Any = None,
+        data: Any = None,
+        feature_names: Sequence[str] | None = None,
+        output_names: Sequence[str] | None = None,
+        clustering: Any = None,
+        output_values: Any = None,
+        native_output_values: Any = None,
+        model_dtype: str | None = None,
+        algorithm: str | None = None,
+        axis_kinds: Sequence[str] | None = None,
+    ) -> None:
+        self.values = np.asarray(values)
+        self.base_values = None if base_values is None else np.asarray(base_values)
+        self.data = None if data is None else np.asarray(data)
+        self.clustering = None if clustering is None else np.asarray(clustering)
+        self.output_values = None if output_values is None else np.asarray(output_values)
+        self.native_output_values = (
+            None if native_output_values is None else np.asarray(native_output_values)
+        )
+        self.feature_names = None if feature_names is None else [str(n) for n in feature_names]
+        self.output_names = None if output_names is None else [str(n) for n in output_names]
+        self.model_dtype = model_dtype
+        self.algorithm = algorithm
+        if axis_kinds is None:
+            axis_kinds = _infer_axis_kinds(self.values, self.base_values)
+        self.axis_kinds = tuple(axis_kinds)
+        if len(self.axis_kinds) != self.values.ndim:
+            raise ValueError(
+                f"axis_kinds {self.axis_kinds} does not match values with {self.values.ndim} axes"
+            )
+
+    # ----------------------------------------------------------------- basic protocol
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.values.shape
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.values if dtype is None else self.values.astype(dtype)
+
+    def __repr__(self) -> str:
+        parts = [f".values =\n{self.values!r}"]
+        if self.base_values is not None:
+            parts.append(f".base_values =\n{self.base_values!r}")
+        if self.data is not None:
+            parts.append(f".data =\n{self.data!r}")
+        return "\n\n".join(parts)
+
+    def _with(self, **changes: Any) -> Explanation:
+        fields = {
+            "values": self.values,
+            "base_values": self.base_values,
+            "data": self.data,
+            "feature_names": self.feature_names,
+            "output_names": self.output_names,
+            "clustering": self.clustering,
+            "output_values": self.output_values,
+            "native_output_values": self.native_output_values,
+            "model_dtype": self.model_dtype,
+            "algorithm": self.algorithm,
+            "axis_kinds": self.axis_kinds,
+        }
+        fields.update(changes)
+        return Explanation(**fields)
+
+    def _axes_of(self, kinds: Sequence[str]) -> list[int]:
+        return [i for i, kind in enumerate(self.axis_kinds) if kind in kinds]
+
+    def _companion_axes(self, array: np.ndarray | None, kinds: Sequence[str]) -> list[int] | None:
+        """The axes of ``values`` that a companion array (data, base values) carries, or None."""
+        if array is None:
+            return None
+        axes = self._axes_of(kinds)
+        if array.shape == tuple(self.values.shape[a] for a in axes):
+            return axes
+        return None
+
+    # ----------------------------------------------------------------- indexing
+    def _resolve(self, item: Any, axis: int) -> Any:
+        """Turn feature or output names into positions along ``axis``."""
+        kind = self.axis_kinds[axis]
+        names = {FEATURE: self.feature_names, OUTPUT: self.output_names}.get(kind)
+        if isinstance(item, str):
+            return self._position(item, names, kind)
+        if isinstance(item, (list, tuple)) and item and all(isinstance(i, str) for i in item):
+            return [self._position(i, names, kind) for i in item]
+        if isinstance(item, Explanation):
+            return item.values
+        return item
+
+    @staticmethod
+    def _position(name: str, names: list[str] | None, kind: str) -> int:
+        if names is None or name not in names:
+            known = "none are set" if names is None else f"known: {names[:10]}"
+            raise KeyError(f"no {kind} named {name!r} ({known})")
+        return names.index(name)
+
+    def __getitem__(self, key: Any) -> Explanation:
+        key = key if isinstance(key, tuple) else (key,)
+        if any(k is Ellipsis for k in key):
+            at = next(i for i, k in enumerate(key) if k is Ellipsis)
+            fill = self.values.ndim - (len(key) - 1)
+            key = key[:at] + (slice(None),) * fill + key[at + 1 :]
+        if len(key) > self.values.ndim:
+            raise IndexError(f"too many indices: {len(key)} for {self.values.ndim} axes")
+        key = tuple(self._resolve(k, axis) for axis, k in enumerate(key))
+        key = key + (slice(None),) * (self.values.ndim - len(key))
+
+        def take(array: np.ndarray | None, kinds: Sequence[str]) -> np.ndarray | None:
+            axes = self._companion_axes(array, kinds)
+            if axes is None:
+                return None
+            return array[tuple(key[a] for a in axes)]
+
+        def take_names(names: list[str] | None, kind: str) -> list[str] | None:
+            axes = self._axes_of([kind])
+            if names is None or len(axes) != 1:
+                return names
+            picked = np.asarray(names, dtype=object)[key[axes[0]]]
+            return [picked] if np.ndim(picked) == 0 else list(picked)
+
+        kept = []
+        for kind, k in zip(self.axis_kinds, key):
+            if np.ndim(k) == 0 and not isinstance(k, slice):
+                continue
+            kept.append(kind)
+        values = self.values[key]
+        dropped_features = FEATURE not in kept
+        return Explanation(
+            values,
+            base_values=take(self.base_values, (ROW, OUTPUT)),
+            data=take(self.data, (ROW, FEATURE)),
+            feature_names=take_names(self.feature_names, FEATURE),
+            output_names=take_names(self.output_names, OUTPUT),
+            clustering=self.clustering,
+            output_values=take(self.output_values, (ROW, OUTPUT)),
+            native_output_values=take(self.native_output_values, (ROW, OUTPUT)),
+            model_dtype=self.model_dtype,
+            algorithm=self.algorithm,
+            axis_kinds=tuple(kept)[: np.ndim(values)] if not dropped_features else tuple(kept),
+        )
+
+    # ----------------------------------------------------------------- operations
+    @property
+    def abs(self) -> Explanation:
+        return self._with(values=np.abs(self.values))
+
+    def _reduce(self, func: Any, axis: int) -> Explanation:
+        axis = axis % self.values.ndim
+        kind = self.axis_kinds[axis]
+        kinds = self.axis_kinds[:axis] + self.axis_kinds[axis + 1 :]
+
+        def reduce_companion(array: np.ndarray | None, carried: Sequence[str]) -> Any:
+            axes = self._companion_axes(array, carried)
+            if axes is None:
+                return None
+            if axis not in axes:
+                return array
+            if array.dtype.kind not in "fiub":
+                return None
+            return func(array, axis=axes.index(axis))
+
+        changes: dict[str, Any] = {
+            "values": func(self.values, axis=axis),
+            "axis_kinds": kinds,
+            "base_values": reduce_companion(self.base_values, (ROW, OUTPUT)),
+            "output_values": reduce_companion(self.output_values, (ROW, OUTPUT)),
+            "native_output_values": reduce_companion(self.native_output_values, (ROW, OUTPUT)),
+            "data": reduce_companion(self.data, (ROW, FEATURE)) if kind == ROW else None,
+        }
+        if kind == FEATURE:
+            changes["feature_names"] = None
+        if kind == OUTPUT:
+            changes["output_names"] = None
+        return self._with(**changes)
+
+    def mean(self, axis: int) -> Explanation:
+        """Mean over ``axis`` (0: rows, giving a global explanation)."""
+        return self._reduce(np.mean, axis)
+
+    def sum(self, axis: int | None = None) -> Explanation:
+        """Sum over ``axis``; over features it gives output - base value."""
+        if axis is None:
+            return self._with(values=np.sum(self.values), axis_kinds=(), data=None)
+        return self._reduce(np.sum, axis)
+
+    def max(self, axis: int) -> Explanation:
+        return self._reduce(np.max, axis)
+
+    def min(self, axis: int) -> Explanation:
+        return self._reduce(np.min, axis)
+
+    def percentile(self, q: float, axis: int) -> Explanation:
+        return self._reduce(lambda a, axis: np.percentile(a, q, axis=axis), axis)
+
+    @property
+    def argsort(self) -> Explanation:
+        """Positions that sort the values along the last axis (ascending)."""
+        return self._with(values=np.argsort(self.values, axis=-1, kind="stable"), data=None)
+
+    @property
+    def flip(self) -> Explanation:
+        """The values reversed along the last axis (e.g. argsort.flip for descending order)."""
+        return self._with(values=np.flip(self.values, axis=-1), data=None)
+
+    def hstack(self, other: Explanation) -> Explanation:
+        """Join the features of two explanations of the same rows side by side."""
+        if self.values.shape[0] != other.values.shape[0]:
+            raise ValueError(
+                f"hstack needs the same rows: {self.values.shape[0]} vs {other.values.shape[0]}"
+            )
+        if self.base_values is not None and other.base_values is not None:
+            if not np.allclose(self.base_values, other.base_values):
+                raise ValueError("hstack needs explanations with the same base values")
+        names = None
+        if self.feature_names is not None and other.feature_names is not None:
+            names = self.feature_names + other.feature_names
+        data = None
+        if self.data is not None and other.data is not None:
+            data = np.concatenate([self.data, other.data], axis=1)
+        return self._with(
+            values=np.concatenate([self.values, other.values], axis=1),
+            data=data,
+            feature_names=names,
+            clustering=None,
+        )
+
+    def cohorts(self, cohorts: int | Sequence[Any]) -> Cohorts:
+        """Split the rows into groups: ``n`` groups found by a decision tree, or given labels."""
+        if isinstance(cohorts, (int, np.integer)):
+            labels = _tree_cohorts(self, int(cohorts))
+        else:
+            labels = np.asarray(cohorts)
+            if labels.shape[0] != self.values.shape[0]:
+                raise ValueError(
+                    f"cohort labels must have one entry per row: {labels.shape[0]} "
+                    f"labels for {self.values.shape[0]} rows"
+                )
+        return Cohorts({str(label): self[labels == label] for label in _unique(labels)})
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> None:
+        """Write to a single ``.npz`` file (no pickle)."""
+        arrays = {f: getattr(self, f) for f in _ARRAY_FIELDS if getattr(self, f) is not None}
+        if arrays["values"].dtype == object:
+            raise TypeError("values of dtype object cannot be saved; convert them to numbers")
+        meta = {
+            "feature_names": self.feature_names,
+            "output_names": self.output_names,
+            "model_dtype": self.model_dtype,
+            "algorithm": self.algorithm,
+            "axis_kinds": list(self.axis_kinds),
+        }
+        np.savez_compressed(path, __meta__=np.array(json.dumps(meta)), **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Explanation:
+        """Read an explanation written by ``save``."""
+        with np.load(path, allow_pickle=False) as stored:
+            meta = json.loads(str(stored["__meta__"]))
+            arrays = {f: stored[f] for f in _ARRAY_FIELDS if f in stored.files}
+        return cls(**arrays, **meta)
+
+
+class Cohorts:
+    """Named groups of rows of one explanation; operations apply to every group."""
+
+    def __init__(self, cohorts: dict[str, Explanation]) -> None:
+        self.cohorts = cohorts
+
+    def __getattr__(self, name: str) -> Any:
+        members = {label: getattr(exp, name) for label, exp in self.cohorts.items()}
+        if all(isinstance(m, Explanation) for m in members.values()):
+            return Cohorts(members)
+        if all(callable(m) for m in members.values()):
+            return lambda *args, **kwargs: Cohorts(
+                {label: m(*args, **kwargs) for label, m in members.items()}
+            )
+        return members
+
+    def __getitem__(self, key: Any) -> Cohorts:
+        return Cohorts({label: exp[key] for label, exp in self.cohorts.items()})
+
+    def __repr__(self) -> str:
+        return f"Cohorts({ {k: v.shape for k, v in self.cohorts.items()} })"
+
+
+def _unique(labels: np.ndarray) -> list[Any]:
+    seen: list[Any] = []
+    for label in labels.tolist():
+        if label not in seen:
+            seen.append(label)
+    return seen
+
+
+def _tree_cohorts(explanation: Explanation, n: int) -> np.ndarray:
+    """Label rows by the leaves of a shallow tree that splits the data to separate the values."""
+    from sklearn.tree import DecisionTreeRegressor
+
+    if explanation.data is None:
+        raise ValueError("cohorts(n) needs the explanation's data to split on")
+    values = explanation.values.reshape(len(explanation.values), -1)
+    data = explanation.data.reshape(len(explanation.data), -1)
+    tree = DecisionTreeRegressor(max_leaf_nodes=max(n, 2), random_state=0).fit(data, values)
+    leaves = tree.apply(data)
+    names = explanation.feature_names or [f"Feature {i}" for i in range(data.shape[1])]
+    paths = tree.decision_path(data)
+    structure = tree.tree_
+    labels = []
+    for row, leaf in enumerate(leaves):
+        conditions = []
+        for node in paths.indices[paths.indptr[row] : paths.indptr[row + 1]]:
+            if node == leaf:
+                continue
+            feature, threshold = structure.feature[node], structure.threshold[node]
+            sign = "<" if data[row, feature] <= threshold else ">="
+            conditions.append(f"{names[feature]} {sign} {threshold:.4g}")
+        labels.append(" & ".join(conditions) or "all")
+    return np.asarray(labels, dtype=object)

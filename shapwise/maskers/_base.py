@@ -1,0 +1,72 @@
+"""What every masker provides: masked inputs for a batch of coalitions of one row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class Masker:
+    """Builds model inputs in which only the features of a coalition keep the row's values.
+
+    Attributes:
+        shape: (rows produced per coalition, number of features).
+        clustering: a scipy linkage matrix over the features (a hierarchy for Owen values), or None.
+        empty_is_constant: the empty coalition gives the same inputs for every row, so its value
+            can be computed once per explanation.
+        feature_names: names of the features, when the masker knows them.
+    """
+
+    shape: tuple[int, int]
+    clustering: np.ndarray | None = None
+    empty_is_constant: bool = False
+    feature_names: list[str] | None = None
+
+    def masked_batch(self, masks: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Masked inputs for K boolean masks (K, n_features) of one row: shape (K, rows, *x.shape)."""
+        raise NotImplementedError
+
+    def __call__(self, mask: Any, x: Any) -> np.ndarray:
+        """Masked inputs for one mask (shap's masker protocol): shape (rows, *x.shape)."""
+        mask = np.asarray(mask, dtype=bool).reshape(1, -1)
+        return self.masked_batch(mask, np.asarray(x))[0]
+
+    def check_row(self, x: np.ndarray) -> None:
+        """Raise a ValueError if ``x`` (one row) does not fit this masker."""
+
+
+class CallableMasker(Masker):
+    """Adapts a user function ``masker(mask, x) -> masked rows`` to the batched protocol."""
+
+    def __init__(self, function: Any, n_features: int | None = None) -> None:
+        self.function = function
+        self.clustering = getattr(function, "clustering", None)
+        shape = getattr(function, "shape", None)
+        self._n_features = n_features if shape is None else int(shape[1])
+        self._rows = None if shape is None else int(shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int]:  # type: ignore[override]
+        if self._n_features is None or self._rows is None:
+            raise ValueError("the masker's shape is unknown until it has masked a row")
+        return (self._rows, self._n_features)
+
+    def check_row(self, x: np.ndarray) -> None:
+        if self._n_features is None:
+            self._n_features = int(np.prod(x.shape))
+        if self._rows is None:
+            probe = self._masked(np.ones(self._n_features, dtype=bool), x)
+            self._rows = probe.shape[0]
+
+    def _masked(self, mask: np.ndarray, x: np.ndarray) -> np.ndarray:
+        from shapwise.numeric import to_numpy
+
+        out = self.function(mask, x)
+        if isinstance(out, tuple):
+            out = out[0]
+        out = to_numpy(out, name="the masker's output")
+        return out.reshape(-1, *x.shape) if out.size % max(x.size, 1) == 0 else out
+
+    def masked_batch(self, masks: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return np.stack([self._masked(mask, x) for mask in masks])

@@ -1,0 +1,114 @@
+"""Tabular maskers: hidden features take their values from background rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from shapwise.maskers._base import Masker
+from shapwise.numeric import check_finite, feature_names_of, to_numpy
+
+
+def _background(data: Any, max_samples: int, seed: int) -> tuple[np.ndarray, list[str] | None]:
+    names = feature_names_of(data)
+    array = to_numpy(data, name="the background data")
+    if array.ndim == 1:
+        array = array.reshape(1, -1)
+    if array.ndim != 2:
+        raise ValueError(
+            f"tabular background data must be 2-D (rows, features); got shape {array.shape}"
+        )
+    if array.shape[0] == 0:
+        raise ValueError("the background data is empty; pass at least one row")
+    check_finite(array, "the background data")
+    if array.shape[0] > max_samples:
+        rows = np.random.default_rng(seed).choice(array.shape[0], max_samples, replace=False)
+        array = array[np.sort(rows)]
+    return array, names
+
+
+class Independent(Masker):
+    """Hides features by replacing them with background values, independently of the others.
+
+    Args:
+        data: background rows (array or DataFrame); more than ``max_samples`` rows are subsampled.
+        max_samples: the most background rows to keep.
+    """
+
+    empty_is_constant = True
+
+    def __init__(self, data: Any, max_samples: int = 100, seed: int = 0) -> None:
+        self.data, self.feature_names = _background(data, max_samples, seed)
+        self.shape = self.data.shape
+        self.clustering = None
+
+    def check_row(self, x: np.ndarray) -> None:
+        if x.shape != self.data.shape[1:]:
+            raise ValueError(
+                f"a row to explain has shape {x.shape} but the background rows have shape "
+                f"{self.data.shape[1:]}; pass data with the same features as the background"
+            )
+
+    def masked_batch(self, masks: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return np.where(masks[:, None, :], x[None, None, :], self.data[None, :, :])
+
+
+def cluster_features(data: np.ndarray, metric: str = "correlation") -> np.ndarray:
+    """A hierarchical clustering (scipy linkage matrix) of the columns of ``data``.
+
+    'correlation' joins features whose values move together (distance 1 - |corr|); any other name
+    is a scipy distance metric between the feature columns.
+    """
+    from scipy.cluster.hierarchy import linkage
+    from scipy.spatial.distance import pdist, squareform
+
+    n_features = data.shape[1]
+    if n_features < 2:
+        raise ValueError("clustering needs at least two features")
+    columns = data.T.astype(np.float64)
+    if metric == "correlation":
+        spread = columns.std(axis=1)
+        centered = columns - columns.mean(axis=1, keepdims=True)
+        safe = np.where(spread > 0, spread, 1.0)
+        corr = (centered @ centered.T) / (columns.shape[1] * np.outer(safe, safe))
+        corr[spread == 0, :] = 0.0
+        corr[:, spread == 0] = 0.0
+        distance = np.clip(1.0 - np.abs(corr), 0.0, None)
+        np.fill_diagonal(distance, 0.0)
+        condensed = squareform(distance, checks=False)
+    else:
+        condensed = pdist(columns, metric=metric)
+    return linkage(np.nan_to_num(condensed), method="average")
+
+
+def check_linkage(clustering: Any, n_features: int) -> np.ndarray:
+    """Validate a user-supplied linkage matrix (any float dtype) for ``n_features`` features."""
+    matrix = to_numpy(clustering, name="the clustering").astype(np.float64)
+    if matrix.ndim != 2 or matrix.shape != (n_features - 1, 4):
+        raise ValueError(
+            f"the clustering must be a scipy linkage matrix of shape ({n_features - 1}, 4) for "
+            f"{n_features} features; got shape {matrix.shape}"
+        )
+    check_finite(matrix, "the clustering")
+    return matrix
+
+
+class Partition(Independent):
+    """Like :class:`Independent`, plus a feature hierarchy so explainers compute Owen values.
+
+    Args:
+        data: background rows.
+        max_samples: the most background rows to keep.
+        clustering: 'correlation', a scipy distance metric name, or a linkage matrix.
+    """
+
+    def __init__(
+        self, data: Any, max_samples: int = 100, clustering: Any = "correlation", seed: int = 0
+    ) -> None:
+        super().__init__(data, max_samples=max_samples, seed=seed)
+        if isinstance(clustering, str):
+            full = to_numpy(data, name="the background data").reshape(len(data), -1)
+            self.clustering = cluster_features(full, clustering)
+        else:
+            self.clustering = check_linkage(clustering, self.shape[1])

@@ -1,0 +1,136 @@
+"""Model adapters: any callable, torch module, Keras model or sklearn estimator as one batched f(X)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from shapwise.numeric import check_finite, native_dtype_name, to_numpy
+
+DEFAULT_BATCH_SIZE = 10_000
+
+
+def _framework_of(model: Any) -> str | None:
+    for cls in type(model).__mro__:
+        root = cls.__module__.split(".")[0]
+        if root == "torch":
+            return "torch"
+        if root in ("keras", "tensorflow", "tf_keras"):
+            return "keras"
+    return None
+
+
+class Model:
+    """A model seen as ``f(X: ndarray) -> ndarray`` of shape (n, n_outputs), float64, in batches.
+
+    Attributes:
+        single_output: the original model returned one value per row as a 1-D array.
+        output_dtype: the dtype name of the model's own output ('float16', 'bfloat16', ...).
+    """
+
+    def __init__(self, predict: Callable[[np.ndarray], Any], batch_size: int | None = None,
+                 name: str = "model", input_dtype: str | None = None) -> None:
+        self._predict = predict
+        self.batch_size = int(batch_size or DEFAULT_BATCH_SIZE)
+        self.name = name
+        self.input_dtype = input_dtype
+        self.single_output: bool | None = None
+        self.output_dtype: str | None = None
+        self.n_evaluations = 0
+        self.n_calls = 0
+        self.seconds = 0.0
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Evaluate on all rows of ``X`` in batches; returns (n, n_outputs) float64."""
+        n = len(X)
+        if n == 0:
+            raise ValueError("the model was asked to evaluate zero rows")
+        chunks = [self._evaluate(X[start : start + self.batch_size])
+                  for start in range(0, n, self.batch_size)]
+        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=0)
+
+    def _evaluate(self, X: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        raw = self._predict(X)
+        self.seconds += time.perf_counter() - start
+        self.n_calls += 1
+        self.n_evaluations += len(X)
+        if self.output_dtype is None:
+            self.output_dtype = native_dtype_name(raw)
+        out = to_numpy(raw, name=f"the output of {self.name}").astype(np.float64, copy=False)
+        if out.ndim == 0 or out.shape[0] != len(X):
+            got = "a scalar" if out.ndim == 0 else f"{out.shape[0]} rows (shape {out.shape})"
+            raise ValueError(
+                f"{self.name} returned {got} for {len(X)} input rows; it must return one "
+                "output row per input row"
+            )
+        if self.single_output is None:
+            self.single_output = out.ndim == 1
+        out = out.reshape(len(X), -1)
+        check_finite(out, f"the output of {self.name}")
+        return out
+
+
+def _torch_predict(module: Any) -> tuple[Callable[[np.ndarray], Any], str]:
+    import torch
+
+    parameter = next(module.parameters(), None)
+    dtype = parameter.dtype if parameter is not None else torch.float32
+    device = parameter.device if parameter is not None else torch.device("cpu")
+
+    def predict(X: np.ndarray) -> Any:
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                return module(torch.as_tensor(X).to(device=device, dtype=dtype))
+        finally:
+            module.train(was_training)
+
+    return predict, str(dtype).replace("torch.", "")
+
+
+def _keras_predict(model: Any) -> tuple[Callable[[np.ndarray], Any], str]:
+    dtype = getattr(getattr(model, "dtype_policy", None), "compute_dtype", None) or "float32"
+
+    def predict(X: np.ndarray) -> Any:
+        return model(X, training=False)
+
+    return predict, str(dtype)
+
+
+def _sklearn_predict(estimator: Any) -> Callable[[np.ndarray], Any]:
+    if hasattr(estimator, "predict_proba") and getattr(estimator, "_estimator_type", None) != "regressor":
+        return estimator.predict_proba
+    return estimator.predict
+
+
+def as_model(model: Any, batch_size: int | None = None) -> Model:
+    """Wrap ``model`` as a batched :class:`Model`.
+
+    Accepts a :class:`Model`, a ``torch.nn.Module`` (run in eval mode without gradients, inputs cast to
+    the module's dtype and device), a Keras model, an sklearn-style estimator (``predict_proba`` for
+    classifiers, else ``predict``), or any callable taking a 2-D numpy array.
+    """
+    if isinstance(model, Model):
+        if batch_size is not None:
+            model.batch_size = int(batch_size)
+        return model
+    framework = _framework_of(model)
+    name = type(model).__name__
+    if framework == "torch" and hasattr(model, "parameters"):
+        predict, dtype = _torch_predict(model)
+        return Model(predict, batch_size, name=name, input_dtype=dtype)
+    if framework == "keras" and hasattr(model, "layers"):
+        predict, dtype = _keras_predict(model)
+        return Model(predict, batch_size, name=name, input_dtype=dtype)
+    if hasattr(model, "predict") and hasattr(model, "fit"):
+        return Model(_sklearn_predict(model), batch_size, name=name)
+    if callable(model):
+        return Model(model, batch_size, name=getattr(model, "__name__", name))
+    raise TypeError(
+        f"cannot explain a {name}: pass a function of a 2-D array, a torch.nn.Module, a Keras "
+        "model, or an estimator with predict / predict_proba"
+    )
