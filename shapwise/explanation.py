@@ -11,7 +11,14 @@ import numpy as np
 
 ROW, FEATURE, OUTPUT = "row", "feature", "output"
 
-_ARRAY_FIELDS = ("values", "base_values", "data", "output_values", "native_output_values", "clustering")
+_ARRAY_FIELDS = (
+    "values",
+    "base_values",
+    "data",
+    "output_values",
+    "native_output_values",
+    "clustering",
+)
 
 
 def _infer_axis_kinds(values: np.ndarray, base_values: np.ndarray | None) -> tuple[str, ...]:
@@ -175,15 +182,14 @@ class Explanation:
             if names is None or len(axes) != 1:
                 return names
             picked = np.asarray(names, dtype=object)[key[axes[0]]]
-            return [picked] if np.ndim(picked) == 0 else list(picked)
+            return None if np.ndim(picked) == 0 else list(picked)
 
         kept = []
-        for kind, k in zip(self.axis_kinds, key):
+        for kind, k in zip(self.axis_kinds, key, strict=True):
             if np.ndim(k) == 0 and not isinstance(k, slice):
                 continue
             kept.append(kind)
         values = self.values[key]
-        dropped_features = FEATURE not in kept
         return Explanation(
             values,
             base_values=take(self.base_values, (ROW, OUTPUT)),
@@ -195,7 +201,7 @@ class Explanation:
             native_output_values=take(self.native_output_values, (ROW, OUTPUT)),
             model_dtype=self.model_dtype,
             algorithm=self.algorithm,
-            axis_kinds=tuple(kept)[: np.ndim(values)] if not dropped_features else tuple(kept),
+            axis_kinds=tuple(kept) if len(kept) == np.ndim(values) else None,
         )
 
     # ----------------------------------------------------------------- operations
@@ -267,9 +273,9 @@ class Explanation:
             raise ValueError(
                 f"hstack needs the same rows: {self.values.shape[0]} vs {other.values.shape[0]}"
             )
-        if self.base_values is not None and other.base_values is not None:
-            if not np.allclose(self.base_values, other.base_values):
-                raise ValueError("hstack needs explanations with the same base values")
+        both = self.base_values is not None and other.base_values is not None
+        if both and not np.allclose(self.base_values, other.base_values):
+            raise ValueError("hstack needs explanations with the same base values")
         names = None
         if self.feature_names is not None and other.feature_names is not None:
             names = self.feature_names + other.feature_names

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +31,13 @@ class Model:
         output_dtype: the dtype name of the model's own output ('float16', 'bfloat16', ...).
     """
 
-    def __init__(self, predict: Callable[[np.ndarray], Any], batch_size: int | None = None,
-                 name: str = "model", input_dtype: str | None = None) -> None:
+    def __init__(
+        self,
+        predict: Callable[[np.ndarray], Any],
+        batch_size: int | None = None,
+        name: str = "model",
+        input_dtype: str | None = None,
+    ) -> None:
         self._predict = predict
         self.batch_size = int(batch_size or DEFAULT_BATCH_SIZE)
         self.name = name
@@ -47,8 +53,10 @@ class Model:
         n = len(X)
         if n == 0:
             raise ValueError("the model was asked to evaluate zero rows")
-        chunks = [self._evaluate(X[start : start + self.batch_size])
-                  for start in range(0, n, self.batch_size)]
+        chunks = [
+            self._evaluate(X[start : start + self.batch_size])
+            for start in range(0, n, self.batch_size)
+        ]
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=0)
 
     def _evaluate(self, X: np.ndarray) -> np.ndarray:
@@ -102,7 +110,10 @@ def _keras_predict(model: Any) -> tuple[Callable[[np.ndarray], Any], str]:
 
 
 def _sklearn_predict(estimator: Any) -> Callable[[np.ndarray], Any]:
-    if hasattr(estimator, "predict_proba") and getattr(estimator, "_estimator_type", None) != "regressor":
+    if (
+        hasattr(estimator, "predict_proba")
+        and getattr(estimator, "_estimator_type", None) != "regressor"
+    ):
         return estimator.predict_proba
     return estimator.predict
 

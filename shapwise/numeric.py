@@ -85,7 +85,9 @@ def to_numpy(x: Any, *, name: str = "data", allow_integers: bool = False) -> np.
     if kind in "iub":
         return array if allow_integers else array.astype(np.float64)
     if kind == "c":
-        raise TypeError(f"{name} is complex ({array.dtype}); shapwise explains real-valued data only")
+        raise TypeError(
+            f"{name} is complex ({array.dtype}); shapwise explains real-valued data only"
+        )
     if kind == "V" or array.dtype.name.startswith("float"):
         # ml_dtypes types (bfloat16, float8_*) that numpy reports as void-like.
         return array.astype(np.float32)

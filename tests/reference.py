@@ -6,9 +6,9 @@ no code is shared with the package.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from itertools import chain, combinations, product
 from math import factorial
-from typing import Callable, Sequence
 
 import numpy as np
 

@@ -50,10 +50,14 @@ def _choose_algorithm(model: Any, masker: Masker) -> str:
         return "linear"
     if masker.clustering is not None:
         return "partition"
-    return "exact" if masker.shape[1] <= 10 else "permutation"
+    try:
+        n_features = masker.shape[1]
+    except ValueError:  # a function masker whose width is known only once it has masked a row
+        return "permutation"
+    return "exact" if n_features <= 10 else "permutation"
 
 
-def Explainer(  # noqa: N802 - shap's public name
+def Explainer(
     model: Any,
     masker: Any = None,
     link: Any = "identity",

@@ -85,9 +85,9 @@ class ExplainerBase:
         self._expected_value: np.ndarray | None = None
 
     # --------------------------------------------------------------- subclass hook
-    def explain_row(self, game: CoalitionGame, max_evals: int, rng: np.random.Generator) -> tuple[
-        np.ndarray, np.ndarray, np.ndarray
-    ]:
+    def explain_row(
+        self, game: CoalitionGame, max_evals: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return (values (n_features, n_outputs), base value (n_outputs,), output (n_outputs,))."""
         raise NotImplementedError
 
@@ -159,16 +159,12 @@ class ExplainerBase:
         if names is not None and self.feature_names is None:
             self.feature_names = names
         X = to_numpy(X_raw, name="the rows to explain")
-        n_features = self.masker.shape[1]
-        if X.ndim == 1 and X.size == n_features:
-            X = X.reshape(1, -1)
         if X.ndim < 2 or len(X) == 0:
             raise ValueError(
-                f"pass the rows to explain as a 2-D array (rows, features); got shape {X.shape}"
+                f"pass the rows to explain as an array of rows (rows, features...); got shape {X.shape}"
             )
         check_finite(X, "the rows to explain")
-        for x in X[:1]:
-            self.masker.check_row(x)
+        self.masker.check_row(X[0])
         return X
 
     def _check_additivity(
@@ -196,7 +192,9 @@ class ExplainerBase:
         output_names = self.output_names
         indices = select_outputs(outputs, len(X), values.shape[-1])
         if indices is not None:
-            values = np.take_along_axis(values, indices.reshape(len(X), *([1] * (X.ndim - 1)), -1), -1)
+            values = np.take_along_axis(
+                values, indices.reshape(len(X), *([1] * (X.ndim - 1)), -1), -1
+            )
             base_values = np.take_along_axis(base_values, indices, axis=1)
             output_values = np.take_along_axis(output_values, indices, axis=1)
             if output_names is not None:
@@ -204,7 +202,11 @@ class ExplainerBase:
                 same = (indices == indices[0]).all()
                 output_names = list(picked[0]) if same else None
         elif self.model.single_output and values.shape[-1] == 1:
-            values, base_values, output_values = values[..., 0], base_values[:, 0], output_values[:, 0]
+            values, base_values, output_values = (
+                values[..., 0],
+                base_values[:, 0],
+                output_values[:, 0],
+            )
         return Explanation(
             values,
             base_values=base_values,

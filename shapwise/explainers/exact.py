@@ -25,7 +25,10 @@ def shapley_from_table(table: np.ndarray, n_features: int) -> np.ndarray:
     for bit in range(n_features):
         sizes += (codes >> bit) & 1
     weights = np.array(
-        [factorial(s) * factorial(n_features - s - 1) / factorial(n_features) for s in range(n_features)]
+        [
+            factorial(s) * factorial(n_features - s - 1) / factorial(n_features)
+            for s in range(n_features)
+        ]
     )
     values = np.empty((n_features, table.shape[1]), dtype=np.float64)
     for feature in range(n_features):

@@ -19,7 +19,7 @@ def _framework(model: Any) -> str:
     )
 
 
-def DeepExplainer(model: Any, data: Any, **kwargs: Any) -> Any:  # noqa: N802 - shap's public name
+def DeepExplainer(model: Any, data: Any, **kwargs: Any) -> Any:
     """Build the Deep explainer for a PyTorch module or a Keras model."""
     if _framework(model) == "torch":
         from shapwise.explainers.deep.torch_deep import TorchDeepExplainer

@@ -1,0 +1,36 @@
+"""Small real models with interactions, shared by the explainer tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def interaction_model(n_features: int, n_outputs: int = 1, seed: int = 0):
+    """A smooth model with pairwise and three-way interactions; outputs in (0, 1) for the logit link."""
+    rng = np.random.default_rng(seed)
+    linear = rng.normal(size=(n_features, n_outputs))
+    pairs = rng.normal(size=(n_features, n_features, n_outputs)) / n_features
+
+    def model(X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        score = X @ linear + np.einsum("ni,nj,ijo->no", X, X, pairs)
+        score = score + 0.5 * np.prod(X[:, :3], axis=1, keepdims=True)
+        out = 1.0 / (1.0 + np.exp(-score))
+        return out[:, 0] if n_outputs == 1 else out
+
+    return model
+
+
+def additive_model(n_features: int, seed: int = 0):
+    """f(x) = sum_i g_i(x_i): Shapley values are g_i(x_i) - mean_b g_i(b_i) exactly."""
+    rng = np.random.default_rng(seed)
+    scale = rng.normal(size=n_features)
+
+    def model(X: np.ndarray) -> np.ndarray:
+        return (np.sin(np.asarray(X) * scale) + scale * np.asarray(X) ** 2).sum(axis=1)
+
+    def exact_values(x: np.ndarray, background: np.ndarray) -> np.ndarray:
+        g = lambda v: np.sin(v * scale) + scale * v**2  # noqa: E731
+        return g(x) - g(background).mean(axis=0)
+
+    return model, exact_values

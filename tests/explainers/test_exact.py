@@ -1,0 +1,51 @@
+"""Exact Shapley values equal the brute-force definition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import shapwise
+from shapwise.explainers import Exact
+from tests.explainers.models import interaction_model
+from tests.reference import masked_game, shapley_values
+
+
+@pytest.mark.parametrize("n_features", [2, 3, 5, 7, 10])
+@pytest.mark.parametrize("n_outputs", [1, 3])
+@pytest.mark.parametrize("link", ["identity", "logit"])
+def test_exact_matches_brute_force(n_features, n_outputs, link):
+    rng = np.random.default_rng(n_features)
+    background = rng.normal(size=(7, n_features))
+    X = rng.normal(size=(2, n_features))
+    model = interaction_model(n_features, n_outputs)
+    explanation = Exact(model, background, link=link)(X)
+    link_fn = shapwise.links.get_link(link)
+    for row, x in enumerate(X):
+        game = masked_game(model, x, background, link=link_fn)
+        expected = shapley_values(game, n_features)
+        got = explanation.values[row]
+        np.testing.assert_allclose(got, expected.reshape(got.shape), atol=1e-10, rtol=0)
+        np.testing.assert_allclose(
+            explanation.base_values[row], np.ravel(game(frozenset())).squeeze(), atol=1e-12
+        )
+    expected_shape = (2, n_features) if n_outputs == 1 else (2, n_features, n_outputs)
+    assert explanation.shape == expected_shape
+    total = explanation.values.sum(axis=1) + explanation.base_values
+    np.testing.assert_allclose(total, link_fn(model(X)), atol=1e-10)
+
+
+def test_each_coalition_evaluated_once_in_few_calls():
+    background = np.random.default_rng(0).normal(size=(20, 6))
+    explainer = Exact(interaction_model(6), background)
+    explainer(background[:3])
+    model = explainer.model
+    # 64 coalitions for the first row, 63 for the next two (the empty one is shared).
+    assert model.n_evaluations == (64 + 63 + 63) * 20
+    assert model.n_calls == 3
+
+
+def test_too_many_features_for_exact():
+    background = np.zeros((2, 21))
+    with pytest.raises(ValueError, match="2\\^21 coalitions; use explainers.Permutation"):
+        Exact(lambda X: X.sum(1), background)(background[:1])

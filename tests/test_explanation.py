@@ -1,0 +1,84 @@
+"""Explanation indexing, reductions and persistence behave like shap's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shapwise import Explanation
+
+
+@pytest.fixture
+def multi() -> Explanation:
+    rng = np.random.default_rng(0)
+    return Explanation(
+        rng.normal(size=(6, 4, 3)),
+        base_values=rng.normal(size=(6, 3)),
+        data=rng.normal(size=(6, 4)),
+        feature_names=["a", "b", "c", "d"],
+        output_names=["x", "y", "z"],
+    )
+
+
+def test_axes_are_inferred(multi):
+    assert multi.axis_kinds == ("row", "feature", "output")
+    single = Explanation(np.zeros((5, 2)), base_values=np.zeros(5))
+    assert single.axis_kinds == ("row", "feature")
+    one_row = Explanation(np.zeros((4, 3)), base_values=np.zeros(3))
+    assert one_row.axis_kinds == ("feature", "output")
+
+
+def test_index_by_row_feature_and_output_names(multi):
+    row = multi[0]
+    assert row.shape == (4, 3) and row.base_values.shape == (3,) and row.data.shape == (4,)
+    column = multi[:, "c"]
+    np.testing.assert_array_equal(column.values, multi.values[:, 2])
+    np.testing.assert_array_equal(column.data, multi.data[:, 2])
+    output = multi[..., "y"]
+    assert output.shape == (6, 4) and output.output_names is None
+    np.testing.assert_array_equal(output.base_values, multi.base_values[:, 1])
+    picked = multi[:, ["a", "d"], :]
+    assert picked.feature_names == ["a", "d"] and picked.shape == (6, 2, 3)
+    with pytest.raises(KeyError, match="no feature named 'q'"):
+        multi[:, "q"]
+
+
+def test_reductions(multi):
+    mean = multi.abs.mean(0)
+    np.testing.assert_allclose(mean.values, np.abs(multi.values).mean(0))
+    np.testing.assert_allclose(mean.data, multi.data.mean(0))
+    assert mean.feature_names == multi.feature_names
+    total = multi.sum(1)
+    np.testing.assert_allclose(total.values, multi.values.sum(1))
+    assert multi.max(0).shape == (4, 3)
+    order = multi[..., 0].abs.mean(0).argsort.flip
+    assert list(order.values) == list(np.argsort(-np.abs(multi.values[..., 0]).mean(0)))
+    assert len(multi) == 6 and np.asarray(multi).shape == (6, 4, 3)
+
+
+def test_hstack_and_cohorts(multi):
+    single = multi[..., 0]
+    both = single.hstack(single)
+    assert both.shape == (6, 8) and both.feature_names == ["a", "b", "c", "d"] * 2
+    groups = single.cohorts(np.array(["u", "u", "v", "v", "v", "u"]))
+    assert sorted(groups.cohorts) == ["u", "v"]
+    assert groups.cohorts["v"].shape == (3, 4)
+    means = groups.abs.mean(0)
+    np.testing.assert_allclose(means.cohorts["u"].values, np.abs(single.values[[0, 1, 5]]).mean(0))
+    found = single.cohorts(2)
+    assert len(found.cohorts) == 2
+    assert sum(len(e) for e in found.cohorts.values()) == 6
+    with pytest.raises(ValueError, match="one entry per row"):
+        single.cohorts(np.array(["u"]))
+
+
+def test_save_load_roundtrip_without_pickle(multi, tmp_path):
+    path = tmp_path / "exp.npz"
+    multi.output_values = multi.values.sum(1) + multi.base_values
+    multi.model_dtype = "float16"
+    multi.save(path)
+    loaded = Explanation.load(path)
+    for field in ("values", "base_values", "data", "output_values"):
+        np.testing.assert_array_equal(getattr(loaded, field), getattr(multi, field))
+    assert loaded.feature_names == multi.feature_names and loaded.model_dtype == "float16"
+    assert loaded.axis_kinds == multi.axis_kinds

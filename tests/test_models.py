@@ -1,0 +1,71 @@
+"""Model adapters give one batched f(X) -> (n, outputs) float64 for every kind of model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from shapwise.models import as_model
+
+
+def test_callable_batches_and_counts():
+    calls = []
+
+    def f(X):
+        calls.append(len(X))
+        return X.sum(axis=1)
+
+    model = as_model(f, batch_size=4)
+    out = model(np.ones((10, 3)))
+    assert out.shape == (10, 1) and out.dtype == np.float64
+    assert calls == [4, 4, 2]
+    assert model.single_output is True
+    assert model.n_evaluations == 10
+
+
+def test_sklearn_classifier_uses_probabilities():
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    clf = LogisticRegression().fit(X, y)
+    np.testing.assert_allclose(as_model(clf)(X), clf.predict_proba(X))
+    reg = LinearRegression().fit(X, X[:, 1])
+    np.testing.assert_allclose(as_model(reg)(X)[:, 0], reg.predict(X))
+
+
+def test_half_precision_outputs_become_float64():
+    model = as_model(lambda X: (X @ np.ones(2)).astype(np.float16))
+    out = model(np.ones((3, 2), dtype=np.float32))
+    assert out.dtype == np.float64 and model.output_dtype == "float16"
+
+
+def test_torch_module_eval_no_grad_own_dtype():
+    torch = pytest.importorskip("torch")
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Dropout(0.5)).to(torch.bfloat16)
+    net.train()
+    model = as_model(net)
+    X = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    out = model(X)
+    with torch.no_grad():
+        expected = net.eval()(torch.tensor(X, dtype=torch.bfloat16)).float().numpy()
+    net.train()
+    np.testing.assert_array_equal(out, expected)
+    assert model.output_dtype == "bfloat16" and net.training  # mode restored
+
+
+def test_keras_model():
+    keras = pytest.importorskip("keras")
+    net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    X = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    np.testing.assert_allclose(as_model(net)(X), net.predict(X, verbose=0), rtol=1e-6)
+
+
+def test_wrong_row_count_and_nan_output_are_errors():
+    with pytest.raises(ValueError, match="returned 1 rows .* for 3 input rows"):
+        as_model(lambda X: X[:1].sum(axis=1))(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="returned a scalar for 3 input rows"):
+        as_model(lambda X: X.sum())(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="the output of .* contains 3 NaN"):
+        as_model(lambda X: np.full(len(X), np.nan))(np.ones((3, 2)))
+    with pytest.raises(TypeError, match="cannot explain a int"):
+        as_model(3)
