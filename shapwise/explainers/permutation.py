@@ -20,44 +20,24 @@ from shapwise.explainers._game import CoalitionGame
 from shapwise.explainers.exact import all_coalitions, shapley_from_table
 
 
-def _chain_keys(order: np.ndarray) -> list[bytes]:
-    """Keys of the interior coalitions visited when features join in ``order``."""
-    mask = np.zeros(len(order), dtype=bool)
-    keys = []
-    for feature in order[:-1]:
-        mask[feature] = True
-        keys.append(np.packbits(mask).tobytes())
-    return keys
+def coalition_keys(masks: np.ndarray) -> np.ndarray:
+    """One hashable key per boolean mask (last axis): uint64 up to 64 features, bytes beyond."""
+    packed = np.packbits(masks, axis=-1)
+    width = packed.shape[-1]
+    if width <= 8:
+        padded = np.zeros((*packed.shape[:-1], 8), dtype=np.uint8)
+        padded[..., :width] = packed
+        return padded.view(np.uint64)[..., 0]
+    return np.ascontiguousarray(packed).view(np.dtype((np.void, width)))[..., 0]
 
 
-def _balanced_orders(n_features: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """A block of permutations and their reverses in which each feature takes every position."""
-    base = rng.permutation(n_features)
-    orders = []
-    for shift in range(n_features):
-        order = np.roll(base, shift)
-        orders.extend([order, order[::-1]])
-    return orders
-
-
-def plan_permutations(n_features: int, max_evals: int, rng: np.random.Generator) -> np.ndarray:
-    """Antithetic, position-balanced permutations whose coalitions fit in ``max_evals`` evaluations.
-
-    The empty and full coalitions count as two evaluations; at least one antithetic pair is planned.
-    """
-    seen: set[bytes] = set()
-    chosen: list[np.ndarray] = []
-    budget = max_evals - 2
-    while len(chosen) < 100 * max_evals:
-        block = _balanced_orders(n_features, rng)
-        for start in range(0, len(block), 2):
-            pair = block[start : start + 2]
-            new = {key for order in pair for key in _chain_keys(order)} - seen
-            if chosen and len(seen) + len(new) > budget:
-                return np.array(chosen)
-            seen |= new
-            chosen.extend(pair)
-    return np.array(chosen)
+def _balanced_orders(n_features: int, n_blocks: int, rng: np.random.Generator) -> np.ndarray:
+    """Blocks of permutations, each followed by its reverse; within a block of 2M orders, every
+    feature takes every position (cyclic shifts of one random order)."""
+    bases = rng.permuted(np.tile(np.arange(n_features), (n_blocks, 1)), axis=1)
+    shifts = (np.arange(n_features)[None, :] - np.arange(n_features)[:, None]) % n_features
+    forward = bases[:, shifts].reshape(-1, n_features)  # (blocks * shifts, features)
+    return np.stack([forward, forward[:, ::-1]], axis=1).reshape(-1, n_features)
 
 
 def _chain_masks(orders: np.ndarray) -> np.ndarray:
@@ -67,6 +47,33 @@ def _chain_masks(orders: np.ndarray) -> np.ndarray:
     position[np.arange(n_orders)[:, None], orders] = np.arange(n_features)
     steps = np.arange(n_features + 1)
     return position[:, None, :] < steps[None, :, None]
+
+
+def plan_permutations(
+    n_features: int, max_evals: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Antithetic, position-balanced permutations whose coalitions fit in ``max_evals`` evaluations.
+
+    Returns the orders (n_orders, M) and the masks of their prefixes (n_orders, M + 1, M).
+
+    The empty and full coalitions count as two evaluations; at least one antithetic pair is planned.
+    """
+    budget = max_evals - 2
+    pairs_wanted = max(1, budget // max(2 * (n_features - 1), 1))
+    n_blocks = max(1, -(-4 * pairs_wanted // n_features))
+    while True:
+        orders = _balanced_orders(n_features, n_blocks, rng)
+        n_pairs = len(orders) // 2
+        chains = _chain_masks(orders)
+        interior = coalition_keys(chains[:, 1:-1])
+        pair_of_key = np.repeat(np.arange(n_pairs), 2 * (n_features - 1))
+        _, first_seen = np.unique(interior.reshape(-1), return_index=True)
+        distinct_so_far = np.cumsum(np.bincount(pair_of_key[first_seen], minlength=n_pairs))
+        fitting = int(np.searchsorted(distinct_so_far, budget, side="right"))
+        if fitting < n_pairs or len(orders) >= 100 * max_evals:
+            kept = 2 * max(fitting, 1)
+            return orders[:kept], chains[:kept]
+        n_blocks *= 2
 
 
 class PermutationExplainer(ExplainerBase):
@@ -87,12 +94,10 @@ class PermutationExplainer(ExplainerBase):
         if n <= 30 and 2**n <= max_evals:
             table = game.values(all_coalitions(n))
             return shapley_from_table(table, n), table[0], table[-1]
-        orders = plan_permutations(n, max_evals, rng)
-        masks = _chain_masks(orders)
-        flat = masks.reshape(-1, n)
-        unique, inverse = np.unique(np.packbits(flat, axis=1), axis=0, return_inverse=True)
-        unique_masks = np.unpackbits(unique, axis=1, count=n).astype(bool)
-        table = game.values(unique_masks)
+        orders, chains = plan_permutations(n, max_evals, rng)
+        masks = chains.reshape(-1, n)
+        _, first, inverse = np.unique(coalition_keys(masks), return_index=True, return_inverse=True)
+        table = game.values(masks[first])
         chain = table[inverse.reshape(-1)].reshape(len(orders), n + 1, -1)
         gains = np.diff(chain, axis=1)
         values = np.zeros((n, table.shape[1]), dtype=np.float64)

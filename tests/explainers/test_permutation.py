@@ -49,7 +49,8 @@ def test_additive_with_sum_to_output_and_logit():
 
 def test_budget_counts_distinct_coalitions_and_pairs_are_antithetic():
     rng = np.random.default_rng(0)
-    orders = plan_permutations(10, 200, rng)
+    orders, chains = plan_permutations(10, 200, rng)
+    assert chains.shape == (len(orders), 11, 10)
     np.testing.assert_array_equal(orders[1], orders[0][::-1])
     prefixes = {frozenset(o[:k]) for o in orders for k in range(1, 10)}
     assert len(prefixes) + 2 <= 200
