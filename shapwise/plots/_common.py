@@ -1,0 +1,157 @@
+"""What every plot shares: loading matplotlib, picking one output, names, ordering and colours."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from shapwise._optional import require
+from shapwise.explanation import FEATURE, OUTPUT, ROW, Explanation
+
+# shap's colours, which users read without a legend: red raises the output, blue lowers it.
+RED = "#ff0051"
+BLUE = "#008bfb"
+GREY = "#999999"
+REDUCED_PRECISION = ("float16", "bfloat16", "float8_e4m3fn", "float8_e5m2")
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot, or an ImportError that names the ``plots`` extra."""
+    return require("matplotlib.pyplot", "plots")
+
+
+def red_blue() -> Any:
+    """The blue -> red colormap of feature values (low -> high) and of signed attributions."""
+    colors = require("matplotlib.colors", "plots")
+    return colors.LinearSegmentedColormap.from_list("shapwise_red_blue", [BLUE, "#ffffff", RED])
+
+
+def red_blue_solid() -> Any:
+    """Blue -> purple -> red, for feature values where white would vanish on a white background."""
+    colors = require("matplotlib.colors", "plots")
+    return colors.LinearSegmentedColormap.from_list("shapwise_feature", [BLUE, "#7a4fd8", RED])
+
+
+def one_output(explanation: Explanation, plot: str) -> Explanation:
+    """``explanation`` itself, or a clear error if it still has an output axis to choose from."""
+    if not isinstance(explanation, Explanation):
+        raise TypeError(f"{plot} takes a shapwise.Explanation; got {type(explanation).__name__}")
+    if OUTPUT in explanation.axis_kinds:
+        axis = explanation.axis_kinds.index(OUTPUT)
+        count = explanation.values.shape[axis]
+        names = explanation.output_names
+        shown = f" ({', '.join(names[:5])}{', ...' if count > 5 else ''})" if names else ""
+        raise ValueError(
+            f"{plot} shows one output but this explanation has {count} outputs{shown}; "
+            "pick one first, e.g. exp[..., 0]" + (f" or exp[..., {names[0]!r}]" if names else "")
+        )
+    return explanation
+
+
+def local(explanation: Explanation, plot: str) -> Explanation:
+    """One row with one output: values (n_features,), a scalar base value."""
+    explanation = one_output(explanation, plot)
+    if explanation.values.ndim != 1:
+        raise ValueError(
+            f"{plot} shows one row; this explanation has shape {explanation.values.shape}. "
+            "Pick a row first, e.g. exp[0]"
+        )
+    return explanation
+
+
+def matrix(explanation: Explanation, plot: str) -> Explanation:
+    """Many rows with one output: values (n_rows, n_features)."""
+    explanation = one_output(explanation, plot)
+    if explanation.values.ndim != 2 or explanation.axis_kinds[0] != ROW:
+        raise ValueError(
+            f"{plot} shows many rows of tabular features, values of shape (rows, features); "
+            f"this explanation has shape {explanation.values.shape} ({explanation.axis_kinds}). "
+            "Pass the whole explanation, not one row"
+        )
+    return explanation
+
+
+def feature_names(explanation: Explanation) -> list[str]:
+    n_features = explanation.values.shape[explanation.axis_kinds.index(FEATURE)]
+    names = explanation.feature_names
+    if names is None or len(names) != n_features:
+        return [f"Feature {i}" for i in range(n_features)]
+    return list(names)
+
+
+def scalar(array: Any) -> float | None:
+    """A single number from a base value / output value that may be a 0-d or 1-element array."""
+    if array is None:
+        return None
+    flat = np.asarray(array, dtype=np.float64).reshape(-1)
+    return float(flat[0]) if flat.size else None
+
+
+def top_features(importance: np.ndarray, max_display: int) -> tuple[np.ndarray, np.ndarray]:
+    """(shown, rest): the ``max_display`` most important features, or ``max_display - 1`` of them
+    plus the rest folded into one "Sum of N other features" entry when they do not all fit."""
+    order = np.argsort(-np.abs(importance), kind="stable")
+    if len(order) <= max_display:
+        return order, order[:0]
+    keep = max(max_display - 1, 1)
+    return order[:keep], order[keep:]
+
+
+def others_label(count: int) -> str:
+    return f"Sum of {count} other feature{'s' if count != 1 else ''}"
+
+
+def format_number(value: float, digits: int = 3) -> str:
+    """A short label for a number: a few significant digits, no trailing noise."""
+    return f"{value:.{digits}g}"
+
+
+def format_signed(value: float, digits: int = 3) -> str:
+    return f"{value:+.{digits}g}"
+
+
+def format_data(value: Any) -> str:
+    if isinstance(value, (str, np.str_)):
+        return str(value)
+    try:
+        return format_number(float(value), 4)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def dtype_note(ax: Any, explanation: Explanation) -> None:
+    """Say on the plot that the model computed in reduced precision (values are float32/64)."""
+    dtype = explanation.model_dtype
+    if dtype in REDUCED_PRECISION:
+        ax.text(
+            1.0,
+            -0.12,
+            f"model computes in {dtype}; values in float32",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=8,
+            color="#555555",
+        )
+
+
+def new_axes(ax: Any, size: tuple[float, float]) -> Any:
+    if ax is not None:
+        return ax
+    plt = pyplot()
+    _, ax = plt.subplots(figsize=size)
+    return ax
+
+
+def clean_spines(ax: Any) -> None:
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(axis="y", length=0)
+
+
+def finish(figure: Any, show: bool) -> None:
+    """Lay out the figure and show it (blocking in scripts, inline in notebooks) when asked."""
+    figure.tight_layout()
+    if show:
+        pyplot().show()

@@ -1,0 +1,124 @@
+"""Bar plot: global importance (mean |value|), one row's values, or cohorts side by side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from shapwise.explanation import ROW, Cohorts, Explanation
+from shapwise.plots._common import (
+    BLUE,
+    GREY,
+    RED,
+    clean_spines,
+    dtype_note,
+    feature_names,
+    finish,
+    format_data,
+    format_signed,
+    new_axes,
+    one_output,
+    others_label,
+    top_features,
+)
+
+COHORT_COLORS = ("#008bfb", "#ff0051", "#7a4fd8", "#00a676", "#f39c12", "#555555")
+
+
+def _bar_values(explanation: Explanation) -> tuple[np.ndarray, bool]:
+    """(one value per feature, whether it is a mean |value| over rows)."""
+    explanation = one_output(explanation, "bar")
+    if explanation.values.ndim == 2 and explanation.axis_kinds[0] == ROW:
+        return np.abs(explanation.values.astype(np.float64)).mean(axis=0), True
+    if explanation.values.ndim != 1:
+        raise ValueError(
+            f"bar shows one value per feature; this explanation has shape {explanation.values.shape}"
+        )
+    return explanation.values.astype(np.float64), False
+
+
+def bar(
+    explanation: Explanation | Cohorts,
+    max_display: int = 10,
+    show: bool = True,
+    ax: Any = None,
+) -> Any:
+    """Horizontal bars, one per feature, largest at the top.
+
+    A matrix of rows gives the global importance mean(|value|); one row (``exp[0]``) gives its signed
+    values; an already reduced explanation (``exp.abs.mean(0)``) is drawn as given; ``Cohorts``
+    (``exp.cohorts(2)``) gives one bar per cohort for each feature.
+
+    Returns:
+        The matplotlib Axes.
+    """
+    if isinstance(explanation, Cohorts):
+        return _cohort_bars(explanation, max_display, show, ax)
+    values, is_global = _bar_values(explanation)
+    names = feature_names(explanation)
+    shown, rest = top_features(values, max_display)
+    heights = [values[f] for f in shown]
+    labels = [names[f] for f in shown]
+    if not is_global and explanation.data is not None and explanation.values.ndim == 1:
+        labels = [f"{format_data(explanation.data[f])} = {names[f]}" for f in shown]
+    colors = [RED if h >= 0 else BLUE for h in heights] if not is_global else [RED] * len(heights)
+    if len(rest):
+        heights.append(values[rest].sum())
+        labels.append(others_label(len(rest)))
+        colors.append(GREY)
+
+    ax = new_axes(ax, (8, 0.45 * len(heights) + 1.5))
+    positions = np.arange(len(heights))[::-1]
+    ax.barh(positions, heights, color=colors, height=0.7)
+    span = max(np.max(np.abs(heights)), 1e-12)
+    for position, height in zip(positions, heights, strict=True):
+        text = format_signed(height) if not is_global else f"{height:.3g}"
+        ax.text(
+            height + (0.01 if height >= 0 else -0.01) * span,
+            position,
+            text,
+            va="center",
+            ha="left" if height >= 0 else "right",
+            fontsize=9,
+        )
+    ax.set_yticks(positions, labels)
+    ax.axvline(0, color="#888888", linewidth=0.8)
+    ax.set_xlabel("mean(|SHAP value|)" if is_global else "SHAP value")
+    clean_spines(ax)
+    dtype_note(ax, explanation)
+    finish(ax.figure, show)
+    return ax
+
+
+def _cohort_bars(cohorts: Cohorts, max_display: int, show: bool, ax: Any) -> Any:
+    groups = cohorts.cohorts
+    if not groups:
+        raise ValueError("bar got no cohorts to draw")
+    first = next(iter(groups.values()))
+    names = feature_names(one_output(first, "bar"))
+    importance = {label: _bar_values(exp)[0] for label, exp in groups.items()}
+    overall = np.mean(np.stack(list(importance.values())), axis=0)
+    shown, rest = top_features(overall, max_display)
+    labels = [names[f] for f in shown] + ([others_label(len(rest))] if len(rest) else [])
+
+    ax = new_axes(ax, (8, 0.6 * len(labels) * max(len(groups), 2) / 2 + 1.5))
+    width = 0.8 / len(groups)
+    positions = np.arange(len(labels))[::-1]
+    for k, (label, values) in enumerate(importance.items()):
+        heights = [values[f] for f in shown] + ([values[rest].sum()] if len(rest) else [])
+        offset = (k - (len(groups) - 1) / 2) * width
+        ax.barh(
+            positions - offset,
+            heights,
+            height=width,
+            color=COHORT_COLORS[k % len(COHORT_COLORS)],
+            label=f"{label} ({len(groups[label].values)} rows)",
+        )
+    ax.set_yticks(positions, labels)
+    ax.set_xlabel("mean(|SHAP value|)")
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    clean_spines(ax)
+    dtype_note(ax, first)
+    finish(ax.figure, show)
+    return ax

@@ -1,0 +1,107 @@
+"""Beeswarm plot: every row's value for each feature, coloured by the feature's value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from shapwise.explanation import Explanation
+from shapwise.plots._common import (
+    GREY,
+    clean_spines,
+    dtype_note,
+    feature_names,
+    finish,
+    matrix,
+    new_axes,
+    others_label,
+    red_blue_solid,
+    top_features,
+)
+
+
+def swarm_offsets(values: np.ndarray, n_bins: int = 100, width: float = 0.4) -> np.ndarray:
+    """Vertical offsets that stack points with close values side by side (the swarm layout)."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0)
+    spread = np.ptp(values)
+    bins = (
+        np.zeros(n, dtype=np.int64)
+        if spread == 0
+        else np.round((values - values.min()) / spread * (n_bins - 1)).astype(np.int64)
+    )
+    offsets = np.zeros(n)
+    order = np.argsort(bins, kind="stable")
+    counts = np.bincount(bins, minlength=n_bins)
+    largest = max(int(counts.max()), 1)
+    seen = np.zeros(n_bins, dtype=np.int64)
+    for i in order:
+        k = seen[bins[i]]
+        seen[bins[i]] += 1
+        step = (k + 1) // 2 * (1 if k % 2 else -1)  # 0, +1, -1, +2, -2, ...
+        offsets[i] = step
+    return offsets * (width / max(largest / 2, 1))
+
+
+def _color_scale(column: np.ndarray) -> np.ndarray:
+    """Feature values scaled to [0, 1] by their 5th-95th percentiles (robust to outliers)."""
+    low, high = np.nanpercentile(column, [5, 95])
+    if high <= low:
+        low, high = np.nanmin(column), np.nanmax(column)
+    if high <= low:
+        return np.full(len(column), 0.5)
+    return np.clip((column - low) / (high - low), 0.0, 1.0)
+
+
+def beeswarm(
+    explanation: Explanation, max_display: int = 10, show: bool = True, ax: Any = None
+) -> Any:
+    """One row of dots per feature (most important at the top), coloured low -> high by value.
+
+    Args:
+        explanation: rows x features with one output, e.g. ``exp`` or ``exp[..., 1]``.
+        max_display: the most rows of dots; the rest are summed into "Sum of N other features".
+
+    Returns:
+        The matplotlib Axes; the figure also holds a "Feature value" colorbar.
+    """
+    explanation = matrix(explanation, "beeswarm")
+    values = explanation.values.astype(np.float64)
+    names = feature_names(explanation)
+    data = None
+    raw = explanation.data
+    if raw is not None and raw.shape == values.shape and raw.dtype.kind in "fiub":
+        data = raw.astype(np.float64)
+    shown, rest = top_features(np.abs(values).mean(axis=0), max_display)
+    rows = [(names[f], values[:, f], None if data is None else data[:, f]) for f in shown]
+    if len(rest):
+        rows.append((others_label(len(rest)), values[:, rest].sum(axis=1), None))
+
+    ax = new_axes(ax, (8, 0.5 * len(rows) + 1.5))
+    colormap = red_blue_solid()
+    positions = np.arange(len(rows))[::-1]
+    for position, (_, row_values, row_data) in zip(positions, rows, strict=True):
+        y = position + swarm_offsets(row_values)
+        if row_data is None:
+            ax.scatter(row_values, y, s=12, color=GREY, alpha=0.8, linewidths=0)
+        else:
+            colors = colormap(_color_scale(row_data))
+            ax.scatter(row_values, y, s=12, c=colors, alpha=0.9, linewidths=0, rasterized=True)
+    ax.set_yticks(positions, [label for label, _, _ in rows])
+    ax.axvline(0, color="#888888", linewidth=0.8)
+    ax.set_xlabel("SHAP value (impact on model output)")
+    clean_spines(ax)
+    if data is not None:
+        from matplotlib.cm import ScalarMappable
+
+        mappable = ScalarMappable(cmap=colormap)
+        mappable.set_array(np.array([0.0, 1.0]))
+        colorbar = ax.figure.colorbar(mappable, ax=ax, ticks=[0, 1], aspect=40, pad=0.02)
+        colorbar.set_ticklabels(["Low", "High"])
+        colorbar.set_label("Feature value")
+        colorbar.outline.set_visible(False)
+    dtype_note(ax, explanation)
+    finish(ax.figure, show)
+    return ax

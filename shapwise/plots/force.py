@@ -1,0 +1,134 @@
+"""Force plot (static): one row's features pushing the output up (red) or down (blue)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from shapwise.explanation import Explanation
+from shapwise.plots._common import (
+    BLUE,
+    RED,
+    dtype_note,
+    feature_names,
+    finish,
+    format_data,
+    format_number,
+    local,
+    new_axes,
+    scalar,
+)
+
+
+def force(
+    explanation: Explanation, min_label_share: float = 0.05, show: bool = True, ax: Any = None
+) -> Any:
+    """A single bar from the base value to f(x): red segments push the output up from the left,
+    blue segments push it down from the right, and they meet at f(x).
+
+    Args:
+        explanation: one row with one output, e.g. ``exp[0]``.
+        min_label_share: segments narrower than this share of the total width are left unlabelled.
+
+    Returns:
+        The matplotlib Axes.
+    """
+    explanation = local(explanation, "force")
+    values = explanation.values.astype(np.float64).reshape(-1)
+    base = scalar(explanation.base_values) or 0.0
+    output = base + values.sum()
+    names = feature_names(explanation)
+    data = explanation.data
+
+    ax = new_axes(ax, (12, 2.6))
+    total = max(np.abs(values).sum(), 1e-12)
+    positive = [f for f in np.argsort(-values, kind="stable") if values[f] > 0]
+    negative = [f for f in np.argsort(values, kind="stable") if values[f] < 0]
+    # Red segments end at f(x), the largest nearest to it; blue ones start at f(x).
+    edge = output
+    for feature in positive:
+        _segment(
+            ax,
+            edge - values[feature],
+            values[feature],
+            RED,
+            total,
+            min_label_share,
+            _label(names, data, feature),
+            below=True,
+        )
+        edge -= values[feature]
+    edge = output
+    for feature in negative:
+        _segment(
+            ax,
+            edge,
+            -values[feature],
+            BLUE,
+            total,
+            min_label_share,
+            _label(names, data, feature),
+            below=False,
+        )
+        edge -= values[feature]
+    ax.axvline(base, color="#888888", linestyle="--", linewidth=0.8)
+    ax.text(
+        base,
+        0.62,
+        f"base value\n{format_number(base, 4)}",
+        ha="center",
+        va="bottom",
+        fontsize=8,
+        color="#555555",
+    )
+    ax.text(
+        output,
+        0.62,
+        f"f(x) = {format_number(output, 4)}",
+        ha="center",
+        va="bottom",
+        fontsize=11,
+        fontweight="bold",
+    )
+    low = min(output - values[values > 0].sum(), base, output)
+    high = max(output - values[values < 0].sum(), base, output)
+    pad = 0.05 * max(high - low, 1e-12)
+    ax.set_xlim(low - pad, high + pad)
+    ax.set_ylim(-1.2, 1.2)
+    ax.set_yticks([])
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.text(0.0, 1.0, "higher", color=RED, transform=ax.transAxes, fontsize=9)
+    ax.text(1.0, 1.0, "lower", color=BLUE, transform=ax.transAxes, fontsize=9, ha="right")
+    dtype_note(ax, explanation)
+    finish(ax.figure, show)
+    return ax
+
+
+def _label(names: list[str], data: Any, feature: int) -> str:
+    return names[feature] if data is None else f"{names[feature]} = {format_data(data[feature])}"
+
+
+def _segment(
+    ax: Any,
+    start: float,
+    width: float,
+    color: str,
+    total: float,
+    min_share: float,
+    label: str,
+    below: bool,
+) -> None:
+    ax.barh(0, width, left=start, height=0.5, color=color, edgecolor="white", linewidth=1)
+    if width / total >= min_share:
+        ax.text(
+            start + width / 2,
+            -0.4 if below else -0.75,
+            label,
+            ha="center",
+            va="top",
+            fontsize=8,
+            color=color,
+            rotation=0,
+        )

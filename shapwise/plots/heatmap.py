@@ -1,0 +1,79 @@
+"""Heatmap: the values of many rows at once, rows side by side, features top to bottom."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from shapwise.explanation import Explanation
+from shapwise.plots._common import (
+    clean_spines,
+    dtype_note,
+    feature_names,
+    finish,
+    matrix,
+    new_axes,
+    others_label,
+    red_blue,
+    top_features,
+)
+
+
+def row_order(values: np.ndarray) -> np.ndarray:
+    """Rows ordered so that similar explanations sit together (hierarchical clustering leaves)."""
+    if len(values) < 3:
+        return np.arange(len(values))
+    from scipy.cluster.hierarchy import leaves_list, linkage
+
+    return leaves_list(linkage(values, method="complete", metric="euclidean"))
+
+
+def heatmap(
+    explanation: Explanation, max_display: int = 10, show: bool = True, ax: Any = None
+) -> Any:
+    """An image of the values (features x rows) with the output f(x) drawn above it.
+
+    Rows are ordered by hierarchical clustering of their values; features by mean |value|, the rest
+    summed into "Sum of N other features".
+
+    Returns:
+        The matplotlib Axes of the image; the figure also holds the f(x) line and a colorbar.
+    """
+    explanation = matrix(explanation, "heatmap")
+    values = explanation.values.astype(np.float64)
+    names = feature_names(explanation)
+    shown, rest = top_features(np.abs(values).mean(axis=0), max_display)
+    table = [values[:, f] for f in shown]
+    labels = [names[f] for f in shown]
+    if len(rest):
+        table.append(values[:, rest].sum(axis=1))
+        labels.append(others_label(len(rest)))
+    order = row_order(values)
+    image = np.stack(table)[:, order]
+
+    ax = new_axes(ax, (9, 0.45 * len(labels) + 2.5))
+    limit = max(float(np.nanpercentile(np.abs(image), 99.5)), 1e-12)
+    shown_image = ax.imshow(
+        image, aspect="auto", cmap=red_blue(), vmin=-limit, vmax=limit, interpolation="nearest"
+    )
+    ax.set_yticks(np.arange(len(labels)), labels)
+    ax.set_xlabel("Rows (clustered by their explanations)")
+    clean_spines(ax)
+    ax.spines["bottom"].set_visible(False)
+    colorbar = ax.figure.colorbar(shown_image, ax=ax, aspect=40, pad=0.02)
+    colorbar.set_label("SHAP value")
+    colorbar.outline.set_visible(False)
+    totals = values.sum(axis=1)[order]
+    if explanation.base_values is not None:
+        totals = totals + np.asarray(explanation.base_values, dtype=np.float64).reshape(-1)[order]
+    top = ax.inset_axes([0.0, 1.02, 1.0, 0.18])
+    top.plot(np.arange(len(totals)), totals, color="#333333", linewidth=1)
+    top.set_xlim(-0.5, len(totals) - 0.5)
+    top.set_xticks([])
+    top.set_ylabel("f(x)", rotation=0, ha="right", va="center")
+    for side in ("top", "right", "bottom"):
+        top.spines[side].set_visible(False)
+    dtype_note(ax, explanation)
+    finish(ax.figure, show)
+    return ax

@@ -1,0 +1,138 @@
+"""Scatter (dependence) plot: a feature's value against its attribution, coloured by another."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from shapwise.explanation import FEATURE, ROW, Explanation
+from shapwise.plots._common import (
+    BLUE,
+    dtype_note,
+    feature_names,
+    finish,
+    new_axes,
+    one_output,
+    red_blue_solid,
+)
+
+
+def interaction_strengths(column: Explanation, others: Explanation) -> np.ndarray:
+    """A cheap proxy of how strongly each feature of ``others`` interacts with ``column``.
+
+    Rows are sorted by the column's value and cut into bins; within a bin the column's own value
+    hardly moves, so what still moves its attribution is other features. The proxy is the summed
+    |correlation| between the attribution and each other feature's value within the bins.
+    """
+    x = np.asarray(column.data, dtype=np.float64)
+    attribution = np.asarray(column.values, dtype=np.float64)
+    data = np.asarray(others.data, dtype=np.float64)
+    order = np.argsort(x, kind="stable")
+    n_bins = max(min(len(x) // 10, 20), 1)
+    strengths = np.zeros(data.shape[1])
+    for rows in np.array_split(order, n_bins):
+        if len(rows) < 3:
+            continue
+        a = attribution[rows] - attribution[rows].mean()
+        d = data[rows] - data[rows].mean(axis=0)
+        scale = np.sqrt((a**2).sum() * (d**2).sum(axis=0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.where(scale > 0, (a @ d) / np.where(scale > 0, scale, 1.0), 0.0)
+        strengths += np.abs(corr)
+    same = np.all(np.isclose(data, x[:, None]), axis=0)
+    strengths[same] = -np.inf  # never colour a feature by itself
+    return strengths
+
+
+def _column(explanation: Explanation) -> Explanation:
+    explanation = one_output(explanation, "scatter")
+    if explanation.axis_kinds != (ROW,) or explanation.data is None:
+        raise ValueError(
+            "scatter shows one feature over many rows: pass a column with its data, e.g. "
+            f"exp[:, 'age'] or exp[:, 0]; got shape {explanation.values.shape} "
+            f"{explanation.axis_kinds}"
+        )
+    return explanation
+
+
+def _is_matrix(explanation: Explanation) -> bool:
+    return explanation.values.ndim == 2 and explanation.axis_kinds == (ROW, FEATURE)
+
+
+def _column_name(column: Explanation, whole: Explanation | None) -> str:
+    """The column's feature name: its own, else found in the whole explanation it was cut from."""
+    if column.feature_names is not None and len(column.feature_names) == 1:
+        return column.feature_names[0]
+    if whole is not None and _is_matrix(whole) and whole.data is not None:
+        same = np.all(np.isclose(whole.values, column.values[:, None]), axis=0) & np.all(
+            np.isclose(whole.data, column.data[:, None]), axis=0
+        )
+        if same.any():
+            return feature_names(whole)[int(np.argmax(same))]
+    return "Feature"
+
+
+def scatter(
+    explanation: Explanation,
+    color: Explanation | None = None,
+    show: bool = True,
+    ax: Any = None,
+) -> Any:
+    """The feature's value (x) against its attribution (y).
+
+    Args:
+        explanation: one feature over many rows, e.g. ``exp[:, "bmi"]``.
+        color: another column (``exp[:, "age"]``) to colour the dots by, or the whole explanation
+            (``exp``) to pick the feature that interacts most strongly (see
+            :func:`interaction_strengths`).
+
+    Returns:
+        The matplotlib Axes; the figure holds a colorbar named after the colouring feature.
+    """
+    column = _column(explanation)
+    name = _column_name(column, color)
+    color_name, color_values = None, None
+    if color is not None:
+        color = one_output(color, "scatter")
+        if _is_matrix(color):
+            strengths = interaction_strengths(column, color)
+            best = int(np.argmax(strengths))
+            color_name = feature_names(color)[best]
+            color_values = np.asarray(color.data, dtype=np.float64)[:, best]
+        else:
+            color = _column(color)
+            color_name = _column_name(color, None)
+            color_values = np.asarray(color.data, dtype=np.float64)
+
+    ax = new_axes(ax, (7, 5))
+    x = np.asarray(column.data, dtype=np.float64)
+    y = np.asarray(column.values, dtype=np.float64)
+    if color_values is None:
+        ax.scatter(x, y, s=14, color=BLUE, alpha=0.8, linewidths=0)
+    else:
+        low, high = np.nanpercentile(color_values, [5, 95])
+        if high <= low:
+            low, high = np.nanmin(color_values), np.nanmax(color_values) + 1e-12
+        points = ax.scatter(
+            x,
+            y,
+            s=14,
+            c=color_values,
+            cmap=red_blue_solid(),
+            vmin=low,
+            vmax=high,
+            alpha=0.9,
+            linewidths=0,
+        )
+        colorbar = ax.figure.colorbar(points, ax=ax, aspect=40, pad=0.02)
+        colorbar.set_label(color_name)
+        colorbar.outline.set_visible(False)
+    ax.axhline(0, color="#888888", linewidth=0.8)
+    ax.set_xlabel(name)
+    ax.set_ylabel(f"SHAP value for\n{name}")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    dtype_note(ax, column)
+    finish(ax.figure, show)
+    return ax

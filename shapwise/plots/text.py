@@ -1,0 +1,64 @@
+"""Text plot: the tokens of one text, each shaded by its attribution (an HTML string)."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from shapwise.explanation import Explanation
+from shapwise.plots._common import format_number, format_signed, local, scalar
+
+
+def _shade(value: float, limit: float) -> str:
+    """A background colour: red for positive, blue for negative, opacity by |value| / limit."""
+    strength = min(abs(value) / limit, 1.0) if limit > 0 else 0.0
+    rgb = "255, 0, 81" if value >= 0 else "0, 139, 251"
+    return f"rgba({rgb}, {0.08 + 0.72 * strength:.3f})"
+
+
+def text(explanation: Explanation, show: bool = True) -> str:
+    """HTML showing each token shaded by its value; hovering a token shows the value.
+
+    Args:
+        explanation: one text with one output; ``data`` holds the tokens, e.g. ``exp[0, :, 1]``.
+        show: display the HTML in a notebook (when IPython is there).
+
+    Returns:
+        The HTML as a string (self-contained, no scripts).
+    """
+    explanation = local(explanation, "text")
+    values = explanation.values.astype(np.float64)
+    tokens = explanation.data if explanation.data is not None else explanation.feature_names
+    if tokens is None or len(tokens) != len(values):
+        raise ValueError("text needs the tokens in the explanation's data (one per value)")
+    limit = float(np.max(np.abs(values))) if len(values) else 0.0
+    spans = []
+    for token, value in zip(tokens, values, strict=True):
+        spans.append(
+            f'<span class="shapwise-token" data-value="{value:.6g}" '
+            f'title="{format_signed(value, 4)}" '
+            f'style="background:{_shade(value, limit)};padding:1px 2px;border-radius:3px;'
+            f'margin:0 1px">{html.escape(str(token))}</span>'
+        )
+    base = scalar(explanation.base_values)
+    header = ""
+    if base is not None:
+        output = base + values.sum()
+        header = (
+            '<div style="font-size:12px;color:#555">'
+            f"base value {format_number(base, 4)} &rarr; f(x) = <b>{format_number(output, 4)}</b>"
+            "</div>"
+        )
+    markup = (
+        '<div class="shapwise-text" style="font-family:sans-serif;line-height:1.9">'
+        f"{header}<div>{' '.join(spans)}</div></div>"
+    )
+    if show:
+        try:
+            from IPython.display import HTML, display
+        except ImportError:
+            pass
+        else:
+            display(HTML(markup))
+    return markup
