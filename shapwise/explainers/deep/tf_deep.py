@@ -1,0 +1,233 @@
+"""DeepExplainer for TensorFlow/Keras 3 models: exact DeepLIFT rules by graph op, averaged over a background."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from shapwise._optional import require
+from shapwise._progress import progress
+from shapwise.errors import AdditivityError
+from shapwise.explainers.deep.tf_engine import DeepReplay, KerasGraph, compiled
+from shapwise.explanation import Explanation
+from shapwise.numeric import additivity_tolerance, check_finite, feature_names_of, to_numpy
+
+RANK_ORDERS = ("max", "min", "max_abs")
+
+
+def _as_list(data: Any) -> tuple[list[Any], bool]:
+    if isinstance(data, (list, tuple)):
+        return list(data), True
+    return [data], False
+
+
+class TFDeepExplainer:
+    """DeepSHAP for a Keras model: DeepLIFT multipliers of every (row, background row) pair, averaged.
+
+    The model is traced once into a TensorFlow graph; the graph is replayed with a rule per op (see
+    ``tf_rules``), so activations written as functions, custom layers and attention are all covered.
+    A float16/bfloat16 (``mixed_float16``) model is explained on its graph lifted to float32.
+
+    Args:
+        model: a Keras model with one output tensor, shaped (N,) or (N, outputs).
+        data: background rows; a list of arrays for a model of several inputs.
+        batch_size: (row, background row, output) triples per graph replay; bounds memory.
+    """
+
+    def __init__(self, model: Any, data: Any, batch_size: int = 4096) -> None:
+        require("tensorflow", "tf")
+        if isinstance(model, tuple):
+            raise TypeError(
+                "TF DeepExplainer takes a Keras model; to explain an inner layer build a "
+                "keras.Model from that layer's input to the output"
+            )
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        raw, self._multi_input = _as_list(data)
+        if not raw:
+            raise ValueError("data must hold at least one background array")
+        self.feature_names = feature_names_of(raw[0]) if len(raw) == 1 else None
+        self.background = [to_numpy(d, name="background data") for d in raw]
+        for array in self.background:
+            check_finite(array, "background data")
+        if len({len(b) for b in self.background}) != 1 or len(self.background[0]) == 0:
+            raise ValueError("background arrays must be non-empty and have the same number of rows")
+        self.batch_size = int(batch_size)
+        model_dtype = KerasGraph.dtype_of(model)
+        compute = "float64" if model_dtype == "float64" else "float32"
+        self.background = [b.astype(compute) for b in self.background]
+        self.model = model
+        self.graph = KerasGraph(model, [b.shape[1:] for b in self.background], compute)
+        self.model_dtype = self.graph.model_dtype
+        self.replay = DeepReplay(self.graph)
+        self.ops_without_rule = sorted(set(self.replay.ops_without_rule))
+        rank = self.graph.output.shape.rank
+        if rank not in (1, 2):
+            raise ValueError(
+                f"the model output has rank {rank}; DeepExplainer explains outputs shaped (N,) or "
+                "(N, outputs) - flatten or select outputs in the model"
+            )
+        # shap's convention for Keras: only a rank-1 output counts as a single output.
+        self.multi_output = rank == 2
+        self._forward = compiled(lambda *inputs: self.graph.replay(list(inputs)))
+        self._multipliers = compiled(self._multipliers_graph)
+        background_outputs = self._outputs(self.background)
+        expected = background_outputs.mean(axis=0)
+        self.expected_value: float | np.ndarray = expected if self.multi_output else float(expected[0])
+
+    # ------------------------------------------------------------------ public API
+    def shap_values(
+        self,
+        X: Any,
+        ranked_outputs: int | None = None,
+        output_rank_order: str = "max",
+        check_additivity: bool = True,
+    ) -> Any:
+        """DeepSHAP values for the rows of ``X``, in shap 0.51's return conventions.
+
+        Returns:
+            one input: (N, *shape) for a rank-1 model output, else (N, *shape, K); several inputs:
+            a list of those. With ``ranked_outputs``, the pair ``(values, ranks)``.
+        """
+        inputs = self._read_inputs(X)
+        outputs = self._outputs(inputs)
+        ranks = self._output_ranks(outputs, ranked_outputs, output_rank_order)
+        values = self._attribute(inputs, ranks)
+        if check_additivity:
+            self._check_additivity(values, outputs, ranks)
+        if not self.multi_output:
+            values = [v[..., 0] for v in values]
+        result = values if len(values) > 1 else values[0]
+        return (result, ranks) if ranked_outputs is not None and self.multi_output else result
+
+    def __call__(self, X: Any, check_additivity: bool = True) -> Any:
+        """An ``Explanation`` of all outputs (a list of them for a model of several inputs)."""
+        inputs = self._read_inputs(X)
+        outputs = self._outputs(inputs)
+        ranks = self._output_ranks(outputs, None, "max")
+        values = self._attribute(inputs, ranks)
+        if check_additivity:
+            self._check_additivity(values, outputs, ranks)
+        native = self._native_outputs(inputs)
+        expected = np.asarray(self.expected_value)
+        base = np.broadcast_to(expected, (len(outputs),) + expected.shape).copy()
+        if not self.multi_output:
+            values = [v[..., 0] for v in values]
+            outputs = outputs[:, 0]
+            native = None if native is None else native.reshape(len(native))
+        explanations = [
+            Explanation(
+                value,
+                base_values=base,
+                data=data,
+                feature_names=self.feature_names if len(values) == 1 else None,
+                output_values=outputs,
+                native_output_values=native,
+                model_dtype=self.model_dtype,
+                algorithm="deep",
+            )
+            for value, data in zip(values, inputs)
+        ]
+        return explanations if len(explanations) > 1 else explanations[0]
+
+    # ------------------------------------------------------------------ pieces
+    def _read_inputs(self, X: Any) -> list[np.ndarray]:
+        raw, is_list = _as_list(X)
+        if is_list != self._multi_input and not (is_list and len(raw) == 1):
+            expected = "a list of arrays, one per input" if self._multi_input else "a single array"
+            raise TypeError(f"X must be {expected}, like the background data")
+        if len(raw) != len(self.background):
+            raise ValueError(
+                f"X holds {len(raw)} array(s) but the model takes {len(self.background)} input(s)"
+            )
+        inputs = []
+        for x, bg in zip(raw, self.background):
+            x = to_numpy(x, name="X").astype(bg.dtype)
+            check_finite(x, "X")
+            if x.shape[1:] != bg.shape[1:]:
+                raise ValueError(f"X has rows of shape {x.shape[1:]} but the background has {bg.shape[1:]}")
+            inputs.append(x)
+        if len({len(x) for x in inputs}) != 1:
+            raise ValueError("every array in X must have the same number of rows")
+        return inputs
+
+    def _outputs(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """The model output in the explainer's arithmetic (float32 for half models), (N, O)."""
+        chunks = []
+        for start in range(0, len(inputs[0]), self.batch_size):
+            part = [x[start : start + self.batch_size] for x in inputs]
+            chunks.append(np.asarray(self._forward(*part)))
+        out = np.concatenate(chunks, axis=0)
+        return out.reshape(len(out), -1)
+
+    def _native_outputs(self, inputs: list[np.ndarray]) -> np.ndarray | None:
+        if self.model_dtype in ("float32", "float64"):
+            return None
+        out = self.model(inputs[0] if len(inputs) == 1 else inputs, training=False)
+        return to_numpy(out).reshape(len(inputs[0]), -1)
+
+    def _output_ranks(self, outputs: np.ndarray, ranked_outputs: int | None, order: str) -> np.ndarray:
+        n_rows, n_outputs = outputs.shape
+        if ranked_outputs is None or not self.multi_output:
+            return np.tile(np.arange(n_outputs), (n_rows, 1))
+        if order not in RANK_ORDERS:
+            raise ValueError(f"output_rank_order must be one of {RANK_ORDERS}, got {order!r}")
+        if int(ranked_outputs) < 1:
+            raise ValueError(f"ranked_outputs must be a positive integer, got {ranked_outputs}")
+        key = {"max": -outputs, "min": outputs, "max_abs": -np.abs(outputs)}[order]
+        return np.argsort(key, axis=1, kind="stable")[:, : int(ranked_outputs)]
+
+    def _multipliers_graph(self, inputs: list[Any], references: list[Any], output_index: Any) -> list[Any]:
+        grads, _, _ = self.replay.multipliers(inputs, references, output_index)
+        return grads
+
+    def _attribute(self, inputs: list[np.ndarray], ranks: np.ndarray) -> list[np.ndarray]:
+        """Mean over background rows of multiplier * (x - x') for each (row, output)."""
+        n_rows, n_ranked = ranks.shape
+        n_background = len(self.background[0])
+        total = n_rows * n_ranked * n_background
+        # Triples ordered (row, output, background row): each (row, output) is a contiguous run.
+        group = np.repeat(np.arange(n_rows * n_ranked), n_background)
+        refs = np.tile(np.arange(n_background), n_rows * n_ranked)
+        rows = group // n_ranked
+        outputs = ranks.reshape(-1)[group]
+        sums = [np.zeros((n_rows * n_ranked,) + x.shape[1:], dtype=np.float64) for x in inputs]
+        bar = progress(total, "DeepExplainer")
+        for start in range(0, total, self.batch_size):
+            part = slice(start, min(start + self.batch_size, total))
+            x = [a[rows[part]] for a in inputs]
+            ref = [b[refs[part]] for b in self.background]
+            grads = self._multipliers(x, ref, outputs[part].astype(np.int32))
+            ids = group[part]
+            starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+            for acc, grad, xi, ri in zip(sums, grads, x, ref):
+                contribution = np.asarray(grad) * (xi - ri)
+                acc[ids[starts]] += np.add.reduceat(contribution, starts, axis=0)
+            bar.update(part.stop - part.start)
+        bar.close()
+        dtype = self.background[0].dtype
+        values = []
+        for acc, x in zip(sums, inputs):
+            mean = (acc / n_background).reshape((n_rows, n_ranked) + x.shape[1:])
+            values.append(np.moveaxis(mean, 1, -1).astype(dtype))
+        return values
+
+    def _check_additivity(self, values: list[np.ndarray], outputs: np.ndarray, ranks: np.ndarray) -> None:
+        expected = np.asarray(self.expected_value, dtype=np.float64).reshape(-1)
+        explained = np.take_along_axis(outputs, ranks, axis=1)
+        total = sum(v.reshape(len(v), -1, v.shape[-1]).sum(axis=1, dtype=np.float64) for v in values)
+        error = np.abs(total + expected[ranks] - explained)
+        scale = float(np.abs(outputs).max()) if outputs.size else 1.0
+        tolerance = additivity_tolerance(self.graph.dtype.name, scale)
+        if error.max() > tolerance:
+            without = (
+                f" Ops without an exact rule (gradient used): {', '.join(self.ops_without_rule)}."
+                if self.ops_without_rule
+                else ""
+            )
+            raise AdditivityError(
+                f"the DeepSHAP values do not add up to the model output: max error "
+                f"{error.max():.3g} > tolerance {tolerance:.3g} (output scale {scale:.3g}).{without} "
+                "Pass check_additivity=False to get the values anyway."
+            )

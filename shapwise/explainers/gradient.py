@@ -1,0 +1,286 @@
+"""Expected gradients (integrated gradients averaged over a background) for PyTorch and Keras models.
+
+For a row x, a background row x' drawn at random and a point t ~ U(0, 1) on the straight path between
+them, the attribution sample is grad f(x' + t (x - x')) * (x - x'); its mean over draws converges to
+values that add up to f(x) - E[f(background)]. All rows, draws and explained outputs of one chunk go
+through the model in a single forward and backward call.
+
+The framework parts live in ``_gradient_torch.py`` and ``_gradient_tf.py``; both offer the small
+interface of ``_GradientModel`` below, so the sampling and averaging here are written once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from shapwise.explanation import Explanation
+from shapwise.numeric import check_finite, feature_names_of, to_numpy
+
+RANK_ORDERS = ("max", "min", "max_abs")
+
+
+class _GradientModel(Protocol):
+    """What the sampling loop needs from a framework: outputs and gradients on numpy batches."""
+
+    n_inputs: int
+    multi_output: bool
+    model_dtype: str
+
+    def outputs(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """Model outputs in float32 (or float64) arithmetic, shaped (N, O)."""
+
+    def native_outputs(self, inputs: list[np.ndarray]) -> np.ndarray | None:
+        """Outputs in the model's own dtype (as float32 numbers), or None when that is float32."""
+
+    def attributed_values(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The tensors being attributed for these model inputs: the inputs, or an inner layer's."""
+
+    def gradients(
+        self, inputs: list[np.ndarray], attributed: list[np.ndarray], output_index: np.ndarray
+    ) -> list[np.ndarray]:
+        """Gradients of output ``output_index[p, k]`` of point p w.r.t. the attributed tensors.
+
+        ``attributed`` holds the attributed tensors to substitute (for an inner layer) or equals
+        ``inputs``. Returns one array per attributed tensor, shaped (P, *shape, K).
+        """
+
+
+def _framework(model: Any) -> str:
+    target = model[0] if isinstance(model, tuple) else model
+    for cls in type(target).__mro__:
+        root = cls.__module__.split(".")[0]
+        if root == "torch":
+            return "torch"
+        if root in ("keras", "tensorflow", "tf_keras"):
+            return "tensorflow"
+    raise TypeError(
+        f"GradientExplainer explains torch.nn.Module and Keras models, not {type(target).__name__}; "
+        "pass the model itself, or (model, layer) to explain an inner layer's input"
+    )
+
+
+def _as_list(data: Any) -> tuple[list[Any], bool]:
+    """Split a single input or a list/tuple of inputs; the flag says whether it was a list."""
+    if isinstance(data, (list, tuple)):
+        return list(data), True
+    return [data], False
+
+
+class GradientExplainer:
+    """Expected gradients for a PyTorch module or a Keras model.
+
+    Args:
+        model: a ``torch.nn.Module`` or a Keras model; or ``(model, layer)`` to attribute to the
+            input of an inner layer (a module of the torch model, or a Keras layer or its name).
+        data: the background rows, an array/tensor or a list of them for a model of several inputs.
+        batch_size: sample points per model call; each call holds all explained outputs of its points.
+        local_smoothing: standard deviation of Gaussian noise added to the explained values (in the
+            attributed space) at each draw, as in SmoothGrad; 0 for none.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        data: Any,
+        batch_size: int = 50,
+        local_smoothing: float = 0.0,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        if local_smoothing < 0:
+            raise ValueError(f"local_smoothing must be >= 0, got {local_smoothing}")
+        model, layer = model if isinstance(model, tuple) else (model, None)
+        if isinstance(data, (list, tuple)) and len(data) == 0:
+            raise ValueError("data must hold at least one background array")
+        raw, self._multi_input = _as_list(data)
+        self.feature_names = feature_names_of(raw[0]) if len(raw) == 1 else None
+        background = [to_numpy(d, name="background data") for d in raw]
+        for array in background:
+            check_finite(array, "background data")
+        if len({len(array) for array in background}) != 1:
+            raise ValueError("every background array must have the same number of rows")
+        if len(background[0]) == 0:
+            raise ValueError("background data has no rows")
+        self.batch_size = int(batch_size)
+        self.local_smoothing = float(local_smoothing)
+        self.model: _GradientModel
+        if _framework(model) == "torch":
+            from shapwise.explainers._gradient_torch import TorchGradientModel
+
+            self.model = TorchGradientModel(model, layer, background)
+        else:
+            from shapwise.explainers._gradient_tf import KerasGradientModel
+
+            self.model = KerasGradientModel(model, layer, background)
+        if len(background) != self.model.n_inputs:
+            raise ValueError(
+                f"the model takes {self.model.n_inputs} input(s) but data holds {len(background)} "
+                "array(s); pass one background array per model input, in order"
+            )
+        self.background = background
+        self.background_attributed = self.model.attributed_values(background)
+        self._explains_layer = layer is not None
+        background_outputs = self.model.outputs(background)
+        expected = background_outputs.mean(axis=0)
+        self.expected_value: float | np.ndarray = (
+            expected if self.model.multi_output else float(expected[0])
+        )
+
+    # ------------------------------------------------------------------ public API
+    def shap_values(
+        self,
+        X: Any,
+        nsamples: int = 200,
+        ranked_outputs: int | None = None,
+        output_rank_order: str = "max",
+        rseed: int | None = None,
+    ) -> Any:
+        """Expected-gradient values for the rows of ``X``, in shap 0.51's return conventions.
+
+        Returns:
+            one input: (N, *shape) for a single-output model, (N, *shape, K) otherwise; several
+            inputs (or a layer with several inputs): a list of those. With ``ranked_outputs`` the pair
+            ``(values, ranks)`` where ranks (N, K) says which output each slice explains.
+        """
+        values, ranks, _ = self._explain(X, nsamples, ranked_outputs, output_rank_order, rseed)
+        values = self._shape_like_shap(values)
+        return (values, ranks) if ranked_outputs is not None else values
+
+    def __call__(self, X: Any, nsamples: int = 200, rseed: int | None = None) -> Any:
+        """An ``Explanation`` (a list of them for several inputs) of all outputs of the rows of X."""
+        values, _, inputs = self._explain(X, nsamples, None, "max", rseed)
+        outputs = self.model.outputs(inputs)
+        native = self.model.native_outputs(inputs)
+        expected = np.asarray(self.expected_value)
+        base = np.broadcast_to(expected, outputs.shape[:1] + expected.shape).copy()
+        if not self.model.multi_output:
+            values = [v[..., 0] for v in values]
+            outputs, native = outputs[:, 0], None if native is None else native[:, 0]
+        data = self.model.attributed_values(inputs) if self._explains_layer else inputs
+        explanations = [
+            Explanation(
+                value,
+                base_values=base,
+                data=datum,
+                feature_names=self.feature_names if len(values) == 1 else None,
+                output_values=outputs,
+                native_output_values=native,
+                model_dtype=self.model.model_dtype,
+                algorithm="gradient",
+            )
+            for value, datum in zip(values, data)
+        ]
+        return explanations if len(explanations) > 1 else explanations[0]
+
+    # ------------------------------------------------------------------ the computation
+    def _read_inputs(self, X: Any) -> list[np.ndarray]:
+        raw, is_list = _as_list(X)
+        if is_list != self._multi_input and not (is_list and len(raw) == 1):
+            expected = "a list of arrays, one per input" if self._multi_input else "a single array"
+            raise TypeError(f"X must be {expected}, like the background data")
+        inputs = [to_numpy(x, name="X") for x in raw]
+        if len(inputs) != len(self.background):
+            raise ValueError(
+                f"X holds {len(inputs)} array(s) but the model takes {len(self.background)} input(s)"
+            )
+        for x, bg in zip(inputs, self.background):
+            check_finite(x, "X")
+            if x.shape[1:] != bg.shape[1:]:
+                raise ValueError(
+                    f"X has rows of shape {x.shape[1:]} but the background has {bg.shape[1:]}"
+                )
+        if len({len(x) for x in inputs}) != 1:
+            raise ValueError("every array in X must have the same number of rows")
+        return inputs
+
+    def _output_ranks(
+        self, inputs: list[np.ndarray], ranked_outputs: int | None, order: str
+    ) -> np.ndarray:
+        """(N, K): which output each explained slice is, per row."""
+        outputs = self.model.outputs(inputs)
+        n_rows, n_outputs = outputs.shape
+        if ranked_outputs is None or not self.model.multi_output:
+            return np.tile(np.arange(n_outputs), (n_rows, 1))
+        if order not in RANK_ORDERS:
+            raise ValueError(f"output_rank_order must be one of {RANK_ORDERS}, got {order!r}")
+        if int(ranked_outputs) < 1:
+            raise ValueError(f"ranked_outputs must be a positive integer, got {ranked_outputs}")
+        key = {"max": -outputs, "min": outputs, "max_abs": -np.abs(outputs)}[order]
+        return np.argsort(key, axis=1, kind="stable")[:, : int(ranked_outputs)]
+
+    def _explain(
+        self,
+        X: Any,
+        nsamples: int,
+        ranked_outputs: int | None,
+        output_rank_order: str,
+        rseed: int | None,
+    ) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
+        if nsamples < 1:
+            raise ValueError(f"nsamples must be a positive integer, got {nsamples}")
+        inputs = self._read_inputs(X)
+        ranks = self._output_ranks(inputs, ranked_outputs, output_rank_order)
+        n_rows = len(inputs[0])
+        explained = self.model.attributed_values(inputs)
+        rng = np.random.default_rng(rseed)
+        draws = n_rows * nsamples
+        row_of = np.repeat(np.arange(n_rows), nsamples)
+        background_of, t = _stratified_draws(rng, n_rows, nsamples, len(self.background[0]))
+        sums = [np.zeros(x.shape + (ranks.shape[1],), dtype=np.float64) for x in explained]
+        for start in range(0, draws, self.batch_size):
+            chunk = slice(start, min(start + self.batch_size, draws))
+            rows, refs, steps = row_of[chunk], background_of[chunk], t[chunk]
+            points = [_between(bg[refs], x[rows], steps) for x, bg in zip(inputs, self.background)]
+            ends, deltas, attributed = [], [], []
+            for x, bg in zip(explained, self.background_attributed):
+                end = x[rows]
+                if self.local_smoothing > 0:
+                    noise = rng.standard_normal(end.shape).astype(end.dtype)
+                    end = end + noise * self.local_smoothing
+                ends.append(end)
+                deltas.append(end - bg[refs])
+                attributed.append(_between(bg[refs], end, steps))
+            if not self._explains_layer:
+                points = attributed
+            grads = self.model.gradients(points, attributed, ranks[rows])
+            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+            for total, grad, delta in zip(sums, grads, deltas):
+                contribution = grad * delta[..., None]
+                total[rows[starts]] += np.add.reduceat(contribution, starts, axis=0)
+        dtype = np.float64 if self.model.model_dtype == "float64" else np.float32
+        values = [(total / nsamples).astype(dtype) for total in sums]
+        return values, ranks, inputs
+
+    def _shape_like_shap(self, values: list[np.ndarray]) -> Any:
+        if not self.model.multi_output:
+            values = [v[..., 0] for v in values]
+        return values if len(values) > 1 else values[0]
+
+
+def _stratified_draws(
+    rng: np.random.Generator, n_rows: int, nsamples: int, n_background: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Background rows and path positions for every draw, flattened row-major (row, draw).
+
+    Stratified rather than independent: each row walks through shuffled copies of the whole
+    background (every background row used equally often when nsamples is a multiple of its size, so
+    a linear model gets its exact values), and the path positions t fall one in each of nsamples
+    equal slices of [0, 1).
+    """
+    copies = -(-nsamples // n_background)
+    shuffled = np.argsort(rng.random((n_rows, copies, n_background)), axis=-1)
+    background_of = shuffled.reshape(n_rows, -1)[:, :nsamples].reshape(-1)
+    slices = np.argsort(rng.random((n_rows, nsamples)), axis=-1)
+    t = (slices + rng.uniform(size=(n_rows, nsamples))) / nsamples
+    return background_of, t.reshape(-1).astype(np.float32)
+
+
+def _between(start: np.ndarray, end: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Points start + t (end - start), with one t per row."""
+    t = t.reshape((-1,) + (1,) * (start.ndim - 1)).astype(start.dtype)
+    return start + t * (end - start)
+
+
+__all__ = ["GradientExplainer"]
