@@ -1,0 +1,279 @@
+"""DeepExplainer for PyTorch: DeepSHAP values that add up exactly, for any composition of torch ops."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Any
+
+import numpy as np
+
+from shapwise._optional import require
+from shapwise._progress import progress
+from shapwise.errors import AdditivityError, ShapwiseWarning
+from shapwise.explanation import Explanation
+from shapwise.numeric import additivity_tolerance, to_numpy
+
+_HALF_TYPES = ("float16", "bfloat16")
+_RANK_ORDERS = ("max", "min", "max_abs")
+
+
+class TorchDeepExplainer:
+    """DeepSHAP (DeepLIFT multipliers averaged over a background) for a ``torch.nn.Module``.
+
+    Args:
+        model: the module, or shap's ``(module, layer)`` tuple to explain at an inner layer.
+        data: the background: one tensor/array, or a list of them for a multi-input model.
+        batch_size: (row, background row) pairs per forward/backward pass; bounds memory.
+        layer: a submodule (or its name in ``model.named_modules()``) whose output is attributed
+            instead of the inputs; needed when an input holds integers that feed no embedding.
+        silent: hide the progress bar of long runs.
+
+    Integer inputs (token ids) that feed an ``nn.Embedding`` are attributed at the embedding output,
+    summed over the embedding dimension: one value per token. Models in float16/bfloat16 are
+    explained on a float32 copy (the model itself is never changed).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        data: Any,
+        batch_size: int = 1024,
+        layer: Any = None,
+        silent: bool = False,
+    ) -> None:
+        self._torch = require("torch", "torch")
+        from shapwise.explainers.deep.torch_engine import DeepLiftEngine
+
+        if isinstance(model, tuple):
+            model, layer = model
+        if not isinstance(model, self._torch.nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.model = model
+        self.batch_size = batch_size
+        self.silent = silent
+        self.multi_input = isinstance(data, (list, tuple))
+        self.model_dtype = self._model_dtype(model)
+        self.device = next((p.device for p in model.parameters()), self._torch.device("cpu"))
+        if self.model_dtype in _HALF_TYPES:
+            # Multipliers need float32 arithmetic; the user's model stays as it is.
+            self._model = copy.deepcopy(model).float()
+            self._compute_dtype = self._torch.float32
+        else:
+            self._model = model
+            self._compute_dtype = getattr(self._torch, self.model_dtype)
+        self.layer = self._resolve_layer(layer)
+        self.data = self._as_tensors(data, "data")
+        if self.data[0].shape[0] == 0:
+            raise ValueError("the background data has no rows; pass at least one background row")
+        background_outputs = self._forward(self._model, self.data)
+        self.num_outputs = background_outputs.shape[1]
+        self.expected_value = to_numpy(background_outputs.mean(0))
+        self._engine = DeepLiftEngine(self._model, self.data, self.layer)
+
+    # ----------------------------------------------------------------- setup helpers
+    def _model_dtype(self, model: Any) -> str:
+        for parameter in model.parameters():
+            if parameter.is_floating_point():
+                return str(parameter.dtype).replace("torch.", "")
+        return "float32"
+
+    def _resolve_layer(self, layer: Any) -> Any:
+        if layer is None:
+            return None
+        if isinstance(layer, str):
+            names = dict(self._model.named_modules())
+            if layer not in names:
+                raise ValueError(
+                    f"layer {layer!r} is not a submodule of the model; known names: "
+                    f"{[n for n in names if n][:10]}"
+                )
+            return names[layer]
+        if self._model is self.model:
+            return layer
+        # the float32 copy: the same position in the module tree
+        for (_, original), (_, copied) in zip(
+            self.model.named_modules(), self._model.named_modules()
+        ):
+            if original is layer:
+                return copied
+        raise ValueError("layer= must be a submodule of the explained model (or its name)")
+
+    def _as_tensors(self, value: Any, name: str) -> list[Any]:
+        torch = self._torch
+        if self.multi_input:
+            if not isinstance(value, (list, tuple)):
+                raise TypeError(
+                    f"the model takes {len(self.data)} inputs; pass {name} as a list of them"
+                )
+            items = list(value)
+        else:
+            if isinstance(value, (list, tuple)):
+                raise TypeError(
+                    f"the background was one tensor, so {name} must be one tensor/array, not a list"
+                )
+            items = [value]
+        if name != "data" and len(items) != len(self.data):
+            raise ValueError(f"{name} has {len(items)} inputs, the background {len(self.data)}")
+        tensors = []
+        for position, item in enumerate(items):
+            array = to_numpy(item, name=f"{name}[{position}]", allow_integers=True)
+            tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+            if tensor.is_floating_point():
+                tensor = tensor.to(self._compute_dtype)
+            elif array.dtype.kind == "b":
+                tensor = tensor.to(self._compute_dtype)
+            tensors.append(tensor)
+        rows = {t.shape[0] for t in tensors}
+        if len(rows) > 1:
+            raise ValueError(f"the inputs of {name} have different numbers of rows: {sorted(rows)}")
+        return tensors
+
+    def _forward(self, model: Any, inputs: list[Any]) -> Any:
+        from shapwise.explainers.deep.torch_engine import frozen
+
+        with frozen(model), self._torch.no_grad():
+            output = model(*inputs)
+        if not isinstance(output, self._torch.Tensor):
+            raise TypeError(
+                f"the model returned {type(output).__name__}; DeepExplainer explains models that "
+                "return one tensor (rows, outputs)"
+            )
+        return output.reshape(output.shape[0], -1).to(self._compute_dtype)
+
+    # ----------------------------------------------------------------- explaining
+    def _selection(self, outputs: Any, ranked_outputs: int | None, order: str) -> Any:
+        torch = self._torch
+        rows = outputs.shape[0]
+        if ranked_outputs is None:
+            return torch.arange(self.num_outputs, device=outputs.device).expand(rows, -1)
+        if order not in _RANK_ORDERS:
+            raise ValueError(f"output_rank_order must be one of {_RANK_ORDERS}, got {order!r}")
+        if ranked_outputs < 1:
+            raise ValueError(f"ranked_outputs must be at least 1, got {ranked_outputs}")
+        keys = {"max": -outputs, "min": outputs, "max_abs": -outputs.abs()}[order]
+        return torch.argsort(keys, dim=1, stable=True)[:, :ranked_outputs]
+
+    def _explain(
+        self, X: Any, ranked_outputs: int | None, output_rank_order: str, check_additivity: bool
+    ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, list[Any]]:
+        torch = self._torch
+        inputs = self._as_tensors(X, "X")
+        outputs = self._forward(self._model, inputs)
+        selection = self._selection(outputs, ranked_outputs, output_rank_order)
+        rows = inputs[0].shape[0]
+        per_chunk = max(1, self.batch_size // self.data[0].shape[0])
+        parts: list[list[Any]] = []
+        without_rule: set[str] = set()
+        inexact: set[str] = set()
+        from shapwise.explainers.deep.torch_engine import frozen
+
+        chunks = range(0, rows, per_chunk)
+        with frozen(self._model), progress(len(chunks), "DeepExplainer", self.silent) as bar:
+            for start in chunks:
+                stop = min(rows, start + per_chunk)
+                result = self._engine.explain(
+                    [x[start:stop] for x in inputs], selection[start:stop]
+                )
+                parts.append(result.values)
+                without_rule |= result.without_rule
+                inexact |= result.inexact
+                bar.update(1)
+        values = [to_numpy(torch.cat(group)) for group in zip(*parts)]
+        lacking = sorted(without_rule | inexact)
+        if lacking:
+            warnings.warn(
+                f"DeepExplainer has no exact rule for: {', '.join(lacking)}; it used the plain "
+                "gradient there, so the values may not add up exactly to the model output",
+                ShapwiseWarning,
+                stacklevel=3,
+            )
+        chosen = to_numpy(outputs.gather(1, selection))
+        indexes = to_numpy(selection, allow_integers=True)
+        if check_additivity:
+            self._check_additivity(values, chosen, indexes, lacking)
+        return values, indexes, to_numpy(outputs), inputs
+
+    def _check_additivity(
+        self, values: list[np.ndarray], chosen: np.ndarray, indexes: np.ndarray, lacking: list[str]
+    ) -> None:
+        expected = np.asarray(self.expected_value)[indexes]
+        total = expected + sum(v.reshape(v.shape[0], -1, v.shape[-1]).sum(1) for v in values)
+        error = float(np.max(np.abs(total - chosen))) if total.size else 0.0
+        scale = max(float(np.max(np.abs(chosen), initial=0.0)), float(np.max(np.abs(expected))))
+        dtype_name = str(self._compute_dtype).replace("torch.", "")
+        tolerance = additivity_tolerance(dtype_name, scale)
+        if error > tolerance:
+            cause = (
+                f"operations without an exact rule: {', '.join(lacking)}"
+                if lacking
+                else "every operation had an exact rule, so this is a shapwise bug; please report it"
+            )
+            raise AdditivityError(
+                f"the DeepSHAP values plus the expected value differ from the model output by up to "
+                f"{error:.3g} (tolerance {tolerance:.3g} for {dtype_name}); {cause}. "
+                "Pass check_additivity=False to get the values anyway"
+            )
+
+    def shap_values(
+        self,
+        X: Any,
+        ranked_outputs: int | None = None,
+        output_rank_order: str = "max",
+        check_additivity: bool = True,
+    ) -> Any:
+        """DeepSHAP values with shap 0.51's conventions.
+
+        Returns:
+            (rows, *input_shape, outputs) for one input, a list of those for several inputs; with
+            ``ranked_outputs``, a pair (values, indexes) where indexes (rows, ranked_outputs) names
+            the output explained in each position.
+        """
+        values, indexes, _, _ = self._explain(
+            X, ranked_outputs, output_rank_order, check_additivity
+        )
+        result = values if self.multi_input else values[0]
+        return (result, indexes) if ranked_outputs is not None else result
+
+    def __call__(self, X: Any) -> Explanation | list[Explanation]:
+        """An ``Explanation`` of ``X`` for all outputs (a list of them for several inputs)."""
+        values, _, outputs, inputs = self._explain(X, None, "max", True)
+        native = None
+        if self._model is not self.model:
+            native_inputs = [x.to(self.model_dtype_torch) if x.is_floating_point() else x
+                             for x in inputs]
+            native = to_numpy(self._forward_native(native_inputs))
+        base = np.broadcast_to(np.asarray(self.expected_value), outputs.shape).copy()
+        single = self.num_outputs == 1
+        explanations = []
+        for index, value in enumerate(values):
+            data = None
+            if self.layer is None:
+                data = to_numpy(inputs[index], allow_integers=True)
+            explanations.append(
+                Explanation(
+                    value[..., 0] if single else value,
+                    base_values=base[:, 0] if single else base,
+                    data=data,
+                    output_values=outputs[:, 0] if single else outputs,
+                    native_output_values=(native[:, 0] if single else native)
+                    if native is not None
+                    else None,
+                    model_dtype=self.model_dtype,
+                    algorithm="deep",
+                )
+            )
+        return explanations if self.multi_input else explanations[0]
+
+    @property
+    def model_dtype_torch(self) -> Any:
+        return getattr(self._torch, self.model_dtype)
+
+    def _forward_native(self, inputs: list[Any]) -> Any:
+        from shapwise.explainers.deep.torch_engine import frozen
+
+        with frozen(self.model), self._torch.no_grad():
+            output = self.model(*inputs)
+        return output.reshape(output.shape[0], -1)

@@ -1,0 +1,362 @@
+"""The DeepSHAP engine for PyTorch: intercept every torch call, pair the passes, one batched backward.
+
+1. Reference pass: the model runs on the background rows under ``_ReferencePass``, a
+   ``TorchFunctionMode`` that records every call in order (op name, tensor shapes, and the tensors
+   the op's rule needs).
+2. Explained pass: the model runs on the inputs under ``_ExplainedPass``; the k-th call pairs with
+   the k-th recorded call (same op and shapes, else ``PathMismatchError``), and each op with a rule
+   returns its exact forward value carrying the rule's multipliers as gradient (``torch_rules``).
+3. One backward with a batch of one-hot output vectors (``is_grads_batched``) gives the multipliers
+   of all requested outputs at once; attributions are multipliers * (x - x'), averaged over the
+   background.
+
+The pair batch holds (row, background row) pairs, row-major, so the reference pass of a chunk depends
+only on its number of rows and is recorded once per chunk size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from shapwise.explainers.deep.torch_rules import AFFINE_OPS, RULES, Call, Decompose, Rule
+
+
+class PathMismatchError(RuntimeError):
+    """The explained pass ran different operations than the reference pass."""
+
+
+def op_name(func: Callable[..., Any]) -> str:
+    """The name an op is known by in the rules table (property getters by their property)."""
+    name = getattr(func, "__name__", None) or str(func)
+    if name in ("__get__", "__set__"):
+        owner = getattr(func, "__self__", None)
+        return getattr(owner, "__name__", name)
+    return name
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _leaves(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def _map_tensors(value: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # named tuples (torch.return_types)
+        return type(value)(tuple(_map_tensors(v, fn) for v in value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map_tensors(v, fn) for v in value)
+    if isinstance(value, dict):
+        return {k: _map_tensors(v, fn) for k, v in value.items()}
+    return value
+
+
+def _shapes(args: Any, kwargs: Any) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(t.shape) for t in _leaves((args, kwargs)) if isinstance(t, torch.Tensor))
+
+
+def _snapshot(tensor: torch.Tensor) -> torch.Tensor:
+    # A copy: the model may later change the tensor in place (x += residual, relu_).
+    return tensor.detach().clone()
+
+
+@dataclass
+class _Record:
+    name: str
+    shapes: tuple[tuple[int, ...], ...]
+    args: Any = None
+    kwargs: Any = None
+    output: Any = None
+
+
+@dataclass
+class Reference:
+    """What the reference pass of one chunk size leaves behind for the explained passes."""
+
+    records: list[_Record] = field(default_factory=list)
+    embeddings: list[tuple[int, torch.Tensor]] = field(default_factory=list)
+    layer_output: torch.Tensor | None = None
+
+
+class _ReferencePass(TorchFunctionMode):
+    """Runs ops unchanged and records them, with the tensors their rules will need."""
+
+    def __init__(self, reference: Reference, inputs: Sequence[torch.Tensor]) -> None:
+        super().__init__()
+        self.reference = reference
+        self.inputs = inputs
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        name = op_name(func)
+        record = _Record(name, _shapes(args, kwargs))
+        self.reference.records.append(record)
+        rule = RULES.get(name)
+        if isinstance(rule, Decompose):
+            with contextlib.suppress(NotImplementedError), self:
+                return rule.decomposition(*args, **kwargs)
+        if rule is not None and rule.records_reference:
+            record.args = _map_tensors(args, _snapshot)
+            record.kwargs = _map_tensors(kwargs, _snapshot)
+        output = func(*args, **kwargs)
+        if rule is not None and rule.records_reference:
+            record.output = _map_tensors(output, _snapshot)
+        index = _integer_input(args[0], self.inputs) if name == "embedding" else None
+        if index is not None:
+            self.reference.embeddings.append((index, output.detach()))
+        return output
+
+
+class _ExplainedPass(TorchFunctionMode):
+    """Pairs each op with its recorded partner and applies the op's rule."""
+
+    def __init__(self, reference: Reference, inputs: Sequence[torch.Tensor]) -> None:
+        super().__init__()
+        self.records = reference.records
+        self.inputs = inputs
+        self.position = 0
+        self.without_rule: set[str] = set()
+        self.inexact: set[str] = set()
+        self.embeddings: list[torch.Tensor] = []
+
+    def _partner(self, name: str, args: Any, kwargs: Any) -> _Record:
+        shapes = _shapes(args, kwargs)
+        if self.position >= len(self.records):
+            raise PathMismatchError(
+                f"the explained pass ran more operations than the reference pass (extra call "
+                f"#{self.position}: {name}{list(shapes)}); the model's control flow depends on "
+                "its input, which DeepExplainer cannot pair. Explain such models with "
+                "shapwise.Explainer (model-agnostic) instead"
+            )
+        record = self.records[self.position]
+        self.position += 1
+        if record.name != name or record.shapes != shapes:
+            raise PathMismatchError(
+                f"call #{self.position - 1} differs between the passes: the reference pass ran "
+                f"{record.name}{list(record.shapes)}, the explained pass {name}{list(shapes)}; "
+                "the model's control flow depends on its input, which DeepExplainer cannot pair. "
+                "Explain such models with shapwise.Explainer (model-agnostic) instead"
+            )
+        return record
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        name = op_name(func)
+        record = self._partner(name, args, kwargs)
+        rule: Rule | None = RULES.get(name)
+        if isinstance(rule, Decompose):
+            try:
+                with self:
+                    return rule.decomposition(*args, **kwargs)
+            except NotImplementedError as reason:
+                self.inexact.add(f"{name} ({reason})")
+        elif rule is not None:
+            call = Call(
+                name, func, tuple(args), kwargs,
+                tuple(record.args) if record.args is not None else tuple(args),
+                record.kwargs if record.kwargs is not None else kwargs,
+                record.output,
+                inexact=self.inexact.add,
+            )
+            return rule.explain(call)
+        output = func(*args, **kwargs)
+        if name == "embedding" and _integer_input(args[0], self.inputs) is not None:
+            leaf = output.detach().requires_grad_(True)
+            self.embeddings.append(leaf)
+            return leaf
+        if name not in AFFINE_OPS and _carries_gradient(output):
+            self.without_rule.add(name)
+        return output
+
+
+def _integer_input(tensor: Any, inputs: Sequence[torch.Tensor]) -> int | None:
+    """The position of ``tensor`` among the integer inputs of the model, if it is one."""
+    for index, candidate in enumerate(inputs):
+        if tensor is candidate and not candidate.is_floating_point():
+            return index
+    return None
+
+
+def _carries_gradient(value: Any) -> bool:
+    return any(
+        isinstance(t, torch.Tensor) and t.requires_grad and t.is_floating_point()
+        for t in _leaves(value)
+    )
+
+
+@contextlib.contextmanager
+def frozen(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode and no parameter gradients while explaining; everything restored afterwards."""
+    modes = [(module, module.training) for module in model.modules()]
+    flags = [(parameter, parameter.requires_grad) for parameter in model.parameters()]
+    try:
+        model.eval()
+        for parameter, _ in flags:
+            parameter.requires_grad_(False)
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+        for parameter, requires_grad in flags:
+            parameter.requires_grad_(requires_grad)
+
+
+@contextlib.contextmanager
+def _layer_capture(layer: torch.nn.Module | None, sink: Callable[[torch.Tensor], Any]) -> Iterator:
+    """A forward hook on ``layer`` for the duration of one pass (removed even on error)."""
+    if layer is None:
+        yield
+        return
+
+    def hook(module: Any, inputs: Any, output: Any) -> Any:
+        if not isinstance(output, torch.Tensor) or not output.is_floating_point():
+            raise TypeError(
+                f"layer={type(module).__name__} returns {type(output).__name__}; DeepExplainer "
+                "attributes to a layer whose output is one floating-point tensor"
+            )
+        with torch._C.DisableTorchFunction():
+            return sink(output)
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@dataclass
+class ChunkResult:
+    """Attributions of one chunk: one (rows, *shape, outputs) tensor per attribution point."""
+
+    values: list[torch.Tensor]
+    without_rule: set[str]
+    inexact: set[str]
+
+
+class DeepLiftEngine:
+    """DeepSHAP values of a frozen model for chunks of rows against a fixed background."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        background: list[torch.Tensor],
+        layer: torch.nn.Module | None = None,
+    ) -> None:
+        self.model = model
+        self.background = background
+        self.layer = layer
+        self.background_size = background[0].shape[0]
+        self._references: dict[int, Reference] = {}
+
+    def _tile_rows(self, rows: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [x.repeat_interleave(self.background_size, dim=0) for x in rows]
+
+    def _tile_background(self, count: int) -> list[torch.Tensor]:
+        return [b.repeat(count, *([1] * (b.dim() - 1))) for b in self.background]
+
+    def _reference(self, count: int) -> Reference:
+        if count not in self._references:
+            reference = Reference()
+            inputs = self._tile_background(count)
+
+            def keep(output: torch.Tensor) -> torch.Tensor:
+                reference.layer_output = output.detach().clone()
+                return output
+
+            with _layer_capture(self.layer, keep), _ReferencePass(reference, inputs):
+                self.model(*inputs)
+            if len(self._references) >= 2:  # a run needs two sizes: full chunks and the last
+                self._references.clear()
+            self._references[count] = reference
+        return self._references[count]
+
+    def explain(self, rows: list[torch.Tensor], selection: torch.Tensor) -> ChunkResult:
+        """Attributions of ``rows`` for the output columns ``selection`` (rows, K)."""
+        count = rows[0].shape[0]
+        reference = self._reference(count)
+        references = self._tile_background(count)
+        inputs = []
+        for x in self._tile_rows(rows):
+            needs_gradient = self.layer is None and x.is_floating_point()
+            inputs.append(x.detach().clone().requires_grad_(True) if needs_gradient else x)
+        layer_leaf: list[torch.Tensor] = []
+
+        def replace(output: torch.Tensor) -> torch.Tensor:
+            layer_leaf.append(output.detach().requires_grad_(True))
+            return layer_leaf[0]
+
+        mode = _ExplainedPass(reference, inputs)
+        with torch.enable_grad(), _layer_capture(self.layer, replace):
+            with mode:
+                output = self.model(*inputs)
+            if mode.position != len(reference.records):
+                raise PathMismatchError(
+                    f"the explained pass ran {mode.position} operations, the reference pass "
+                    f"{len(reference.records)}; the model's control flow depends on its input, "
+                    "which DeepExplainer cannot pair"
+                )
+            points = self._attribution_points(inputs, references, reference, mode, layer_leaf)
+            output = output.reshape(output.shape[0], -1)
+            pairs = selection.repeat_interleave(self.background_size, dim=0)  # (P, K)
+            one_hot = torch.zeros(
+                selection.shape[1], *output.shape, dtype=output.dtype, device=output.device
+            )
+            one_hot.scatter_(2, pairs.T.unsqueeze(-1), 1.0)
+            leaves = [leaf for leaf, _, _ in points]
+            if output.requires_grad:
+                grads = torch.autograd.grad(
+                    output, leaves, one_hot, is_grads_batched=True, allow_unused=True
+                )
+            else:
+                grads = (None,) * len(leaves)
+        values: dict[int, torch.Tensor] = {}
+        for (leaf, ref, index), grad in zip(points, grads):
+            if grad is None:
+                grad = torch.zeros((one_hot.shape[0], *leaf.shape), dtype=leaf.dtype)
+            contribution = grad * (leaf.detach() - ref)
+            if self.layer is None and not inputs[index].is_floating_point():
+                contribution = contribution.sum(-1)  # an embedding vector -> its token
+            per_row = contribution.reshape(
+                contribution.shape[0], count, self.background_size, *contribution.shape[2:]
+            ).mean(2)
+            values[index] = values[index] + per_row if index in values else per_row
+        ordered = [values[index].movedim(0, -1) for index in sorted(values)]
+        return ChunkResult(ordered, mode.without_rule, mode.inexact)
+
+    def _attribution_points(
+        self,
+        inputs: list[torch.Tensor],
+        references: list[torch.Tensor],
+        reference: Reference,
+        mode: _ExplainedPass,
+        layer_leaf: list[torch.Tensor],
+    ) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+        """(leaf, its reference value, index of the input it stands for) per attributed tensor."""
+        if self.layer is not None:
+            if not layer_leaf:
+                raise ValueError("the layer given as layer= did not run during the forward pass")
+            return [(layer_leaf[0], reference.layer_output, 0)]
+        points = [(x, references[i], i) for i, x in enumerate(inputs) if x.is_floating_point()]
+        for leaf, (index, ref) in zip(mode.embeddings, reference.embeddings):
+            points.append((leaf, ref, index))
+        fed = {index for _, _, index in points}
+        for index, x in enumerate(inputs):
+            if index not in fed:
+                raise TypeError(
+                    f"input {index} holds integers ({x.dtype}) and feeds no embedding directly, "
+                    "so it cannot be attributed; pass layer=<module or its name> to explain at an "
+                    "inner floating-point layer instead"
+                )
+        return points
