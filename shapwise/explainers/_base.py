@@ -30,8 +30,11 @@ def as_masker(masker: Any) -> Masker:
     return Independent(masker, max_samples=100)
 
 
-def select_outputs(outputs: Any, n_rows: int, n_outputs: int) -> np.ndarray | None:
-    """Per-row output indices (n_rows, k) from ``outputs``, or None for all outputs."""
+def select_outputs(outputs: Any, n_rows: int, n_outputs: int | None) -> np.ndarray | None:
+    """Per-row output indices (n_rows, k) from ``outputs``, or None for all outputs.
+
+    ``n_outputs`` None skips the range check (the model has not been called yet).
+    """
     if outputs is None:
         return None
     if isinstance(outputs, Explanation):
@@ -47,7 +50,7 @@ def select_outputs(outputs: Any, n_rows: int, n_outputs: int) -> np.ndarray | No
         raise ValueError(
             f"outputs has {indices.shape[0]} rows of indices but {n_rows} rows are explained"
         )
-    if indices.min() < 0 or indices.max() >= n_outputs:
+    if n_outputs is not None and (indices.min() < 0 or indices.max() >= n_outputs):
         raise ValueError(f"outputs must be between 0 and {n_outputs - 1}; got {indices.tolist()}")
     return indices
 
@@ -65,6 +68,7 @@ class ExplainerBase:
     """
 
     algorithm = "base"
+    linearize_link = False  # see CoalitionGame; explainers that follow shap's default set it
 
     def __init__(
         self,
@@ -118,11 +122,16 @@ class ExplainerBase:
         if budget < 2:
             raise ValueError(f"max_evals must be at least 2; got {max_evals}")
         rng = np.random.default_rng(self.seed)
+        row_outputs = select_outputs(outputs, len(X), None)
         shared: dict = {}
         rows = []
         with progress(len(X), f"{type(self).__name__}", silent) as bar:
-            for x in X:
-                game = CoalitionGame(self.model, self.masker, x, self.link, shared)
+            for i, x in enumerate(X):
+                game = CoalitionGame(
+                    self.model, self.masker, x, self.link, shared,
+                    outputs=None if row_outputs is None else row_outputs[i],
+                    linearize_link=self.linearize_link,
+                )
                 rows.append(self.explain_row(game, budget, rng))
                 bar.update(1)
         values = np.stack([r[0] for r in rows])

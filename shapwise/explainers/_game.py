@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from shapwise.links import Link
@@ -22,10 +24,23 @@ class CoalitionGame:
         link: applied to the background-averaged output.
         shared: a dict shared by the games of one explanation, holding values that do not depend
             on the row (the empty coalition, when the masker says so).
+        outputs: the output positions this row is explained for (None: all); an explainer may
+            spend its budget on them.
+        linearize_link: average the linked outputs of the background rows with weights that make
+            the empty coalition's value link(mean output) (shap's ``linearize_link``), so v(S) is a
+            weighted sum of per-background-row games and a model additive in link space for one
+            background row stays additive for many. Only matters for a non-identity link.
     """
 
     def __init__(
-        self, model: Model, masker: Masker, x: np.ndarray, link: Link, shared: dict | None = None
+        self,
+        model: Model,
+        masker: Masker,
+        x: np.ndarray,
+        link: Link,
+        shared: dict | None = None,
+        outputs: np.ndarray | None = None,
+        linearize_link: bool = False,
     ) -> None:
         self.model = model
         self.masker = masker
@@ -33,7 +48,22 @@ class CoalitionGame:
         self.link = link
         self.n_features = masker.shape[1]
         self.shared = {} if shared is None else shared
+        self.outputs = outputs
+        self.linearize_link = linearize_link and link.name != "identity"
         self.n_coalitions = 0
+        self._link_weights: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _reduced_outputs(self, masks: np.ndarray, reduce: Callable) -> np.ndarray:
+        """Model outputs of the masked rows of K masks, (K, rows, O) reduced to (K, O) in chunks."""
+        rows_per_mask = max(self.masker.shape[0], 1)
+        chunk = max(1, ROWS_PER_CHUNK // rows_per_mask)
+        pieces = []
+        for start in range(0, len(masks), chunk):
+            inputs = self.masker.masked_batch(masks[start : start + chunk], self.x)
+            k, rows = inputs.shape[:2]
+            out = self.model(inputs.reshape(k * rows, *inputs.shape[2:]))
+            pieces.append(reduce(out.reshape(k, rows, -1)))
+        return np.concatenate(pieces, axis=0)
 
     def raw_values(self, masks: np.ndarray) -> np.ndarray:
         """Background-averaged model outputs (before the link) for K masks: (K, n_outputs)."""
@@ -41,27 +71,67 @@ class CoalitionGame:
         empty = ~masks.any(axis=1)
         cached = self.masker.empty_is_constant and "empty" in self.shared
         todo = np.flatnonzero(~empty) if cached else np.arange(len(masks))
-        rows_per_mask = max(self.masker.shape[0], 1)
-        chunk = max(1, ROWS_PER_CHUNK // rows_per_mask)
-        pieces = []
-        for start in range(0, len(todo), chunk):
-            picked = masks[todo[start : start + chunk]]
-            inputs = self.masker.masked_batch(picked, self.x)
-            k, rows = inputs.shape[:2]
-            out = self.model(inputs.reshape(k * rows, *inputs.shape[2:]))
-            pieces.append(out.reshape(k, rows, -1).mean(axis=1))
         self.n_coalitions += len(todo)
         if not cached:
-            result = np.concatenate(pieces, axis=0)
+            result = self._reduced_outputs(masks, lambda out: out.mean(axis=1))
             if self.masker.empty_is_constant and empty.any():
                 self.shared["empty"] = result[np.flatnonzero(empty)[0]]
             return result
         result = np.empty((len(masks), len(self.shared["empty"])), dtype=np.float64)
         result[empty] = self.shared["empty"]
-        if pieces:
-            result[todo] = np.concatenate(pieces, axis=0)
+        if len(todo):
+            result[todo] = self._reduced_outputs(masks[todo], lambda out: out.mean(axis=1))
         return result
 
     def values(self, masks: np.ndarray) -> np.ndarray:
-        """v(S) = link(background-averaged output) for K masks: (K, n_outputs) float64."""
-        return self.link(self.raw_values(masks))
+        """v(S) for K masks: (K, n_outputs) float64.
+
+        link(background-averaged output), or with ``linearize_link`` the weighted mean of the
+        linked outputs of the background rows.
+        """
+        if not self.linearize_link:
+            return self.link(self.raw_values(masks))
+        masks = np.asarray(masks, dtype=bool)
+        weights, empty_value = self._linearization()
+        empty = ~masks.any(axis=1)
+        todo = np.flatnonzero(~empty)
+        self.n_coalitions += len(todo)
+        result = np.empty((len(masks), len(empty_value)), dtype=np.float64)
+        result[empty] = empty_value
+        if len(todo):
+            result[todo] = self._reduced_outputs(
+                masks[todo], lambda out: np.mean(weights * self.link(out), axis=1)
+            )
+        return result
+
+    def _linearization(self) -> tuple[np.ndarray, np.ndarray]:
+        """Background-row weights (rows, O) for the linearised link, and v(empty) = link(mean)."""
+        if self._link_weights is None:
+            constant = self.masker.empty_is_constant
+            if constant and "link_weights" in self.shared:
+                self._link_weights = self.shared["link_weights"]
+            else:
+                empty = np.zeros((1, self.n_features), dtype=bool)
+                rows = self._reduced_outputs(empty, lambda out: out)[0]
+                self.n_coalitions += 1
+                mean = rows.mean(axis=0)
+                self._link_weights = (link_weights(rows, self.link), self.link(mean))
+                if constant:
+                    self.shared["link_weights"] = self._link_weights
+        return self._link_weights
+
+
+def link_weights(outputs: np.ndarray, link: Link) -> np.ndarray:
+    """Weights w (rows, O), mean 1, with mean(w * link(outputs)) = link(mean(outputs)).
+
+    From the first-order expansion of the link at the mean (as shap's ``link_reweighting``): a row's
+    weight is the linearised link's change over the true link's change; rows at the mean weigh 1.
+    """
+    mean = outputs.mean(axis=0)
+    step = 1e-6 * np.maximum(np.abs(mean), 1e-6)
+    slope = (link(mean + step) - link(mean - step)) / (2 * step)
+    change = link(outputs) - link(mean)
+    linear = slope * (outputs - mean)
+    close = np.abs(change) <= 1e-12 * np.maximum(np.abs(link(mean)), 1.0)
+    weights = np.where(close, 1.0, linear / np.where(close, 1.0, change))
+    return weights * (len(outputs) / weights.sum(axis=0))

@@ -1,0 +1,199 @@
+"""Partition explainer: Owen values checked against the brute-force definition in tests/reference.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.cluster.hierarchy import linkage
+
+import shapwise
+from shapwise.explainers.partition import PartitionExplainer, output_resolution
+from shapwise.links import logit
+from shapwise.maskers import Partition
+from tests.reference import linkage_to_tree, masked_game, owen_values
+
+
+def _reference(model, x, background, clustering, n_outputs, link=None):
+    game = masked_game(model, x, background, link)
+    tree = linkage_to_tree(clustering)
+    return np.stack(
+        [owen_values(lambda s, o=o: np.atleast_1d(game(s))[o], tree) for o in range(n_outputs)], -1
+    )
+
+
+def _model(n_features: int, n_outputs: int, seed: int = 0):
+    weights = np.random.default_rng(seed).normal(size=(n_features, n_outputs))
+
+    def model(X):
+        # nonlinear with interactions, so Owen values differ from Shapley values
+        return np.tanh(X @ weights) + X[:, [0]] * X[:, [n_features - 1]] ** 2
+
+    return model
+
+
+@pytest.mark.parametrize("n_features", [4, 5, 8])
+@pytest.mark.parametrize("n_outputs", [1, 3])
+def test_full_budget_is_exact_owen(n_features: int, n_outputs: int) -> None:
+    rng = np.random.default_rng(n_features)
+    X = rng.normal(size=(12, n_features))
+    clustering = linkage(rng.normal(size=(n_features, 3)), "average")
+    model = _model(n_features, n_outputs)
+    masker = Partition(X[:4], clustering=clustering)
+    explainer = PartitionExplainer(model, masker)
+    assert explainer.hierarchy().owen_evaluations() <= 10_000
+    explanation = explainer(X[4:6], max_evals=10_000)
+    for row in range(2):
+        truth = _reference(model, X[4 + row], masker.data, clustering, n_outputs)
+        got = explanation.values[row].reshape(n_features, n_outputs)
+        np.testing.assert_allclose(got, truth, atol=1e-10)
+
+
+def test_unbalanced_chain_hierarchy_is_exact() -> None:
+    """A chain (each row adds one leaf) reaches depth n-1: every context count differs."""
+    n = 6
+    chain = [[0, 1, 1.0, 2]] + [[k + 1, n + k - 1, k + 1.0, k + 2] for k in range(1, n - 1)]
+    clustering = np.array(chain, dtype=np.float64)
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(5, n))
+    model = _model(n, 2, seed=3)
+    masker = Partition(X[:3], clustering=clustering)
+    explanation = PartitionExplainer(model, masker)(X[3:4], max_evals=100_000)
+    truth = _reference(model, X[3], masker.data, clustering, 2)
+    np.testing.assert_allclose(explanation.values[0], truth, atol=1e-10)
+
+
+def test_factory_picks_partition_and_float16_clustering_works() -> None:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(20, 5))
+    clustering = linkage(rng.normal(size=(5, 3)), "complete").astype(np.float16)
+    model = _model(5, 1)
+    masker = Partition(X[:6], clustering=clustering)
+    explainer = shapwise.Explainer(model, masker)
+    assert isinstance(explainer, PartitionExplainer)
+    explanation = explainer(X[6:8], max_evals=1000)
+    assert explanation.values.shape == (2, 5, 1) or explanation.values.shape == (2, 5)
+    truth = _reference(model, X[6], masker.data, clustering.astype(np.float64), 1)
+    np.testing.assert_allclose(explanation.values[0].reshape(5, 1), truth, atol=1e-10)
+
+
+def test_correlation_clustering_default() -> None:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 6))
+    X[:, 1] = X[:, 0] + 0.1 * rng.normal(size=40)
+    masker = Partition(X, max_samples=5)
+    model = _model(6, 2)
+    explanation = PartitionExplainer(model, masker)(X[:2], max_evals=5000)
+    truth = _reference(model, X[0], masker.data, masker.clustering, 2)
+    np.testing.assert_allclose(explanation.values[0], truth, atol=1e-10)
+
+
+@pytest.mark.parametrize("max_evals", [2, 4, 10, 30, 60])
+def test_additive_at_any_budget(max_evals: int) -> None:
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(20, 8))
+    model = _model(8, 3)
+    masker = Partition(X[:5], clustering=linkage(rng.normal(size=(8, 2)), "average"))
+    explanation = PartitionExplainer(model, masker)(X[5:10], max_evals=max_evals)
+    totals = explanation.values.sum(axis=1) + explanation.base_values
+    np.testing.assert_allclose(totals, explanation.output_values, atol=1e-12)
+    np.testing.assert_allclose(explanation.output_values, model(X[5:10]), atol=1e-12)
+
+
+def test_budget_counts_model_evaluations_and_error_shrinks() -> None:
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(10, 8))
+    clustering = linkage(rng.normal(size=(8, 2)), "average")
+    model = _model(8, 1)
+    masker = Partition(X[:1], clustering=clustering)  # one background row: evaluations = rows
+    truth = _reference(model, X[5], masker.data, clustering, 1)
+    errors = []
+    for budget in (10, 40, 120):
+        explainer = PartitionExplainer(model, masker)
+        values = explainer(X[5:6], max_evals=budget).values[0].reshape(8, 1)
+        assert explainer.model.n_evaluations <= budget
+        errors.append(np.abs(values - truth).max())
+    assert errors[2] <= errors[0]
+    assert errors[2] < 1e-10  # 120 covers this tree's terms
+
+
+def test_outputs_selects_per_row_and_focuses_budget() -> None:
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(10, 6))
+    model = _model(6, 4)
+    masker = Partition(X[:3], clustering=linkage(rng.normal(size=(6, 2)), "average"))
+    explainer = PartitionExplainer(model, masker, output_names=["a", "b", "c", "d"])
+    full = explainer(X[3:5], max_evals=10_000)
+    top = np.argsort(-model(X[3:5]), axis=1)[:, :2]
+    picked = explainer(X[3:5], max_evals=10_000, outputs=top)
+    assert picked.values.shape == (2, 6, 2)
+    for row in range(2):
+        np.testing.assert_allclose(picked.values[row], full.values[row][:, top[row]], atol=1e-12)
+        np.testing.assert_allclose(picked.base_values[row], full.base_values[row, top[row]])
+    same = explainer(X[3:5], max_evals=10_000, outputs=np.array([3, 1]))
+    assert same.output_names == ["d", "b"]
+    with pytest.raises(ValueError, match="outputs must be between 0 and 3"):
+        explainer(X[3:5], outputs=np.array([7]))
+
+
+def test_logit_link_linearized_closed_form() -> None:
+    """A logistic model is linear in log-odds; with the linearised link the game stays additive,
+    so each value is a_i * (x_i - weighted background mean), the weights making v(empty) exact."""
+    rng = np.random.default_rng(7)
+    n = 5
+    a = rng.normal(size=n)
+    X = rng.normal(size=(12, n))
+
+    def model(Z):
+        return 1 / (1 + np.exp(-(Z @ a + 0.3)))
+
+    background = X[:6]
+    masker = Partition(background, clustering=linkage(rng.normal(size=(n, 2)), "average"))
+    explanation = PartitionExplainer(model, masker, link="logit")(X[6:8], max_evals=1000)
+    p = model(background)
+    m = p.mean()
+    slope = 1 / (m * (1 - m))
+    w = slope * (p - m) / (logit(p) - logit(m))
+    w *= len(w) / w.sum()
+    weighted_background = (w[:, None] * background).mean(axis=0)
+    for row in range(2):
+        np.testing.assert_allclose(
+            explanation.values[row], a * (X[6 + row] - weighted_background), atol=1e-6
+        )
+    np.testing.assert_allclose(explanation.base_values, logit(m), atol=1e-12)
+    np.testing.assert_allclose(explanation.output_values, logit(model(X[6:8])), atol=1e-12)
+
+
+def test_logit_link_without_linearization_matches_reference() -> None:
+    rng = np.random.default_rng(8)
+    n = 5
+    X = rng.normal(size=(10, n))
+    clustering = linkage(rng.normal(size=(n, 2)), "average")
+    weights = rng.normal(size=n)
+
+    def model(Z):
+        return 1 / (1 + np.exp(-(np.tanh(Z) @ weights)))
+
+    masker = Partition(X[:4], clustering=clustering)
+    explainer = PartitionExplainer(model, masker, link="logit", linearize_link=False)
+    explanation = explainer(X[4:5], max_evals=10_000)
+    truth = _reference(model, X[4], masker.data, clustering, 1, link=logit)
+    np.testing.assert_allclose(explanation.values[0], truth[:, 0], atol=1e-10)
+
+
+def test_needs_a_hierarchy() -> None:
+    with pytest.raises(ValueError, match="needs a masker with a feature hierarchy"):
+        PartitionExplainer(lambda X: X.sum(1), shapwise.maskers.Independent(np.zeros((2, 3))))
+
+
+def test_bad_clustering_is_rejected() -> None:
+    bad = np.array([[0, 1, 1.0, 2], [0, 2, 2.0, 2]])  # leaf 0 joined twice
+    masker = Partition(np.zeros((2, 3)), clustering=bad)
+    with pytest.raises(ValueError, match="not a tree"):
+        PartitionExplainer(lambda X: X.sum(1), masker)(np.ones((1, 3)))
+
+
+def test_output_resolution_is_zero_for_full_precision() -> None:
+    ends = np.array([[0.5, -2.0], [3.0, 1.0]])
+    assert not output_resolution(ends, shapwise.links.identity, "float32").any()
+    half = output_resolution(ends, shapwise.links.identity, "float16")
+    np.testing.assert_allclose(half, [3.0 * 2**-10, 2.0 * 2**-10])
