@@ -10,7 +10,10 @@ import numpy as np
 
 from shapwise.numeric import check_finite, native_dtype_name, to_numpy
 
-DEFAULT_BATCH_SIZE = 10_000
+# Without an explicit batch size, a model call gets at most this many rows, and at most this many
+# input elements (so that large inputs such as images come in batches that fit in memory).
+DEFAULT_BATCH_ROWS = 10_000
+DEFAULT_BATCH_ELEMENTS = 4_000_000
 
 
 def _framework_of(model: Any) -> str | None:
@@ -39,7 +42,7 @@ class Model:
         input_dtype: str | None = None,
     ) -> None:
         self._predict = predict
-        self.batch_size = int(batch_size or DEFAULT_BATCH_SIZE)
+        self.batch_size = None if batch_size is None else int(batch_size)
         self.name = name
         self.input_dtype = input_dtype
         self.single_output: bool | None = None
@@ -53,10 +56,11 @@ class Model:
         n = len(X)
         if n == 0:
             raise ValueError("the model was asked to evaluate zero rows")
-        chunks = [
-            self._evaluate(X[start : start + self.batch_size])
-            for start in range(0, n, self.batch_size)
-        ]
+        step = self.batch_size
+        if step is None:
+            row_size = max(int(np.prod(X.shape[1:])), 1)
+            step = max(1, min(DEFAULT_BATCH_ROWS, DEFAULT_BATCH_ELEMENTS // row_size))
+        chunks = [self._evaluate(X[start : start + step]) for start in range(0, n, step)]
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=0)
 
     def _evaluate(self, X: np.ndarray) -> np.ndarray:
