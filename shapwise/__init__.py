@@ -13,6 +13,10 @@ from shapwise.errors import AdditivityError, ShapwiseWarning
 from shapwise.explainers import Explainer
 from shapwise.explanation import Cohorts, Explanation
 
+# Imported eagerly (it is light): a lazy name would be shadowed by the submodule shapwise.report
+# as soon as anything imported from it.
+from shapwise.report import report
+
 __version__ = "0.1.0"
 
 # Names loaded on first use: (module, attribute); attribute None means the module itself.
@@ -28,7 +32,6 @@ _LAZY = {
     "GradientExplainer": ("shapwise.explainers.gradient", "GradientExplainer"),
     "kmeans": ("shapwise.background", "kmeans"),
     "sample": ("shapwise.background", "sample"),
-    "report": ("shapwise.report", "report"),
 }
 
 
@@ -48,5 +51,6 @@ __all__ = [
     "ShapwiseWarning",
     "links",
     "maskers",
+    "report",
     *_LAZY,
 ]

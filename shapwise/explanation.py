@@ -111,6 +111,12 @@ class Explanation:
             parts.append(f".data =\n{self.data!r}")
         return "\n\n".join(parts)
 
+    def _repr_html_(self) -> str:
+        """The notebook view: a summary, the additivity check and the main plot."""
+        from shapwise.report import explanation_html
+
+        return explanation_html(self)
+
     def _with(self, **changes: Any) -> Explanation:
         fields = {
             "values": self.values,
