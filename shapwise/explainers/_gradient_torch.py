@@ -47,8 +47,8 @@ class TorchGradientModel:
         native = _float_dtype_of(model)
         self.model_dtype = str(native).replace("torch.", "")
         self.compute_dtype = torch.float64 if native == torch.float64 else torch.float32
-        self.model = model if native == self.compute_dtype else copy.deepcopy(model).to(
-            self.compute_dtype
+        self.model = (
+            model if native == self.compute_dtype else copy.deepcopy(model).to(self.compute_dtype)
         )
         self.device = next((p.device for p in model.parameters()), torch.device("cpu"))
         self.layer = None
@@ -91,7 +91,9 @@ class TorchGradientModel:
             )
 
     @contextlib.contextmanager
-    def _substitute_layer_inputs(self, values: list[Any] | None, captured: list[Any]) -> Iterator[None]:
+    def _substitute_layer_inputs(
+        self, values: list[Any] | None, captured: list[Any]
+    ) -> Iterator[None]:
         """While active, the layer's positional inputs are recorded (and replaced by ``values``)."""
 
         def hook(module: Any, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
@@ -150,7 +152,10 @@ class TorchGradientModel:
 
         def repeat(arrays: list[np.ndarray]) -> list[Any]:
             # Output-major copies: copy k of every point is differentiated for output k.
-            return [t.repeat((n_outputs,) + (1,) * (t.ndim - 1)) for t in self._tensors(arrays, self.compute_dtype)]
+            return [
+                t.repeat((n_outputs,) + (1,) * (t.ndim - 1))
+                for t in self._tensors(arrays, self.compute_dtype)
+            ]
 
         index = torch.as_tensor(output_index.T.reshape(-1, 1), device=self.device)
         with _eval_mode(self.model), contextlib.ExitStack() as stack:
@@ -166,8 +171,8 @@ class TorchGradientModel:
             selected = out.gather(1, index).sum()
             grads = torch.autograd.grad(selected, leaves, allow_unused=True)
         result = []
-        for grad, leaf in zip(grads, leaves):
+        for grad, leaf in zip(grads, leaves, strict=True):
             grad = torch.zeros_like(leaf) if grad is None else grad
-            grad = grad.reshape((n_outputs, n_points) + tuple(grad.shape[1:]))
+            grad = grad.reshape((n_outputs, n_points, *tuple(grad.shape[1:])))
             result.append(np.moveaxis(grad.detach().cpu().numpy(), 0, -1))
         return result

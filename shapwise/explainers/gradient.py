@@ -170,7 +170,7 @@ class GradientExplainer:
                 model_dtype=self.model.model_dtype,
                 algorithm="gradient",
             )
-            for value, datum in zip(values, data)
+            for value, datum in zip(values, data, strict=True)
         ]
         return explanations if len(explanations) > 1 else explanations[0]
 
@@ -185,7 +185,7 @@ class GradientExplainer:
             raise ValueError(
                 f"X holds {len(inputs)} array(s) but the model takes {len(self.background)} input(s)"
             )
-        for x, bg in zip(inputs, self.background):
+        for x, bg in zip(inputs, self.background, strict=True):
             check_finite(x, "X")
             if x.shape[1:] != bg.shape[1:]:
                 raise ValueError(
@@ -228,13 +228,16 @@ class GradientExplainer:
         draws = n_rows * nsamples
         row_of = np.repeat(np.arange(n_rows), nsamples)
         background_of, t = _stratified_draws(rng, n_rows, nsamples, len(self.background[0]))
-        sums = [np.zeros(x.shape + (ranks.shape[1],), dtype=np.float64) for x in explained]
+        sums = [np.zeros((*x.shape, ranks.shape[1]), dtype=np.float64) for x in explained]
         for start in range(0, draws, self.batch_size):
             chunk = slice(start, min(start + self.batch_size, draws))
             rows, refs, steps = row_of[chunk], background_of[chunk], t[chunk]
-            points = [_between(bg[refs], x[rows], steps) for x, bg in zip(inputs, self.background)]
+            points = [
+                _between(bg[refs], x[rows], steps)
+                for x, bg in zip(inputs, self.background, strict=True)
+            ]
             ends, deltas, attributed = [], [], []
-            for x, bg in zip(explained, self.background_attributed):
+            for x, bg in zip(explained, self.background_attributed, strict=True):
                 end = x[rows]
                 if self.local_smoothing > 0:
                     noise = rng.standard_normal(end.shape).astype(end.dtype)
@@ -246,7 +249,7 @@ class GradientExplainer:
                 points = attributed
             grads = self.model.gradients(points, attributed, ranks[rows])
             starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-            for total, grad, delta in zip(sums, grads, deltas):
+            for total, grad, delta in zip(sums, grads, deltas, strict=True):
                 contribution = grad * delta[..., None]
                 total[rows[starts]] += np.add.reduceat(contribution, starts, axis=0)
         dtype = np.float64 if self.model.model_dtype == "float64" else np.float32

@@ -74,7 +74,9 @@ class TFDeepExplainer:
         self._multipliers = compiled(self._multipliers_graph)
         background_outputs = self._outputs(self.background)
         expected = background_outputs.mean(axis=0)
-        self.expected_value: float | np.ndarray = expected if self.multi_output else float(expected[0])
+        self.expected_value: float | np.ndarray = (
+            expected if self.multi_output else float(expected[0])
+        )
 
     # ------------------------------------------------------------------ public API
     def shap_values(
@@ -111,7 +113,7 @@ class TFDeepExplainer:
             self._check_additivity(values, outputs, ranks)
         native = self._native_outputs(inputs)
         expected = np.asarray(self.expected_value)
-        base = np.broadcast_to(expected, (len(outputs),) + expected.shape).copy()
+        base = np.broadcast_to(expected, (len(outputs), *expected.shape)).copy()
         if not self.multi_output:
             values = [v[..., 0] for v in values]
             outputs = outputs[:, 0]
@@ -127,7 +129,7 @@ class TFDeepExplainer:
                 model_dtype=self.model_dtype,
                 algorithm="deep",
             )
-            for value, data in zip(values, inputs)
+            for value, data in zip(values, inputs, strict=True)
         ]
         return explanations if len(explanations) > 1 else explanations[0]
 
@@ -142,11 +144,13 @@ class TFDeepExplainer:
                 f"X holds {len(raw)} array(s) but the model takes {len(self.background)} input(s)"
             )
         inputs = []
-        for x, bg in zip(raw, self.background):
+        for x, bg in zip(raw, self.background, strict=True):
             x = to_numpy(x, name="X").astype(bg.dtype)
             check_finite(x, "X")
             if x.shape[1:] != bg.shape[1:]:
-                raise ValueError(f"X has rows of shape {x.shape[1:]} but the background has {bg.shape[1:]}")
+                raise ValueError(
+                    f"X has rows of shape {x.shape[1:]} but the background has {bg.shape[1:]}"
+                )
             inputs.append(x)
         if len({len(x) for x in inputs}) != 1:
             raise ValueError("every array in X must have the same number of rows")
@@ -167,7 +171,9 @@ class TFDeepExplainer:
         out = self.model(inputs[0] if len(inputs) == 1 else inputs, training=False)
         return to_numpy(out).reshape(len(inputs[0]), -1)
 
-    def _output_ranks(self, outputs: np.ndarray, ranked_outputs: int | None, order: str) -> np.ndarray:
+    def _output_ranks(
+        self, outputs: np.ndarray, ranked_outputs: int | None, order: str
+    ) -> np.ndarray:
         n_rows, n_outputs = outputs.shape
         if ranked_outputs is None or not self.multi_output:
             return np.tile(np.arange(n_outputs), (n_rows, 1))
@@ -178,7 +184,9 @@ class TFDeepExplainer:
         key = {"max": -outputs, "min": outputs, "max_abs": -np.abs(outputs)}[order]
         return np.argsort(key, axis=1, kind="stable")[:, : int(ranked_outputs)]
 
-    def _multipliers_graph(self, inputs: list[Any], references: list[Any], output_index: Any) -> list[Any]:
+    def _multipliers_graph(
+        self, inputs: list[Any], references: list[Any], output_index: Any
+    ) -> list[Any]:
         grads, _, _ = self.replay.multipliers(inputs, references, output_index)
         return grads
 
@@ -192,7 +200,7 @@ class TFDeepExplainer:
         refs = np.tile(np.arange(n_background), n_rows * n_ranked)
         rows = group // n_ranked
         outputs = ranks.reshape(-1)[group]
-        sums = [np.zeros((n_rows * n_ranked,) + x.shape[1:], dtype=np.float64) for x in inputs]
+        sums = [np.zeros((n_rows * n_ranked, *x.shape[1:]), dtype=np.float64) for x in inputs]
         bar = progress(total, "DeepExplainer")
         for start in range(0, total, self.batch_size):
             part = slice(start, min(start + self.batch_size, total))
@@ -201,22 +209,26 @@ class TFDeepExplainer:
             grads = self._multipliers(x, ref, outputs[part].astype(np.int32))
             ids = group[part]
             starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-            for acc, grad, xi, ri in zip(sums, grads, x, ref):
+            for acc, grad, xi, ri in zip(sums, grads, x, ref, strict=True):
                 contribution = np.asarray(grad) * (xi - ri)
                 acc[ids[starts]] += np.add.reduceat(contribution, starts, axis=0)
             bar.update(part.stop - part.start)
         bar.close()
         dtype = self.background[0].dtype
         values = []
-        for acc, x in zip(sums, inputs):
-            mean = (acc / n_background).reshape((n_rows, n_ranked) + x.shape[1:])
+        for acc, x in zip(sums, inputs, strict=True):
+            mean = (acc / n_background).reshape((n_rows, n_ranked, *x.shape[1:]))
             values.append(np.moveaxis(mean, 1, -1).astype(dtype))
         return values
 
-    def _check_additivity(self, values: list[np.ndarray], outputs: np.ndarray, ranks: np.ndarray) -> None:
+    def _check_additivity(
+        self, values: list[np.ndarray], outputs: np.ndarray, ranks: np.ndarray
+    ) -> None:
         expected = np.asarray(self.expected_value, dtype=np.float64).reshape(-1)
         explained = np.take_along_axis(outputs, ranks, axis=1)
-        total = sum(v.reshape(len(v), -1, v.shape[-1]).sum(axis=1, dtype=np.float64) for v in values)
+        total = sum(
+            v.reshape(len(v), -1, v.shape[-1]).sum(axis=1, dtype=np.float64) for v in values
+        )
         error = np.abs(total + expected[ranks] - explained)
         scale = float(np.abs(outputs).max()) if outputs.size else 1.0
         tolerance = additivity_tolerance(self.graph.dtype.name, scale)

@@ -30,8 +30,6 @@ def _tf() -> Any:
     return require("tensorflow", "tf")
 
 
-
-
 class KerasGraph:
     """The traced graph of a Keras model (or of any callable on tensors) and a literal replay.
 
@@ -41,7 +39,13 @@ class KerasGraph:
         compute_dtype: 'float32' or 'float64'; float16/bfloat16 ops of the graph run in float32.
     """
 
-    def __init__(self, model: Any, input_shapes: list[tuple[int, ...]], compute_dtype: str) -> None:
+    def __init__(
+        self,
+        model: Any,
+        input_shapes: list[tuple[int, ...]],
+        compute_dtype: str,
+        allow_several_outputs: bool = False,
+    ) -> None:
         tf = _tf()
         self.model_dtype = self.dtype_of(model)
         self.dtype = tf.as_dtype(compute_dtype)
@@ -53,19 +57,20 @@ class KerasGraph:
 
         function = tf.function(call).get_concrete_function(*specs)
         outputs = tf.nest.flatten(function.structured_outputs)
-        if len(outputs) != 1:
+        if len(outputs) != 1 and not allow_several_outputs:
             raise ValueError(
                 f"the model returns {len(outputs)} tensors; explain a model with a single output "
                 "(build a keras.Model on the output you want)"
             )
         graph = function.graph
         self.inputs = list(graph.inputs[: self.n_inputs])
+        self._outputs = outputs
         self.output = outputs[0]
         self.captures = {
             inner.ref(): outer
-            for inner, outer in zip(graph.internal_captures, function.captured_inputs)
+            for inner, outer in zip(graph.internal_captures, function.captured_inputs, strict=True)
         }
-        self.ops = self._needed_ops(graph, self.output)
+        self.ops = self._needed_ops(graph, outputs)
         self._function = function  # keeps the graph (and captured handles) alive
         for op in self.ops:
             if op.type in CONTROL_FLOW:
@@ -83,10 +88,10 @@ class KerasGraph:
         return str(name or "float32")
 
     @staticmethod
-    def _needed_ops(graph: Any, output: Any) -> list[Any]:
-        """Ops the output depends on (through data edges), in the graph's topological order."""
+    def _needed_ops(graph: Any, outputs: list[Any]) -> list[Any]:
+        """Ops the outputs depend on (through data edges), in the graph's topological order."""
         needed: set[str] = set()
-        stack = [output.op]
+        stack = [t.op for t in outputs]
         while stack:
             op = stack.pop()
             if op.name in needed:
@@ -147,20 +152,33 @@ class KerasGraph:
 
     # ---------------------------------------------------------------- whole graph
     def feeds(self, inputs: list[Any]) -> dict[Any, Any]:
-        values = {placeholder.ref(): x for placeholder, x in zip(self.inputs, inputs)}
+        values = {placeholder.ref(): x for placeholder, x in zip(self.inputs, inputs, strict=True)}
         values.update(self.captures)
         return values
 
-    def replay(self, inputs: list[Any]) -> Any:
-        """The output for ``inputs`` (call inside a tf.function)."""
+    def outputs_list(self) -> list[Any]:
+        """The graph's output tensors (several only with ``allow_several_outputs``)."""
+        return list(self._outputs)
+
+    def replay_values(self, inputs: list[Any]) -> dict[Any, Any]:
+        """Every tensor's value for ``inputs``, by graph tensor ref (call inside a tf.function)."""
         values = self.feeds(inputs)
         for op in self.ops:
             if op.outputs[0].ref() in values:
                 continue
             results = self.run_op(op, [values[t.ref()] for t in op.inputs])
-            for tensor, result in zip(op.outputs, results):
+            for tensor, result in zip(op.outputs, results, strict=True):
                 values[tensor.ref()] = result
-        return values[self.output.ref()]
+        return values
+
+    def replay_all(self, inputs: list[Any]) -> list[Any]:
+        """Every output for ``inputs`` (call inside a tf.function)."""
+        values = self.replay_values(inputs)
+        return [values[t.ref()] for t in self._outputs]
+
+    def replay(self, inputs: list[Any]) -> Any:
+        """The output for ``inputs`` (call inside a tf.function)."""
+        return self.replay_all(inputs)[0]
 
 
 # ==================================================================== DeepLIFT replay
@@ -207,7 +225,9 @@ class DeepReplay:
         for op in graph.ops:
             if op.type == "Placeholder":
                 continue
-            moving = [i for i, t in enumerate(op.inputs) if t.ref() in varying and t.dtype.is_floating]
+            moving = [
+                i for i, t in enumerate(op.inputs) if t.ref() in varying and t.dtype.is_floating
+            ]
             floating_out = any(t.dtype.is_floating for t in op.outputs)
             if not moving or not floating_out:
                 self.kind[op.name] = CONSTANT
@@ -237,7 +257,8 @@ class DeepReplay:
                 if not self.nonlinear.get(ref):
                     continue
                 leaves = ref == graph.output.ref() or any(
-                    self.kind.get(c.name) != REGION or self.source[c.outputs[0].ref()] != self.source[ref]
+                    self.kind.get(c.name) != REGION
+                    or self.source[c.outputs[0].ref()] != self.source[ref]
                     for c in consumers.get(ref, [])
                 )
                 if leaves:
@@ -248,7 +269,7 @@ class DeepReplay:
     def _kind_of(self, op: Any, moving: list[int]) -> str:
         if op.type in tf_rules.PASS_THROUGH:
             # Identity-like: each output joins the region of its input.
-            for t, source in zip(op.outputs, op.inputs):
+            for t, source in zip(op.outputs, op.inputs, strict=True):
                 self.source[t.ref()] = self.source.get(source.ref(), source.ref())
                 self.nonlinear[t.ref()] = self.nonlinear.get(source.ref(), False)
             return REGION
@@ -291,17 +312,6 @@ class DeepReplay:
         return [m for m in members if m.name in needed]
 
     # ---------------------------------------------------------------- the two passes
-    def reference_pass(self, inputs: list[Any]) -> dict[Any, Any]:
-        """Every tensor's value on the reference rows."""
-        values = self.graph.feeds(inputs)
-        for op in self.graph.ops:
-            if op.outputs[0].ref() in values:
-                continue
-            results = self.graph.run_op(op, [values[t.ref()] for t in op.inputs])
-            for tensor, result in zip(op.outputs, results):
-                values[tensor.ref()] = result
-        return values
-
     def explained_pass(self, inputs: list[Any], reference: dict[Any, Any]) -> Any:
         """The output on ``inputs``; its tape gradient w.r.t. them is the DeepLIFT multiplier."""
         tf = _tf()
@@ -320,7 +330,7 @@ class DeepReplay:
                 results = rule(context, args, refs)
             else:
                 results = graph.run_op(op, args)
-            for tensor, result in zip(op.outputs, results):
+            for tensor, result in zip(op.outputs, results, strict=True):
                 ref = tensor.ref()
                 if ref in self.region_outputs:
                     result = self._rescale_region(tensor, result, values, reference)
@@ -331,7 +341,7 @@ class DeepReplay:
         self, tensor: Any, value: Any, values: dict[Any, Any], reference: dict[Any, Any]
     ) -> Any:
         """The rescale rule for a fused elementwise region: y = g(x) with multiplier Δy / Δx."""
-        tf = _tf()
+        _tf()
         source = self.source[tensor.ref()]
         x = values[source]
         region_ops = self.region_outputs[tensor.ref()]
@@ -340,7 +350,7 @@ class DeepReplay:
             local = {source: x0}
             for op in region_ops:
                 args = [local.get(t.ref(), values.get(t.ref())) for t in op.inputs]
-                for t, r in zip(op.outputs, self.graph.run_op(op, args)):
+                for t, r in zip(op.outputs, self.graph.run_op(op, args), strict=True):
                     local[t.ref()] = r
             return local[tensor.ref()]
 
@@ -353,14 +363,14 @@ class DeepReplay:
     ) -> tuple[list[Any], Any, Any]:
         """Multipliers of output ``output_index[p]`` of row p w.r.t. each input, and both outputs."""
         tf = _tf()
-        reference = self.reference_pass(references)
+        reference = self.graph.replay_values(references)
         with tf.GradientTape() as tape:
             tape.watch(inputs)
             output = self.explained_pass(inputs, reference)
             flat = tf.reshape(output, (tf.shape(output)[0], -1))
             selected = tf.reduce_sum(tf.gather(flat, output_index, axis=1, batch_dims=1))
         grads = tape.gradient(selected, inputs)
-        grads = [tf.zeros_like(x) if g is None else g for g, x in zip(grads, inputs)]
+        grads = [tf.zeros_like(x) if g is None else g for g, x in zip(grads, inputs, strict=True)]
         return grads, output, reference[self.graph.output.ref()]
 
 
@@ -368,7 +378,7 @@ def _same_static_shape(a: Any, b: Any) -> bool:
     sa, sb = a.shape, b.shape
     if sa.rank is None or sb.rank is None or sa.rank != sb.rank:
         return False
-    return all(x == y for x, y in zip(sa.as_list(), sb.as_list()))
+    return all(x == y for x, y in zip(sa.as_list(), sb.as_list(), strict=True))
 
 
 def compiled(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -122,13 +122,17 @@ def rescale(
     return with_gradient_of(y, x * multiplier)
 
 
-def rescale_pair(x: Any, x_ref: Any, function: Callable[[Any], Any], epsilon: float) -> tuple[Any, Any]:
+def rescale_pair(
+    x: Any, x_ref: Any, function: Callable[[Any], Any], epsilon: float
+) -> tuple[Any, Any]:
     """``rescale`` for a plain function: (g(x) with the rescale gradient, g(x'))."""
     y_ref = function(x_ref)
     return rescale(x, x_ref, function(x), y_ref, function, epsilon), y_ref
 
 
-def product(a: Any, a_ref: Any, b: Any, b_ref: Any, bilinear: Callable[[Any, Any], Any], y: Any) -> Any:
+def product(
+    a: Any, a_ref: Any, b: Any, b_ref: Any, bilinear: Callable[[Any, Any], Any], y: Any
+) -> Any:
     """Shapley split of a bilinear op: Δy = B(Δa, (b + b')/2) + B((a + a')/2, Δb)."""
     tf = _tf()
     a_mean = tf.stop_gradient((a + a_ref) / 2)
@@ -159,7 +163,9 @@ def divide_rule(ctx: RuleContext, inputs: list[Any], refs: list[Any]) -> list[An
     return [product(a, a_ref, inverse, inverse_ref, tf.multiply, y)]
 
 
-def _maximum_pair(a: Any, a_ref: Any, b: Any, b_ref: Any, epsilon: float, sign: float) -> tuple[Any, Any]:
+def _maximum_pair(
+    a: Any, a_ref: Any, b: Any, b_ref: Any, epsilon: float, sign: float
+) -> tuple[Any, Any]:
     """max(a, b) = (a + b)/2 + |a - b|/2 (min with sign = -1); |·| by rescale. Returns (y, y')."""
     tf = _tf()
     gap, gap_ref = rescale_pair(a - b, a_ref - b_ref, tf.abs, epsilon)
@@ -276,7 +282,13 @@ def _softmax_parts(x: Any, x_ref: Any, axis: int, epsilon: float) -> tuple[Any, 
         tf.maximum(tf.reduce_max(x, axis, keepdims=True), tf.reduce_max(x_ref, axis, keepdims=True))
     )
     e, e_ref = rescale_pair(x - shift, x_ref - shift, tf.exp, epsilon)
-    return shift, e, e_ref, tf.reduce_sum(e, axis, keepdims=True), tf.reduce_sum(e_ref, axis, keepdims=True)
+    return (
+        shift,
+        e,
+        e_ref,
+        tf.reduce_sum(e, axis, keepdims=True),
+        tf.reduce_sum(e_ref, axis, keepdims=True),
+    )
 
 
 def softmax_rule(ctx: RuleContext, inputs: list[Any], refs: list[Any]) -> list[Any]:
