@@ -1,0 +1,276 @@
+"""The ``shapwise`` command end to end on saved torch, Keras and ONNX models; unsafe and bad input."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shapwise.cli import main
+
+FEATURES = ["age", "bmi", "bp", "s5"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """Diabetes data (4 features, standardised) as .npy, .csv and .parquet files."""
+    from sklearn.datasets import load_diabetes
+
+    data = load_diabetes()
+    X = data.data[:, [0, 2, 3, 8]].astype(np.float32)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    y = ((data.target - data.target.mean()) / data.target.std()).astype(np.float32)
+    folder = tmp_path_factory.mktemp("cli")
+    np.save(folder / "X.npy", X[:12])
+    np.save(folder / "background.npy", X[100:130])
+    np.save(folder / "train_X.npy", X)
+    np.save(folder / "train_y.npy", y)
+    import pandas
+
+    frame = pandas.DataFrame(X[:12], columns=FEATURES)
+    frame.to_csv(folder / "X.csv", index=False)
+    frame.to_parquet(folder / "X.parquet")
+    return folder
+
+
+def _torch_model(workdir: Path):
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.GELU(), torch.nn.Linear(16, 1))
+    X = torch.from_numpy(np.load(workdir / "train_X.npy"))
+    y = torch.from_numpy(np.load(workdir / "train_y.npy"))[:, None]
+    optimiser = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(150):
+        optimiser.zero_grad()
+        torch.nn.functional.mse_loss(model(X), y).backward()
+        optimiser.step()
+    return model.eval()
+
+
+def _run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _report_ok(path: Path, n_images: int | None = None) -> str:
+    page = path.read_text()
+    assert 'id="additivity"' in page and 'class="ok"' in page and 'class="fail"' not in page
+    if n_images is not None:
+        assert page.count("data:image/png;base64,") == n_images
+    return page
+
+
+def test_torchscript_model_with_csv_feature_names(workdir, tmp_path, capsys):
+    import torch
+
+    torch.jit.script(_torch_model(workdir)).save(str(tmp_path / "model.pt"))
+    out = tmp_path / "report.html"
+    code, stdout, stderr = _run(
+        capsys, "explain", "--model", str(tmp_path / "model.pt"), "--data", str(workdir / "X.csv"),
+        "--background", str(workdir / "background.npy"), "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert re.search(r"exact values \(12, 4, 1\) for 12 rows; additivity max error", stdout)
+    page = _report_ok(out, n_images=3)
+    assert "float32" in page and "model.pt" in page
+
+
+def test_torch_export_archive_with_permutation(workdir, tmp_path, capsys):
+    import torch
+
+    rows = torch.export.Dim("rows")
+    program = torch.export.export(
+        _torch_model(workdir), (torch.zeros(2, 4),), dynamic_shapes=({0: rows},)
+    )
+    torch.export.save(program, str(tmp_path / "model.pt2"))
+    out = tmp_path / "report.html"
+    code, stdout, stderr = _run(
+        capsys, "explain", "--model", str(tmp_path / "model.pt2"),
+        "--data", str(workdir / "X.parquet"), "--explainer", "permutation", "--max-evals", "40",
+        "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert stdout.startswith("permutation values (12, 4, 1)")
+    _report_ok(out)
+
+
+def test_torchscript_model_with_the_gradient_explainer_and_not_deep(workdir, tmp_path, capsys):
+    import torch
+
+    torch.jit.script(_torch_model(workdir)).save(str(tmp_path / "model.pt"))
+    out = tmp_path / "report.html"
+    args = ["explain", "--model", str(tmp_path / "model.pt"), "--data", str(workdir / "X.npy"),
+            "--background", str(workdir / "background.npy"), "--out", str(out)]  # fmt: skip
+    code, stdout, stderr = _run(capsys, *args, "--explainer", "gradient")
+    assert code == 0, stderr
+    assert "values (12, 4" in stdout and out.exists()
+    stderr = _fails(capsys, *args, "--explainer", "deep")
+    assert "TorchScript" in stderr and "--explainer gradient" in stderr
+
+
+def test_keras_model(workdir, tmp_path, capsys):
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8, activation="gelu"), keras.layers.Dense(2)]
+    )
+    model.compile(optimizer="adam", loss="mse")
+    y = np.load(workdir / "train_y.npy")
+    model.fit(np.load(workdir / "train_X.npy"), np.stack([y, -y], 1), epochs=3, verbose=0)
+    model.save(tmp_path / "model.keras")
+    out = tmp_path / "report.html"
+    code, stdout, stderr = _run(
+        capsys, "explain", "--model", str(tmp_path / "model.keras"),
+        "--data", str(workdir / "X.npy"), "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert stdout.startswith("exact values (12, 4, 2)")
+    _report_ok(out, n_images=6)  # bar, beeswarm, waterfall for each of the two outputs
+
+
+def test_onnx_model(workdir, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    model = _torch_model(workdir)
+    with pytest.warns(DeprecationWarning):  # the legacy exporter: the new one needs onnxscript
+        torch.onnx.export(
+            model, (torch.zeros(1, 4),), str(tmp_path / "model.onnx"), dynamo=False,
+            input_names=["x"], dynamic_axes={"x": {0: "rows"}},
+        )  # fmt: skip
+    out = tmp_path / "report.html"
+    code, _stdout, stderr = _run(
+        capsys, "explain", "--model", str(tmp_path / "model.onnx"),
+        "--data", str(workdir / "X.npy"), "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    _report_ok(out, n_images=3)
+    # The ONNX model gives the same values as the torch module it was exported from.
+    import shapwise
+
+    background = np.load(workdir / "background.npy")
+    X = np.load(workdir / "X.npy")
+    from shapwise.model_io import load_model
+
+    onnx_values = shapwise.Explainer(load_model(tmp_path / "model.onnx"), X)(X, silent=True)
+    torch_values = shapwise.Explainer(model, X)(X, silent=True)
+    np.testing.assert_allclose(onnx_values.values, torch_values.values, atol=1e-4)
+    assert background.shape[1] == 4
+
+
+def _fails(capsys, *args: str) -> str:
+    code, stdout, stderr = _run(capsys, *args)
+    assert code == 2
+    assert stdout == ""
+    assert stderr.count("\n") == 1 and stderr.startswith("shapwise: error: ")
+    assert "Traceback" not in stderr
+    return stderr
+
+
+def test_pickles_are_refused(workdir, tmp_path, capsys):
+    import joblib
+    import torch
+    from sklearn.linear_model import LinearRegression
+
+    model = LinearRegression().fit(
+        np.load(workdir / "train_X.npy"), np.load(workdir / "train_y.npy")
+    )
+    joblib.dump(model, tmp_path / "model.joblib")
+    stderr = _fails(
+        capsys,
+        "explain",
+        "--model",
+        str(tmp_path / "model.joblib"),
+        "--data",
+        str(workdir / "X.npy"),
+    )
+    assert "pickle" in stderr and "arbitrary code" in stderr and ".onnx" in stderr
+    torch.save(_torch_model(workdir), tmp_path / "whole.pt")  # a pickled module object
+    stderr = _fails(
+        capsys, "explain", "--model", str(tmp_path / "whole.pt"), "--data", str(workdir / "X.npy")
+    )
+    assert "arbitrary code" in stderr and "torch.save(model)" in stderr
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    torch.jit.script(_torch_model(workdir)).save(str(tmp_path / "model.pt"))
+    stderr = _fails(
+        capsys,
+        "explain",
+        "--model",
+        str(tmp_path / "model.pt"),
+        "--data",
+        str(tmp_path / "objects.npy"),
+    )
+    assert "arbitrary code" in stderr
+
+
+def test_a_state_dict_is_not_a_model(workdir, tmp_path, capsys):
+    import torch
+
+    torch.save(_torch_model(workdir).state_dict(), tmp_path / "weights.pt")
+    stderr = _fails(
+        capsys, "explain", "--model", str(tmp_path / "weights.pt"), "--data", str(workdir / "X.npy")
+    )
+    assert "state dict" in stderr and "architecture" in stderr
+
+
+def test_bad_paths_and_formats(workdir, tmp_path, capsys):
+    stderr = _fails(
+        capsys, "explain", "--model", str(tmp_path / "missing.pt"), "--data", str(workdir / "X.npy")
+    )
+    assert "model file not found" in stderr and "missing.pt" in stderr
+    (tmp_path / "model.txt").write_text("not a model")
+    stderr = _fails(
+        capsys, "explain", "--model", str(tmp_path / "model.txt"), "--data", str(workdir / "X.npy")
+    )
+    assert "cannot tell the format" in stderr
+    import torch
+
+    torch.jit.script(_torch_model(workdir)).save(str(tmp_path / "model.pt"))
+    stderr = _fails(
+        capsys,
+        "explain",
+        "--model",
+        str(tmp_path / "model.pt"),
+        "--data",
+        str(tmp_path / "nothing.csv"),
+    )
+    assert "data file not found" in stderr
+    (tmp_path / "text.csv").write_text("name,age\nann,3\nbob,4\n")
+    stderr = _fails(
+        capsys,
+        "explain",
+        "--model",
+        str(tmp_path / "model.pt"),
+        "--data",
+        str(tmp_path / "text.csv"),
+    )
+    assert "non-numeric columns ['name']" in stderr
+    np.save(tmp_path / "wide.npy", np.zeros((3, 7), np.float32))
+    stderr = _fails(
+        capsys,
+        "explain",
+        "--model",
+        str(tmp_path / "model.pt"),
+        "--data",
+        str(tmp_path / "wide.npy"),
+    )
+    assert "7" in stderr or "shape" in stderr
+
+
+def test_installed_entry_point_exits_non_zero_with_one_line(tmp_path):
+    script = Path(sys.executable).with_name("shapwise")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "shapwise.cli"]
+    result = subprocess.run(
+        [*command, "explain", "--model", str(tmp_path / "nope.onnx"), "--data", "x.npy"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"shapwise: error: model file not found: {tmp_path / 'nope.onnx'}"
+    ]
