@@ -16,7 +16,7 @@ cuts, and C is what it holds outside N), so no cache is needed.
 Half precision: a model computing in float16 or bfloat16 rounds its output to a grid of spacing about
 eps * |output|, so a measured difference below that spacing is indistinguishable from zero. When a
 term is expanded, its difference d is split between its two halves (in each order: first half, then
-the second half given the first). If one half's share is below the resolution and the other's is not,
+the second half given the first). If one half's share is within the resolution and the other's is not,
 the small share is reported as zero: that half is not refined further in that context, and the share
 (smaller than the resolution) is kept on its sibling, so the values still add up exactly. Nothing
 changes for float32/float64 models.
@@ -205,7 +205,7 @@ class PartitionExplainer(ExplainerBase):
         )
         for first, second in orders:
             shares = [end - start for _, _, start, end in (first, second)]
-            small = [np.abs(s) < resolution for s in shares]
+            small = [(np.abs(s) <= resolution) & (resolution > 0) for s in shares]
             dropped = [small[0] & ~small[1], small[1] & ~small[0]]
             for me, other in ((0, 1), (1, 0)):
                 child, context, start, end = (first, second)[me]

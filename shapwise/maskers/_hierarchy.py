@@ -86,10 +86,15 @@ class Hierarchy:
         return contexts | inside
 
     def spread(self, node_values: np.ndarray) -> np.ndarray:
-        """Spread each node's value evenly over its leaves: (2n-1, O) -> (n, O) in feature order."""
-        share = node_values / self.size[:, None]
-        steps = np.zeros((self.n_leaves + 1, node_values.shape[1]), dtype=np.float64)
-        np.add.at(steps, self.start, share)
-        np.add.at(steps, self.start + self.size, -share)
-        by_position = np.cumsum(steps[:-1], axis=0)
+        """Spread each node's value evenly over its leaves: (2n-1, O) -> (n, O) in feature order.
+
+        Slice by slice rather than by a cumulative sum, so a leaf outside every valued node stays
+        exactly zero (a running sum would leave rounding residue there).
+        """
+        n = self.n_leaves
+        by_position = np.zeros((n, node_values.shape[1]), dtype=np.float64)
+        by_position[self.position] = node_values[:n]
+        for node in n + np.flatnonzero(np.any(node_values[n:] != 0, axis=1)):
+            first = self.start[node]
+            by_position[first : first + self.size[node]] += node_values[node] / self.size[node]
         return by_position[self.position]

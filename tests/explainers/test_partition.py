@@ -9,7 +9,8 @@ from scipy.cluster.hierarchy import linkage
 import shapwise
 from shapwise.explainers.partition import PartitionExplainer, output_resolution
 from shapwise.links import logit
-from shapwise.maskers import Partition
+from shapwise.maskers import Image, Partition
+from shapwise.numeric import additivity_tolerance
 from tests.reference import linkage_to_tree, masked_game, owen_values
 
 
@@ -197,3 +198,165 @@ def test_output_resolution_is_zero_for_full_precision() -> None:
     assert not output_resolution(ends, shapwise.links.identity, "float32").any()
     half = output_resolution(ends, shapwise.links.identity, "float16")
     np.testing.assert_allclose(half, [3.0 * 2**-10, 2.0 * 2**-10])
+
+
+# ------------------------------------------------------------------ real models in reduced precision
+IMAGE_SHAPE = (16, 16, 3)
+
+
+def _images(shape, n=2, seed=0):
+    images = np.random.default_rng(seed).random((n, *shape)).astype(np.float32)
+    images[:, : shape[0] // 2] *= 0.2  # a dark top half, so regions differ
+    return images
+
+
+def _quadrants(values, height, width, channel_axis):
+    """Values summed over the four quadrants of each image: (rows, 2, 2, outputs)."""
+    if channel_axis == 0:
+        values = np.moveaxis(values, 1, 3)
+    rows, outputs = values.shape[0], values.shape[-1]
+    blocks = values.reshape(rows, 2, height // 2, 2, width // 2, -1, outputs)
+    return blocks.sum(axis=(2, 4, 5))
+
+
+def _check_half_against_twin(half, twin, dtype, quadrant_of):
+    assert half.values.dtype == np.float64
+    assert half.model_dtype == dtype
+    scale = np.abs(half.output_values).max()
+    tolerance = additivity_tolerance(dtype, scale)
+    n = len(half.values)
+    totals = half.values.reshape(n, -1, half.values.shape[-1]).sum(axis=1) + half.base_values
+    np.testing.assert_allclose(totals, half.output_values, atol=tolerance)
+    np.testing.assert_allclose(half.output_values, twin.output_values, atol=tolerance)
+    # Region totals agree within the half type's tolerance of the output scale.
+    np.testing.assert_allclose(quadrant_of(half.values), quadrant_of(twin.values), atol=tolerance)
+
+
+@pytest.fixture(scope="module")
+def keras_mixed_float16():
+    """Keras with the mixed_float16 policy; always back to float32 afterwards."""
+    keras = pytest.importorskip("keras")
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield keras
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _keras_twins(keras, build):
+    """The same weights under mixed_float16 and float32."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.utils.set_random_seed(0)
+    half = build(keras)
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        full = build(keras)
+        full.set_weights(half.get_weights())
+    finally:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    return half, full
+
+
+def _keras_cnn(keras):
+    layers = keras.layers
+    return keras.Sequential([
+        keras.Input(IMAGE_SHAPE),
+        layers.Conv2D(8, 3, activation="relu"),
+        layers.MaxPooling2D(),
+        layers.Conv2D(8, 3, activation="relu"),
+        layers.GlobalAveragePooling2D(),
+        layers.Dense(3, activation="softmax"),
+    ])
+
+
+@pytest.mark.parametrize("mask_value", ["blur(4,4)", "inpaint_telea"])
+def test_keras_mixed_float16_cnn(keras_mixed_float16, mask_value) -> None:
+    half, full = _keras_twins(keras_mixed_float16, _keras_cnn)
+    assert half.dtype_policy.compute_dtype == "float16"
+    images = _images(IMAGE_SHAPE)
+    masker = Image(mask_value, IMAGE_SHAPE)
+    results = [PartitionExplainer(m, masker)(images, max_evals=200, silent=True) for m in (half, full)]
+    assert results[1].model_dtype == "float32"
+    _check_half_against_twin(
+        results[0], results[1], "float16", lambda v: _quadrants(v, 16, 16, 2)
+    )
+
+
+@pytest.mark.slow
+def test_keras_mixed_float16_resnet50(keras_mixed_float16) -> None:
+    """The original report: a mixed_float16 ResNet50 explained with the Image masker."""
+    keras = keras_mixed_float16
+
+    def resnet(k):
+        return k.applications.ResNet50(
+            weights=None, input_shape=(64, 64, 3), classes=4, classifier_activation=None
+        )
+
+    half, full = _keras_twins(keras, resnet)
+    images = _images((64, 64, 3), n=1)
+    for mask_value in ("blur(8,8)", "inpaint_telea"):
+        masker = Image(mask_value, (64, 64, 3))
+        half_explanation = PartitionExplainer(half, masker)(images, max_evals=100, silent=True)
+        full_explanation = PartitionExplainer(full, masker)(images, max_evals=100, silent=True)
+        assert half_explanation.values.shape == (1, 64, 64, 3, 4)
+        _check_half_against_twin(
+            half_explanation, full_explanation, "float16", lambda v: _quadrants(v, 64, 64, 2)
+        )
+
+
+def _torch_cnn(torch, ignore_bottom: bool = False):
+    torch.manual_seed(0)
+    body = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(8, 8, 3),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 2),
+    )
+
+    class TopHalfNet(torch.nn.Module):
+        """Looks at the top half; the bottom half moves the output far below half precision."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = body
+
+        def forward(self, images):
+            top, bottom = images[:, :, :8], images[:, :, 8:]
+            faint = 1e-5 * bottom.mean(dim=(1, 2, 3))[:, None]
+            return self.body(top) + faint
+
+    return TopHalfNet() if ignore_bottom else body
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_torch_cnn_in_half_precision(dtype) -> None:
+    torch = pytest.importorskip("torch")
+    shape = (3, 16, 16)  # CHW
+    images = _images(shape)
+    masker = Image("blur(3,3)", shape)
+    full = _torch_cnn(torch)
+    half = _torch_cnn(torch).to(getattr(torch, dtype))
+    results = [PartitionExplainer(m, masker)(images, max_evals=200, silent=True) for m in (half, full)]
+    _check_half_against_twin(results[0], results[1], dtype, lambda v: _quadrants(v, 16, 16, 0))
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_effects_below_half_resolution_are_reported_as_zero(dtype) -> None:
+    """The bottom half changes the output by ~1e-5, far below what float16/bfloat16 can resolve:
+    its values are exactly zero (not rounding noise), and the values still add up."""
+    torch = pytest.importorskip("torch")
+    shape = (3, 16, 16)
+    images = _images(shape, seed=3)
+    masker = Image(0.0, shape)
+    half = _torch_cnn(torch, ignore_bottom=True).to(getattr(torch, dtype))
+    explanation = PartitionExplainer(half, masker)(images, max_evals=300, silent=True)
+    bottom = explanation.values[:, :, 8:]
+    assert np.all(bottom == 0)
+    assert np.abs(explanation.values[:, :, :8]).max() > 0
+    full = _torch_cnn(torch, ignore_bottom=True)
+    reference = PartitionExplainer(full, masker)(images, max_evals=300, silent=True)
+    assert np.abs(reference.values[:, :, 8:]).max() > 0  # float32 sees the faint effect
