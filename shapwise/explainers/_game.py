@@ -65,6 +65,13 @@ class CoalitionGame:
             pieces.append(reduce(out.reshape(k, rows, -1)))
         return np.concatenate(pieces, axis=0)
 
+    def _background_mean(self, out: np.ndarray) -> np.ndarray:
+        """Mean over the background rows (axis 1), weighted when the masker's rows carry weights."""
+        weights = getattr(self.masker, "weights", None)
+        if weights is None:
+            return out.mean(axis=1)
+        return np.einsum("kro,r->ko", out, weights / weights.sum())
+
     def raw_values(self, masks: np.ndarray) -> np.ndarray:
         """Background-averaged model outputs (before the link) for K masks: (K, n_outputs)."""
         masks = np.asarray(masks, dtype=bool)
@@ -73,14 +80,14 @@ class CoalitionGame:
         todo = np.flatnonzero(~empty) if cached else np.arange(len(masks))
         self.n_coalitions += len(todo)
         if not cached:
-            result = self._reduced_outputs(masks, lambda out: out.mean(axis=1))
+            result = self._reduced_outputs(masks, self._background_mean)
             if self.masker.empty_is_constant and empty.any():
                 self.shared["empty"] = result[np.flatnonzero(empty)[0]]
             return result
         result = np.empty((len(masks), len(self.shared["empty"])), dtype=np.float64)
         result[empty] = self.shared["empty"]
         if len(todo):
-            result[todo] = self._reduced_outputs(masks[todo], lambda out: out.mean(axis=1))
+            result[todo] = self._reduced_outputs(masks[todo], self._background_mean)
         return result
 
     def values(self, masks: np.ndarray) -> np.ndarray:

@@ -16,12 +16,14 @@ class Masker:
         empty_is_constant: the empty coalition gives the same inputs for every row, so its value
             can be computed once per explanation.
         feature_names: names of the features, when the masker knows them.
+        weights: a weight per background row (e.g. k-means cluster sizes), or None for equal weights.
     """
 
     shape: tuple[int, int]
     clustering: np.ndarray | None = None
     empty_is_constant: bool = False
     feature_names: list[str] | None = None
+    weights: np.ndarray | None = None
 
     def masked_batch(self, masks: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Masked inputs for K boolean masks (K, n_features) of one row: shape (K, rows, *x.shape)."""

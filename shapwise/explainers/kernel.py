@@ -1,0 +1,459 @@
+"""KernelSHAP: Shapley values as a constrained, Shapley-kernel-weighted regression over coalitions.
+
+The Shapley values of a game v are the coefficients phi of the linear model
+v(S) - v(empty) ~ sum_{i in S} phi_i that best fits every coalition S under the Shapley kernel
+weights, with the constraint sum(phi) = v(full) - v(empty). The constraint is solved exactly, so
+the values always add up to the model output. Within a budget of ``max_evals`` coalitions:
+
+- the sizes whose coalitions the budget covers in full (the smallest and largest first, where the
+  kernel weight is highest) are enumerated, with their exact weights;
+- the other sizes are sampled without replacement, stratified by size (each size gets its share of
+  the samples and exactly its share of the kernel weight), and every sample comes with its
+  complement (paired sampling cancels the even-order terms of the fit);
+- when there are enough samples, the regression also fits pairwise interaction terms (a 2-additive
+  game), whose Shapley values are the main effects plus half of each pair term. Over all coalitions
+  the kernel-weighted 2-additive fit gives exactly the Shapley values, as the linear fit does, but
+  on a sample it explains more of v, so less sampling noise is left in the values.
+
+With a budget of 2^M coalitions every coalition is evaluated and the values are exact.
+"""
+
+from __future__ import annotations
+
+import re
+from math import comb
+from typing import Any
+
+import numpy as np
+
+from shapwise.explainers._base import ExplainerBase
+from shapwise.explainers._game import CoalitionGame
+from shapwise.explainers.exact import all_coalitions, shapley_from_table
+from shapwise.explanation import Explanation
+from shapwise.links import Link
+from shapwise.maskers._base import Masker
+from shapwise.maskers.tabular import Independent
+
+# Pairwise terms are fitted when the sampled coalitions number at least this many per parameter,
+# and the features are few enough that the (M + M(M-1)/2)-column regression stays cheap.
+PAIR_SAMPLES_PER_PARAMETER = 1.25
+PAIR_MAX_FEATURES = 32
+# Ridge on the pair terms, relative to the mean kernel weight of a feature: keeps a barely
+# determined fit stable without moving a well determined one.
+PAIR_RIDGE = 1e-4
+# l1_reg="auto" selects features (AIC) when less than this share of the coalitions is evaluated.
+AUTO_L1_FRACTION = 0.2
+
+_NUM_FEATURES = re.compile(r"^num_features\((\d+)\)$")
+
+
+# ------------------------------------------------------------------------------------ sampling plan
+def size_weight(n_features: int, size: int) -> float:
+    """Total Shapley-kernel weight of all coalitions of ``size`` (up to a common factor)."""
+    return (n_features - 1) / (size * (n_features - size))
+
+
+def _size_groups(n_features: int) -> list[tuple[int, ...]]:
+    """Coalition sizes paired with their complements' sizes: (1, M-1), (2, M-2), ..., (M/2,)."""
+    return [
+        (size,) if 2 * size == n_features else (size, n_features - size)
+        for size in range(1, n_features // 2 + 1)
+    ]
+
+
+def _group_count(n_features: int, group: tuple[int, ...]) -> int:
+    return sum(comb(n_features, size) for size in group)
+
+
+def _group_weight(n_features: int, group: tuple[int, ...]) -> float:
+    return sum(size_weight(n_features, size) for size in group)
+
+
+def _coalitions_of_size(n_features: int, size: int) -> np.ndarray:
+    from itertools import combinations
+
+    picked = np.array(list(combinations(range(n_features), size)), dtype=np.int64)
+    masks = np.zeros((len(picked), n_features), dtype=bool)
+    masks[np.arange(len(picked))[:, None], picked] = True
+    return masks
+
+
+def _sample_pairs(n_features: int, size: int, n_pairs: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_pairs`` distinct coalitions of ``size`` (distinct up to complement when 2*size == M)."""
+    self_complementary = 2 * size == n_features
+    seen: set[bytes] = set()
+    chosen: list[np.ndarray] = []
+    while len(chosen) < n_pairs:
+        order = rng.random((2 * (n_pairs - len(chosen)) + 4, n_features)).argsort(axis=1)
+        candidates = np.zeros(order.shape, dtype=bool)
+        np.put_along_axis(candidates, order[:, :size], True, axis=1)
+        for mask in candidates:
+            key = mask if not self_complementary or mask[0] else ~mask
+            code = np.packbits(key).tobytes()
+            if code not in seen:
+                seen.add(code)
+                chosen.append(mask)
+                if len(chosen) == n_pairs:
+                    break
+    return np.array(chosen, dtype=bool).reshape(-1, n_features)
+
+
+def plan_coalitions(
+    n_features: int, n_samples: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coalitions (K, M) other than the empty and full ones, with their regression weights (K,).
+
+    Size groups (s, M-s) are enumerated in full, smallest s first, while the budget's share of a
+    group (in proportion to its kernel weight) covers all its coalitions. The rest of the budget
+    is split over the remaining groups in proportion to their kernel weight; each is sampled
+    without replacement in complement pairs, and its coalitions share the group's kernel weight.
+    """
+    groups = _size_groups(n_features)
+    masks: list[np.ndarray] = []
+    weights: list[np.ndarray] = []
+    left = n_samples
+    while groups:
+        group = groups[0]
+        count = _group_count(n_features, group)
+        total = sum(_group_weight(n_features, g) for g in groups)
+        share = left * _group_weight(n_features, group) / total
+        if count > left or share < count - 1e-9:
+            break
+        for size in group:
+            enumerated = _coalitions_of_size(n_features, size)
+            masks.append(enumerated)
+            weights.append(
+                np.full(len(enumerated), size_weight(n_features, size) / len(enumerated))
+            )
+        left -= count
+        groups.pop(0)
+    if not groups or left < 2:
+        return np.concatenate(masks), np.concatenate(weights)
+    # Whole complement pairs per group, in proportion to kernel weight, largest remainders first.
+    total = sum(_group_weight(n_features, g) for g in groups)
+    wanted = np.array([left / 2 * _group_weight(n_features, g) / total for g in groups])
+    available = np.array([_group_count(n_features, g) // 2 for g in groups])
+    pairs = np.minimum(np.floor(wanted).astype(np.int64), available)
+    spare = left // 2 - int(pairs.sum())
+    for index in np.argsort(-(wanted - pairs)):
+        if spare <= 0:
+            break
+        if pairs[index] < available[index]:
+            pairs[index] += 1
+            spare -= 1
+    for group, n_pairs in zip(groups, pairs, strict=True):
+        if n_pairs == 0:
+            continue
+        sampled = _sample_pairs(n_features, group[0], int(n_pairs), rng)
+        both = np.concatenate([sampled, ~sampled])
+        sizes = both.sum(axis=1)
+        masks.append(both)
+        # each size of the group keeps exactly its kernel weight, shared by its sampled coalitions
+        per_size = {
+            size: size_weight(n_features, size) / np.count_nonzero(sizes == size)
+            for size in np.unique(sizes)
+        }
+        weights.append(np.array([per_size[size] for size in sizes]))
+    return np.concatenate(masks), np.concatenate(weights)
+
+
+# ------------------------------------------------------------------------------------ regression
+def _constrained_fit(
+    design: np.ndarray,
+    weights: np.ndarray,
+    targets: np.ndarray,
+    totals: np.ndarray,
+    constraint: np.ndarray,
+    ridge: np.ndarray | None = None,
+) -> np.ndarray:
+    """argmin_b sum_k w_k |y_k - X_k b|^2 (+ sum ridge b^2) subject to constraint @ b = totals.
+
+    Solved through the KKT system; ``targets`` (K, O) and ``totals`` (O,) fit all outputs at once.
+    """
+    n_params = design.shape[1]
+    weighted = design * weights[:, None]
+    system = np.zeros((n_params + 1, n_params + 1))
+    system[:n_params, :n_params] = design.T @ weighted
+    if ridge is not None:
+        system[:n_params, :n_params] += np.diag(ridge)
+    system[:n_params, n_params] = constraint
+    system[n_params, :n_params] = constraint
+    right = np.vstack([weighted.T @ targets, totals[None, :]])
+    solution = np.linalg.lstsq(system, right, rcond=None)[0][:n_params]
+    # the solve meets the constraint up to rounding; spread what is left over the parameters
+    excess = totals - constraint @ solution
+    return solution + np.outer(constraint, excess) / (constraint @ constraint)
+
+
+def linear_kernel_values(
+    masks: np.ndarray, weights: np.ndarray, targets: np.ndarray, total: np.ndarray
+) -> np.ndarray:
+    """KernelSHAP: the constrained weighted linear fit of v(S) - v(empty) on the coalition masks."""
+    n = masks.shape[1]
+    return _constrained_fit(masks.astype(np.float64), weights, targets, total, np.ones(n))
+
+
+def pairwise_kernel_values(
+    masks: np.ndarray, weights: np.ndarray, targets: np.ndarray, total: np.ndarray
+) -> np.ndarray:
+    """Shapley values of the kernel-weighted best 2-additive game through the sampled coalitions.
+
+    g(S) = sum_{i in S} a_i + sum_{i<j in S} a_ij with g(full) = v(full) - v(empty); its Shapley
+    values are a_i + (1/2) sum_j a_ij.
+    """
+    n = masks.shape[1]
+    first, second = np.triu_indices(n, 1)
+    design = np.hstack([masks, masks[:, first] & masks[:, second]]).astype(np.float64)
+    scale = (weights[:, None] * masks).sum(axis=0).mean()
+    ridge = np.concatenate([np.zeros(n), np.full(len(first), PAIR_RIDGE * scale)])
+    fitted = _constrained_fit(design, weights, targets, total, np.ones(design.shape[1]), ridge)
+    values = fitted[:n].copy()
+    np.add.at(values, first, fitted[n:] / 2)
+    np.add.at(values, second, fitted[n:] / 2)
+    return values
+
+
+def _uses_pairs(n_features: int, n_samples: int) -> bool:
+    n_params = n_features + n_features * (n_features - 1) // 2
+    return n_features <= PAIR_MAX_FEATURES and n_samples >= PAIR_SAMPLES_PER_PARAMETER * n_params
+
+
+# ------------------------------------------------------------------------------------ feature selection
+def check_l1_reg(l1_reg: Any) -> Any:
+    """Validate an ``l1_reg`` option; returns it unchanged (False for None/0)."""
+    if l1_reg is None or l1_reg is False or (isinstance(l1_reg, (int, float)) and l1_reg == 0):
+        return False
+    if isinstance(l1_reg, str):
+        if l1_reg in ("auto", "aic", "bic") or _NUM_FEATURES.match(l1_reg):
+            return l1_reg
+    elif isinstance(l1_reg, (int, float)) and not isinstance(l1_reg, bool) and l1_reg > 0:
+        return float(l1_reg)
+    raise ValueError(
+        f"unknown l1_reg {l1_reg!r}; use False, 'auto', 'aic', 'bic', 'num_features(k)' "
+        "or a positive float (the Lasso alpha)"
+    )
+
+
+def select_features(
+    l1_reg: Any,
+    masks: np.ndarray,
+    weights: np.ndarray,
+    targets: np.ndarray,
+    total: float,
+) -> np.ndarray:
+    """Indices of the features an l1-penalised fit keeps (at least one), for one output.
+
+    The efficiency constraint enters softly, by fitting each coalition from both ends: v(S) -
+    v(empty) from the features in S and v(S) - v(full) from the features outside S.
+    """
+    from sklearn.linear_model import Lasso, LassoLarsIC, lars_path
+
+    n = masks.shape[1]
+    sizes = masks.sum(axis=1)
+    z = masks.astype(np.float64)
+    root = np.sqrt(np.concatenate([weights * (n - sizes), weights * sizes]))
+    design = root[:, None] * np.vstack([z, z - 1.0])
+    target = root * np.concatenate([targets, targets - total])
+    if isinstance(l1_reg, str) and l1_reg.startswith("num_features("):
+        keep = int(_NUM_FEATURES.match(l1_reg).group(1))
+        chosen = lars_path(design, target, max_iter=keep)[1]
+    elif l1_reg in ("aic", "bic"):
+        spread = design.std(axis=0)
+        spread[spread == 0] = 1.0
+        fit = LassoLarsIC(criterion=l1_reg, fit_intercept=False).fit(design / spread, target)
+        chosen = np.flatnonzero(fit.coef_)
+    else:
+        fit = Lasso(alpha=float(l1_reg), fit_intercept=False).fit(design, target)
+        chosen = np.flatnonzero(fit.coef_)
+    chosen = np.unique(np.asarray(chosen, dtype=np.int64))
+    if len(chosen) == 0:  # keep the first feature to enter, so the values still add up
+        chosen = np.asarray(lars_path(design, target, max_iter=1)[1], dtype=np.int64)[:1]
+    return chosen
+
+
+# ------------------------------------------------------------------------------------ explainer
+def _as_background(data: Any) -> Masker:
+    """A masker from background data, a masker, or a weighted summary (shap's DenseData too)."""
+    from shapwise.background import WeightedBackground
+
+    if isinstance(data, Masker):
+        return data
+    if data is None:
+        raise ValueError(
+            "KernelExplainer needs background data to hide features, e.g. "
+            "KernelExplainer(model, shapwise.kmeans(X_train, 10))"
+        )
+    if hasattr(data, "weights") and hasattr(data, "data") and not hasattr(data, "shape"):
+        names = getattr(data, "group_names", None)
+        return WeightedBackground(data.data, data.weights, feature_names=names)
+    rows = np.asarray(data) if not hasattr(data, "shape") else data
+    return Independent(data, max_samples=max(len(rows), 1))
+
+
+class KernelExplainer(ExplainerBase):
+    """KernelSHAP with exact small and large coalition sizes, paired stratified sampling for the
+    rest, and a pairwise (2-additive) regression when the budget allows; always additive.
+
+    Args:
+        model: a function of a 2-D array, torch module, Keras model or sklearn estimator.
+        data: background rows (array or DataFrame, all of them are used), ``shapwise.kmeans(X, k)``
+            / ``shapwise.sample(X, n)``, shap's ``DenseData``, or any masker.
+        link: 'identity' or 'logit': values add up to link(output); v(S) is the link of the
+            background-averaged output, as in shap's KernelExplainer.
+        feature_names: names of the features (taken from a DataFrame otherwise).
+        l1_reg: default feature selection, see :meth:`shap_values`.
+        seed: seed of the coalition sampling.
+    """
+
+    algorithm = "kernel"
+
+    def __init__(
+        self,
+        model: Any,
+        data: Any,
+        link: str | Link = "identity",
+        feature_names: list[str] | None = None,
+        *,
+        output_names: list[str] | None = None,
+        l1_reg: Any = False,
+        batch_size: int | None = None,
+        seed: int | None = 0,
+    ) -> None:
+        super().__init__(
+            model,
+            _as_background(data),
+            link=link,
+            feature_names=feature_names,
+            output_names=output_names,
+            batch_size=batch_size,
+            seed=seed,
+        )
+        self.l1_reg = check_l1_reg(l1_reg)
+        self._call_l1_reg = self.l1_reg
+
+    def default_max_evals(self, n_features: int) -> int:
+        """shap's default: 2M + 2048 sampled coalitions, plus the empty and full ones."""
+        return 2 * n_features + 2048 + 2
+
+    # --------------------------------------------------------------- public API
+    def __call__(
+        self, *args: Any, max_evals: int | str = "auto", l1_reg: Any = None, **kwargs: Any
+    ) -> Explanation:
+        """Explain rows; ``max_evals`` counts coalitions, including the empty and full ones.
+
+        ``l1_reg`` (default: the explainer's) selects features before the regression, see
+        :meth:`shap_values`.
+        """
+        self._call_l1_reg = self.l1_reg if l1_reg is None else check_l1_reg(l1_reg)
+        try:
+            return super().__call__(*args, max_evals=max_evals, **kwargs)
+        finally:
+            self._call_l1_reg = self.l1_reg
+
+    def shap_values(  # type: ignore[override]
+        self,
+        X: Any,
+        nsamples: int | str = "auto",
+        l1_reg: Any = None,
+        silent: bool = False,
+        gc_collect: bool = False,
+    ) -> np.ndarray:
+        """Values in shap 0.51's layout: (rows, features), or (rows, features, outputs) for a
+        model with several outputs; a single row (1-D ``X``) drops the rows axis.
+
+        Args:
+            nsamples: coalitions to evaluate besides the empty and full ones ("auto": 2M + 2048).
+            l1_reg: feature selection before the regression, for budgets far below 2^M:
+                'num_features(k)' keeps k features (LARS), 'aic' / 'bic' choose the number by an
+                information criterion, a float is a Lasso penalty, 'auto' uses 'aic' when fewer
+                than 20% of the coalitions are evaluated, False (the default, unlike shap's
+                'num_features(10)') keeps every feature. Unselected features get 0 and the
+                selected ones still add up to the output.
+            silent: hide the progress bar.
+            gc_collect: accepted for shap compatibility; nothing is kept between rows here.
+        """
+        one_row = np.ndim(X) == 1
+        rows = np.asarray(X).reshape(1, -1) if one_row else X
+        max_evals = "auto" if nsamples == "auto" else int(nsamples) + 2
+        values = self(rows, max_evals=max_evals, l1_reg=l1_reg, silent=silent).values
+        return values[0] if one_row else values
+
+    # --------------------------------------------------------------- one row
+    def explain_row(
+        self, game: CoalitionGame, max_evals: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = game.n_features
+        varying = self._varying_features(game)
+        m = len(varying)
+        ends = np.zeros((2, n), dtype=bool)
+        ends[1] = True
+        l1_reg = self._call_l1_reg
+        exact = m <= 30 and 2**m <= max_evals
+        if exact and (m <= 1 or not l1_reg or l1_reg == "auto"):
+            table = game.values(self._expand(all_coalitions(m), varying, n))
+            values = np.zeros((n, table.shape[1]))
+            values[varying] = shapley_from_table(table, m)
+            return values, table[0], table[-1]
+        if exact:
+            masks = all_coalitions(m)[1:-1]
+            sizes = masks.sum(axis=1)
+            weights = np.array([size_weight(m, s) / comb(m, s) for s in sizes])
+        else:
+            masks, weights = plan_coalitions(m, max_evals - 2, rng)
+        table = game.values(np.concatenate([ends, self._expand(masks, varying, n)]))
+        empty, full, sampled = table[0], table[1], table[2:]
+        values = np.zeros((n, table.shape[1]))
+        if m > 0:
+            fraction = (len(masks) + 2) / 2.0**m
+            values[varying] = self._solve(masks, weights, sampled - empty, full - empty, fraction)
+        return values, empty, full
+
+    def _solve(
+        self,
+        masks: np.ndarray,
+        weights: np.ndarray,
+        targets: np.ndarray,
+        total: np.ndarray,
+        fraction: float,
+    ) -> np.ndarray:
+        m = masks.shape[1]
+        l1_reg = self._call_l1_reg
+        if l1_reg == "auto":
+            l1_reg = "aic" if fraction < AUTO_L1_FRACTION else False
+        if not l1_reg:
+            if _uses_pairs(m, len(masks)):
+                return pairwise_kernel_values(masks, weights, targets, total)
+            return linear_kernel_values(masks, weights, targets, total)
+        values = np.zeros((m, targets.shape[1]))
+        for output in range(targets.shape[1]):
+            kept = select_features(l1_reg, masks, weights, targets[:, output], float(total[output]))
+            values[kept, output] = linear_kernel_values(
+                masks[:, kept], weights, targets[:, output : output + 1], total[output : output + 1]
+            )[:, 0]
+        return values
+
+    @staticmethod
+    def _expand(masks: np.ndarray, varying: np.ndarray, n_features: int) -> np.ndarray:
+        """Masks over the varying features as masks over all features (the others hidden)."""
+        full = np.zeros((len(masks), n_features), dtype=bool)
+        full[:, varying] = masks
+        return full
+
+    def _varying_features(self, game: CoalitionGame) -> np.ndarray:
+        """Features whose value in the row differs from some background row.
+
+        A feature equal to the row's value in every background row cannot change the model
+        input, so its Shapley value is exactly 0; leaving it out of the regression spends the
+        budget on the others. Only known for tabular background maskers.
+        """
+        n = game.n_features
+        background = getattr(self.masker, "data", None)
+        if not isinstance(self.masker, Independent) or background is None:
+            return np.arange(n)
+        x = np.asarray(game.x).reshape(-1)
+        if background.ndim != 2 or background.shape[1] != n or x.shape[0] != n:
+            return np.arange(n)
+        return np.flatnonzero(np.any(background != x[None, :], axis=0))
+
+
+Kernel = KernelExplainer
