@@ -179,7 +179,10 @@ def _constrained_fit(
     system[:n_params, n_params] = constraint
     system[n_params, :n_params] = constraint
     right = np.vstack([weighted.T @ targets, totals[None, :]])
-    solution = np.linalg.lstsq(system, right, rcond=None)[0][:n_params]
+    try:
+        solution = np.linalg.solve(system, right)[:n_params]
+    except np.linalg.LinAlgError:  # some feature never varies among the samples
+        solution = np.linalg.lstsq(system, right, rcond=None)[0][:n_params]
     # the solve meets the constraint up to rounding; spread what is left over the parameters
     excess = totals - constraint @ solution
     return solution + np.outer(constraint, excess) / (constraint @ constraint)
