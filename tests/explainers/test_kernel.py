@@ -1,0 +1,209 @@
+"""KernelSHAP equals brute-force Shapley values when the budget covers every coalition, converges
+below it (more accurately than shap's at the same budget), and always adds up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import shapwise
+from shapwise.explainers import Kernel
+from shapwise.explainers.kernel import plan_coalitions, size_weight
+from tests.explainers.models import additive_model, interaction_model
+from tests.reference import masked_game, shapley_values
+
+
+def _truth(model, X, background, link="identity"):
+    link_fn = shapwise.links.get_link(link)
+    return np.stack(
+        [shapley_values(masked_game(model, x, background, link=link_fn), X.shape[1]) for x in X]
+    )
+
+
+@pytest.mark.parametrize(
+    ("n_features", "n_outputs", "link"),
+    [
+        (3, 1, "identity"),
+        (6, 1, "logit"),
+        (5, 3, "identity"),
+        (7, 2, "logit"),
+    ],
+)
+def test_exact_when_budget_covers_all_coalitions(n_features, n_outputs, link):
+    rng = np.random.default_rng(n_features)
+    background = rng.normal(size=(6, n_features))
+    X = rng.normal(size=(2, n_features))
+    model = interaction_model(n_features, n_outputs)
+    explanation = Kernel(model, background, link=link)(X, max_evals=2**n_features)
+    expected = _truth(model, X, background, link).reshape(explanation.values.shape)
+    np.testing.assert_allclose(explanation.values, expected, atol=1e-10, rtol=0)
+    link_fn = shapwise.links.get_link(link)
+    total = explanation.values.sum(axis=1) + explanation.base_values
+    np.testing.assert_allclose(total, link_fn(model(X)).reshape(total.shape), atol=1e-10)
+
+
+@pytest.mark.parametrize("n_outputs", [1, 2])
+def test_error_decreases_with_budget_and_stays_additive(n_outputs):
+    rng = np.random.default_rng(3)
+    n = 10
+    model = interaction_model(n, n_outputs, seed=1)
+    background = rng.normal(size=(8, n))
+    X = rng.normal(size=(4, n))
+    truth = _truth(model, X, background).reshape(len(X), n, -1)
+    scale = np.abs(truth).mean()
+    errors = []
+    for budget in (40, 150, 600):
+        runs = [
+            Kernel(model, background, seed=seed)(X, max_evals=budget).values.reshape(truth.shape)
+            for seed in range(3)
+        ]
+        errors.append(np.mean([np.abs(v - truth).mean() for v in runs]))
+        for values in runs:  # additivity holds exactly at every budget
+            np.testing.assert_allclose(
+                values.sum(axis=1),
+                model(X).reshape(len(X), -1)
+                - model(background).reshape(len(background), -1).mean(axis=0),
+                atol=1e-10,
+            )
+    # measured (3 seeds): 15-17%, 5% and 1.1-1.4% of the mean |value| at 40, 150 and 600 of the
+    # 1024 coalitions; the bounds leave a factor of about 1.5 for other platforms
+    assert errors[0] < 0.25 * scale
+    assert errors[1] < 0.075 * scale
+    assert errors[2] < 0.02 * scale
+    assert errors[0] > errors[1] > errors[2]
+
+
+def test_exact_for_additive_models_below_the_exact_budget():
+    rng = np.random.default_rng(1)
+    model, exact_values = additive_model(12)
+    background = rng.normal(size=(10, 12))
+    X = rng.normal(size=(3, 12))
+    values = Kernel(model, background)(X, max_evals=100).values
+    for row, x in enumerate(X):
+        np.testing.assert_allclose(values[row], exact_values(x, background), atol=1e-9)
+
+
+def test_more_accurate_than_shap_at_the_same_budget():
+    import shap
+
+    rng = np.random.default_rng(5)
+    n = 10
+    model = interaction_model(n, seed=2)
+    background = rng.normal(size=(8, n))
+    X = rng.normal(size=(4, n))
+    truth = _truth(model, X, background)
+    ours, theirs = [], []
+    for seed in range(3):
+        ours.append(
+            np.abs(
+                Kernel(model, background, seed=seed).shap_values(X, nsamples=150, silent=True)
+                - truth
+            ).mean()
+        )
+        np.random.seed(seed)
+        explainer = shap.KernelExplainer(model, background)
+        theirs.append(
+            np.abs(explainer.shap_values(X, nsamples=150, l1_reg=False, silent=True) - truth).mean()
+        )
+    assert np.mean(ours) < 0.75 * np.mean(theirs)
+
+
+def test_plan_enumerates_cheap_sizes_and_keeps_kernel_weight_per_size():
+    n = 12
+    masks, weights = plan_coalitions(n, 300, np.random.default_rng(0))
+    assert len(masks) == 300
+    codes = np.packbits(masks, axis=1)
+    assert len(np.unique(codes, axis=0)) == 300  # no coalition twice
+    sizes = masks.sum(axis=1)
+    assert np.count_nonzero(sizes == 1) == n and np.count_nonzero(sizes == n - 1) == n
+    complements = {c.tobytes() for c in np.packbits(~masks, axis=1)}
+    assert complements == {c.tobytes() for c in codes}  # every coalition comes with its complement
+    for size in np.unique(sizes):
+        np.testing.assert_allclose(weights[sizes == size].sum(), size_weight(n, size))
+
+
+@pytest.mark.parametrize("l1_reg", ["num_features(3)", "aic", "bic", 0.01, "auto"])
+def test_l1_reg_selects_features_and_keeps_additivity(l1_reg):
+    rng = np.random.default_rng(2)
+    n = 10
+    weights = np.zeros(n)
+    weights[:3] = [3.0, -2.0, 1.5]
+    model = lambda X: X @ weights + 0.05 * X[:, 3] * X[:, 4]  # noqa: E731
+    background = rng.normal(size=(10, n))
+    X = rng.normal(size=(3, n))
+    explanation = Kernel(model, background, l1_reg=l1_reg)(X, max_evals=120)
+    total = explanation.values.sum(axis=1) + explanation.base_values
+    np.testing.assert_allclose(total, model(X), atol=1e-9)
+    nonzero = np.count_nonzero(np.abs(explanation.values) > 1e-12, axis=1)
+    if l1_reg == "num_features(3)":
+        assert np.all(nonzero <= 3)
+        truth = _truth(model, X, background)
+        np.testing.assert_allclose(explanation.values[:, :3], truth[:, :3], atol=0.05)
+    if l1_reg == "auto":  # 120 of 1024 coalitions is under 20%: AIC selection
+        assert np.all(nonzero < n)
+
+
+def test_shap_values_layout_and_expected_value_match_shap():
+    import shap
+
+    rng = np.random.default_rng(4)
+    background = rng.normal(size=(5, 4))
+    X = rng.normal(size=(3, 4))
+    for n_outputs in (1, 3):
+        model = interaction_model(4, n_outputs)
+        ours = Kernel(model, background)
+        theirs = shap.KernelExplainer(model, background)
+        for rows in (X, X[0]):
+            a = ours.shap_values(rows, silent=True)
+            b = theirs.shap_values(rows, l1_reg=False, silent=True)
+            assert a.shape == b.shape
+            np.testing.assert_allclose(a, b, atol=1e-8)  # both exact: 2^4 coalitions
+        np.testing.assert_allclose(ours.expected_value, theirs.expected_value, atol=1e-12)
+        assert isinstance(ours.expected_value, float) == (n_outputs == 1)
+
+
+def test_constant_features_get_zero_and_budget_goes_to_the_others():
+    rng = np.random.default_rng(6)
+    background = rng.normal(size=(6, 8))
+    background[:, 5:] = 1.0
+    x = rng.normal(size=(1, 8))
+    x[0, 5:] = 1.0
+    model = interaction_model(8)
+    explanation = Kernel(model, background)(x, max_evals=2**5)  # exact over the 5 that vary
+    np.testing.assert_allclose(explanation.values[0, 5:], 0.0, atol=0)
+    np.testing.assert_allclose(explanation.values[0], _truth(model, x, background)[0], atol=1e-10)
+
+
+def test_weighted_background_from_kmeans():
+    from shapwise.background import WeightedBackground
+
+    rng = np.random.default_rng(7)
+    rows = rng.normal(size=(3, 5))
+    weights = np.array([0.5, 0.3, 0.2])
+    model = interaction_model(5)
+    x = rng.normal(size=(1, 5))
+    explanation = Kernel(model, WeightedBackground(rows, weights))(x, max_evals=32)
+    # the weighted background equals a plain one with each row repeated in proportion
+    repeated = np.repeat(rows, [5, 3, 2], axis=0)
+    np.testing.assert_allclose(explanation.values, _truth(model, x, repeated), atol=1e-10)
+    expected = model(repeated).mean()
+    np.testing.assert_allclose(
+        Kernel(model, WeightedBackground(rows, weights)).expected_value, expected, atol=1e-12
+    )
+    summary = shapwise.kmeans(rng.normal(size=(50, 5)), 4)
+    assert Kernel(model, summary)(x, max_evals=32).values.shape == (1, 5)
+
+
+def test_bad_inputs_raise_clear_errors():
+    background = np.zeros((3, 4))
+    model = interaction_model(4)
+    with pytest.raises(ValueError, match="unknown l1_reg 'lasso'"):
+        Kernel(model, background, l1_reg="lasso")
+    with pytest.raises(ValueError, match="unknown l1_reg"):
+        Kernel(model, background)(background, l1_reg=-1.0)
+    with pytest.raises(ValueError, match="needs background data"):
+        Kernel(model, None)
+    with pytest.raises(ValueError, match="has shape \\(5,\\) but the background rows"):
+        Kernel(model, background)(np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="logit link needs model outputs strictly between 0 and 1"):
+        Kernel(lambda X: X.sum(axis=1) + 5, background, link="logit")(np.ones((1, 4)))
