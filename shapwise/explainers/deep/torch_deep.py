@@ -95,7 +95,7 @@ class TorchDeepExplainer:
             return layer
         # the float32 copy: the same position in the module tree
         for (_, original), (_, copied) in zip(
-            self.model.named_modules(), self._model.named_modules()
+            self.model.named_modules(), self._model.named_modules(), strict=False
         ):
             if original is layer:
                 return copied
@@ -121,9 +121,7 @@ class TorchDeepExplainer:
         for position, item in enumerate(items):
             array = to_numpy(item, name=f"{name}[{position}]", allow_integers=True)
             tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
-            if tensor.is_floating_point():
-                tensor = tensor.to(self._compute_dtype)
-            elif array.dtype.kind == "b":
+            if tensor.is_floating_point() or array.dtype.kind == "b":
                 tensor = tensor.to(self._compute_dtype)
             tensors.append(tensor)
         rows = {t.shape[0] for t in tensors}
@@ -181,7 +179,7 @@ class TorchDeepExplainer:
                 without_rule |= result.without_rule
                 inexact |= result.inexact
                 bar.update(1)
-        values = [to_numpy(torch.cat(group)) for group in zip(*parts)]
+        values = [to_numpy(torch.cat(group)) for group in zip(*parts, strict=False)]
         lacking = sorted(without_rule | inexact)
         if lacking:
             warnings.warn(
@@ -206,11 +204,17 @@ class TorchDeepExplainer:
         dtype_name = str(self._compute_dtype).replace("torch.", "")
         tolerance = additivity_tolerance(dtype_name, scale)
         if error > tolerance:
-            cause = (
-                f"operations without an exact rule: {', '.join(lacking)}"
-                if lacking
-                else "every operation had an exact rule, so this is a shapwise bug; please report it"
-            )
+            if lacking:
+                cause = f"operations without an exact rule: {', '.join(lacking)}"
+            elif self.layer is not None:
+                cause = (
+                    "the layer given as layer= is not on every path from the inputs to the output "
+                    "(e.g. a residual connection bypasses it); choose a layer that all paths cross"
+                )
+            else:
+                cause = (
+                    "every operation had an exact rule, so this is a shapwise bug; please report it"
+                )
             raise AdditivityError(
                 f"the DeepSHAP values plus the expected value differ from the model output by up to "
                 f"{error:.3g} (tolerance {tolerance:.3g} for {dtype_name}); {cause}. "
@@ -242,8 +246,9 @@ class TorchDeepExplainer:
         values, _, outputs, inputs = self._explain(X, None, "max", True)
         native = None
         if self._model is not self.model:
-            native_inputs = [x.to(self.model_dtype_torch) if x.is_floating_point() else x
-                             for x in inputs]
+            native_inputs = [
+                x.to(self.model_dtype_torch) if x.is_floating_point() else x for x in inputs
+            ]
             native = to_numpy(self._forward_native(native_inputs))
         base = np.broadcast_to(np.asarray(self.expected_value), outputs.shape).copy()
         single = self.num_outputs == 1

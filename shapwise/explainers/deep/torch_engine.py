@@ -164,7 +164,10 @@ class _ExplainedPass(TorchFunctionMode):
                 self.inexact.add(f"{name} ({reason})")
         elif rule is not None:
             call = Call(
-                name, func, tuple(args), kwargs,
+                name,
+                func,
+                tuple(args),
+                kwargs,
                 tuple(record.args) if record.args is not None else tuple(args),
                 record.kwargs if record.kwargs is not None else kwargs,
                 record.output,
@@ -322,7 +325,7 @@ class DeepLiftEngine:
             else:
                 grads = (None,) * len(leaves)
         values: dict[int, torch.Tensor] = {}
-        for (leaf, ref, index), grad in zip(points, grads):
+        for (leaf, ref, index), grad in zip(points, grads, strict=False):
             if grad is None:
                 grad = torch.zeros((one_hot.shape[0], *leaf.shape), dtype=leaf.dtype)
             contribution = grad * (leaf.detach() - ref)
@@ -349,7 +352,7 @@ class DeepLiftEngine:
                 raise ValueError("the layer given as layer= did not run during the forward pass")
             return [(layer_leaf[0], reference.layer_output, 0)]
         points = [(x, references[i], i) for i, x in enumerate(inputs) if x.is_floating_point()]
-        for leaf, (index, ref) in zip(mode.embeddings, reference.embeddings):
+        for leaf, (index, ref) in zip(mode.embeddings, reference.embeddings, strict=False):
             points.append((leaf, ref, index))
         fed = {index for _, _, index in points}
         for index, x in enumerate(inputs):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F  # noqa: N812 - torch's own convention
+import torch.nn.functional as F
 
 # Below this |x - x'| the secant slope is replaced by the derivative (its limit). It follows the dtype
 # of the arithmetic: 1e-6 is shap's choice for float32, so both agree on the same multipliers.
@@ -109,7 +109,7 @@ def shapley_product(
     ((a + a')/2, (b + b')/2): Δy = f(Δa, b̄) + f(ā, Δb). The carrier evaluates f there.
     """
     carriers = []
-    for operand, ref in zip(operands, operand_refs):
+    for operand, ref in zip(operands, operand_refs, strict=False):
         if _varies(operand):
             middle = ((operand.detach() + ref) / 2).detach()
             carriers.append(middle + (operand - operand.detach()))
@@ -611,7 +611,9 @@ def _instance_norm(
 ) -> torch.Tensor:
     if not use_input_stats:
         shape = (1, -1) + (1,) * (input.dim() - 2)
-        scaled = (input - running_mean.reshape(shape)) / torch.sqrt(running_var.reshape(shape) + eps)
+        scaled = (input - running_mean.reshape(shape)) / torch.sqrt(
+            running_var.reshape(shape) + eps
+        )
         return _channel_affine(scaled, weight, bias)
     result = _normalize_last(input, list(range(2, input.dim())), eps)
     return _channel_affine(result, weight, bias)
@@ -699,7 +701,9 @@ def _multi_head_attention(
     v = v.reshape(source, batch, num_heads, head_dim).permute(1, 2, 0, 3)
     scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(head_dim))
     if attn_mask is not None:
-        mask = attn_mask.reshape(-1, num_heads, length, source) if attn_mask.dim() == 3 else attn_mask
+        mask = (
+            attn_mask.reshape(-1, num_heads, length, source) if attn_mask.dim() == 3 else attn_mask
+        )
         if mask.dtype == torch.bool:
             scores = scores.masked_fill(mask, float("-inf"))
         else:
@@ -734,8 +738,9 @@ def _glu(input: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
 
 def _softmin(input: torch.Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None):
-    return torch.softmax(-input, dim if dim is not None else (0 if input.dim() in (0, 1, 3) else 1),
-                         dtype=dtype)
+    return torch.softmax(
+        -input, dim if dim is not None else (0 if input.dim() in (0, 1, 3) else 1), dtype=dtype
+    )
 
 
 # ----------------------------------------------------------------------------- the table
@@ -743,24 +748,127 @@ def _with_inplace(names: Sequence[str]) -> list[str]:
     return [variant for name in names for variant in (name, name + "_")]
 
 
-_ELEMENTWISE = _with_inplace([
-    "relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "selu", "celu", "gelu", "silu", "mish",
-    "hardswish", "hardsigmoid", "hardtanh", "softplus", "softsign", "sigmoid", "tanh",
-    "log_sigmoid", "logsigmoid", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt",
-    "rsqrt", "reciprocal", "pow", "square", "abs", "absolute", "erf", "erfc", "erfinv", "clamp",
-    "clip", "clamp_min", "clamp_max", "sin", "cos", "tan", "asin", "acos", "atan", "arcsin",
-    "arccos", "arctan", "sinh", "cosh", "asinh", "atanh", "arcsinh", "arctanh", "sign", "sgn",
-    "floor", "ceil", "round", "trunc", "frac", "threshold", "_threshold", "tanhshrink",
-    "softshrink", "hardshrink", "logit", "sinc", "lgamma", "digamma", "special_expit",
-    "special_erf", "special_erfc", "special_expm1", "special_exp2", "special_log1p", "nan_to_num",
-    "xlogy",
-]) + ["__pow__", "__ipow__", "__rpow__", "__rdiv__", "__rtruediv__", "__abs__", "float_power"]
+_ELEMENTWISE = [
+    *_with_inplace(
+        [
+            "relu",
+            "relu6",
+            "leaky_relu",
+            "prelu",
+            "rrelu",
+            "elu",
+            "selu",
+            "celu",
+            "gelu",
+            "silu",
+            "mish",
+            "hardswish",
+            "hardsigmoid",
+            "hardtanh",
+            "softplus",
+            "softsign",
+            "sigmoid",
+            "tanh",
+            "log_sigmoid",
+            "logsigmoid",
+            "exp",
+            "exp2",
+            "expm1",
+            "log",
+            "log2",
+            "log10",
+            "log1p",
+            "sqrt",
+            "rsqrt",
+            "reciprocal",
+            "pow",
+            "square",
+            "abs",
+            "absolute",
+            "erf",
+            "erfc",
+            "erfinv",
+            "clamp",
+            "clip",
+            "clamp_min",
+            "clamp_max",
+            "sin",
+            "cos",
+            "tan",
+            "asin",
+            "acos",
+            "atan",
+            "arcsin",
+            "arccos",
+            "arctan",
+            "sinh",
+            "cosh",
+            "asinh",
+            "atanh",
+            "arcsinh",
+            "arctanh",
+            "sign",
+            "sgn",
+            "floor",
+            "ceil",
+            "round",
+            "trunc",
+            "frac",
+            "threshold",
+            "_threshold",
+            "tanhshrink",
+            "softshrink",
+            "hardshrink",
+            "logit",
+            "sinc",
+            "lgamma",
+            "digamma",
+            "special_expit",
+            "special_erf",
+            "special_erfc",
+            "special_expm1",
+            "special_exp2",
+            "special_log1p",
+            "nan_to_num",
+            "xlogy",
+        ]
+    ),
+    "__pow__",
+    "__ipow__",
+    "__rpow__",
+    "__rdiv__",
+    "__rtruediv__",
+    "__abs__",
+    "float_power",
+]
 
 _PRODUCTS: dict[str, Sequence[int] | None] = {
     **dict.fromkeys(["mul", "mul_", "multiply", "__mul__", "__rmul__", "__imul__"], (0, 1)),
-    **dict.fromkeys(["matmul", "__matmul__", "__rmatmul__", "mm", "bmm", "mv", "dot", "inner",
-                     "outer", "ger", "vdot", "kron", "tensordot", "linear", "conv1d", "conv2d",
-                     "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"], (0, 1)),
+    **dict.fromkeys(
+        [
+            "matmul",
+            "__matmul__",
+            "__rmatmul__",
+            "mm",
+            "bmm",
+            "mv",
+            "dot",
+            "inner",
+            "outer",
+            "ger",
+            "vdot",
+            "kron",
+            "tensordot",
+            "linear",
+            "conv1d",
+            "conv2d",
+            "conv3d",
+            "conv_transpose1d",
+            "conv_transpose2d",
+            "conv_transpose3d",
+        ],
+        (0, 1),
+    ),
     **dict.fromkeys(["baddbmm", "addmm", "addbmm", "addmv", "addr", "baddbmm_", "addmm_"], (1, 2)),
     "einsum": None,
     "bilinear": (0, 1),
@@ -792,8 +900,19 @@ _DECOMPOSITIONS: dict[str, Callable[..., Any]] = {
 RULES: dict[str, Rule] = {
     **{name: Rescale() for name in _ELEMENTWISE},
     **{name: Product(factors) for name, factors in _PRODUCTS.items()},
-    **{name: Quotient() for name in ["div", "div_", "divide", "true_divide", "__truediv__",
-                                     "__itruediv__", "__div__", "__idiv__"]},
+    **{
+        name: Quotient()
+        for name in [
+            "div",
+            "div_",
+            "divide",
+            "true_divide",
+            "__truediv__",
+            "__itruediv__",
+            "__div__",
+            "__idiv__",
+        ]
+    },
     **{name: PairRule(_softmax) for name in ["softmax", "_softmax", "special_softmax"]},
     **{name: PairRule(_log_softmax) for name in ["log_softmax", "special_log_softmax"]},
     "logsumexp": PairRule(_logsumexp),
@@ -805,25 +924,154 @@ RULES: dict[str, Rule] = {
 
 # Ops whose gradient is already an exact DeepLIFT multiplier (affine in their tensor inputs, or
 # selections/shapes). ``batch_norm`` is affine in eval mode only; the engine checks ``training``.
-AFFINE_OPS = frozenset(_with_inplace([
-    "add", "sub", "subtract", "neg", "negative", "sum", "mean", "nansum", "cumsum", "diff", "trace",
-    "view", "view_as", "reshape", "reshape_as", "permute", "transpose", "swapaxes", "swapdims",
-    "movedim", "moveaxis", "t", "contiguous", "flatten", "unflatten", "squeeze", "unsqueeze",
-    "expand", "expand_as", "repeat", "repeat_interleave", "tile", "cat", "concat", "concatenate",
-    "stack", "hstack", "vstack", "dstack", "split", "split_with_sizes", "chunk", "tensor_split",
-    "unbind", "narrow", "select", "index_select", "gather", "take_along_dim", "masked_select",
-    "roll", "flip", "fliplr", "flipud", "rot90", "pad", "constant_pad_nd", "diagonal", "diag",
-    "diag_embed", "tril", "triu", "clone", "to", "type", "type_as", "float", "double", "half",
-    "bfloat16", "cpu", "cuda", "detach", "dropout", "dropout1d", "dropout2d", "dropout3d",
-    "alpha_dropout", "feature_alpha_dropout", "avg_pool1d", "avg_pool2d", "avg_pool3d",
-    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "interpolate",
-    "upsample", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "unfold", "fold", "embedding",
-    "index_fill", "zeros_like", "ones_like", "full_like",
-    "empty_like", "rand_like", "randn_like", "new_zeros", "new_ones", "new_full", "new_empty",
-    "new_tensor", "copy_", "fill_", "zero_", "scatter", "scatter_add", "index_add", "index_copy",
-    "index_put", "as_strided", "unsqueeze_copy", "view_copy", "__getitem__", "__setitem__",
-    "__add__", "__radd__", "__iadd__", "__sub__", "__rsub__", "__isub__", "__neg__", "__pos__",
-    "T", "mT", "H", "mH", "real", "resolve_conj", "resolve_neg", "requires_grad_", "contiguous",
-    "align_to", "broadcast_to", "atleast_1d", "atleast_2d", "atleast_3d", "squeeze_copy",
-    "identity", "trapezoid", "_assert_async", "flatten_parameters",
-]))
+AFFINE_OPS = frozenset(
+    _with_inplace(
+        [
+            "add",
+            "sub",
+            "subtract",
+            "neg",
+            "negative",
+            "sum",
+            "mean",
+            "nansum",
+            "cumsum",
+            "diff",
+            "trace",
+            "view",
+            "view_as",
+            "reshape",
+            "reshape_as",
+            "permute",
+            "transpose",
+            "swapaxes",
+            "swapdims",
+            "movedim",
+            "moveaxis",
+            "t",
+            "contiguous",
+            "flatten",
+            "unflatten",
+            "squeeze",
+            "unsqueeze",
+            "expand",
+            "expand_as",
+            "repeat",
+            "repeat_interleave",
+            "tile",
+            "cat",
+            "concat",
+            "concatenate",
+            "stack",
+            "hstack",
+            "vstack",
+            "dstack",
+            "split",
+            "split_with_sizes",
+            "chunk",
+            "tensor_split",
+            "unbind",
+            "narrow",
+            "select",
+            "index_select",
+            "gather",
+            "take_along_dim",
+            "masked_select",
+            "roll",
+            "flip",
+            "fliplr",
+            "flipud",
+            "rot90",
+            "pad",
+            "constant_pad_nd",
+            "diagonal",
+            "diag",
+            "diag_embed",
+            "tril",
+            "triu",
+            "clone",
+            "to",
+            "type",
+            "type_as",
+            "float",
+            "double",
+            "half",
+            "bfloat16",
+            "cpu",
+            "cuda",
+            "detach",
+            "dropout",
+            "dropout1d",
+            "dropout2d",
+            "dropout3d",
+            "alpha_dropout",
+            "feature_alpha_dropout",
+            "avg_pool1d",
+            "avg_pool2d",
+            "avg_pool3d",
+            "adaptive_avg_pool1d",
+            "adaptive_avg_pool2d",
+            "adaptive_avg_pool3d",
+            "interpolate",
+            "upsample",
+            "pixel_shuffle",
+            "pixel_unshuffle",
+            "channel_shuffle",
+            "unfold",
+            "fold",
+            "embedding",
+            "index_fill",
+            "zeros_like",
+            "ones_like",
+            "full_like",
+            "empty_like",
+            "rand_like",
+            "randn_like",
+            "new_zeros",
+            "new_ones",
+            "new_full",
+            "new_empty",
+            "new_tensor",
+            "copy_",
+            "fill_",
+            "zero_",
+            "scatter",
+            "scatter_add",
+            "index_add",
+            "index_copy",
+            "index_put",
+            "as_strided",
+            "unsqueeze_copy",
+            "view_copy",
+            "__getitem__",
+            "__setitem__",
+            "__add__",
+            "__radd__",
+            "__iadd__",
+            "__sub__",
+            "__rsub__",
+            "__isub__",
+            "__neg__",
+            "__pos__",
+            "T",
+            "mT",
+            "H",
+            "mH",
+            "real",
+            "resolve_conj",
+            "resolve_neg",
+            "requires_grad_",
+            "contiguous",
+            "align_to",
+            "broadcast_to",
+            "atleast_1d",
+            "atleast_2d",
+            "atleast_3d",
+            "squeeze_copy",
+            "identity",
+            "trapezoid",
+            "_assert_async",
+            "flatten_parameters",
+        ]
+    )
+)
