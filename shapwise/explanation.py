@@ -42,6 +42,13 @@ def _infer_axis_kinds(values: np.ndarray, base_values: np.ndarray | None) -> tup
     return (ROW,) + (FEATURE,) * (ndim - 1)
 
 
+def _names(names: Sequence[str] | str | None) -> list[str] | str | None:
+    """Names as a list of strings; a single string names the one feature or output picked."""
+    if names is None or isinstance(names, str):
+        return names
+    return [str(n) for n in names]
+
+
 class Explanation:
     """Attributions for a set of rows, shaped like shap's ``Explanation``.
 
@@ -80,8 +87,8 @@ class Explanation:
         self.native_output_values = (
             None if native_output_values is None else np.asarray(native_output_values)
         )
-        self.feature_names = None if feature_names is None else [str(n) for n in feature_names]
-        self.output_names = None if output_names is None else [str(n) for n in output_names]
+        self.feature_names = _names(feature_names)
+        self.output_names = _names(output_names)
         self.model_dtype = model_dtype
         self.algorithm = algorithm
         if axis_kinds is None:
@@ -188,7 +195,7 @@ class Explanation:
             if names is None or len(axes) != 1:
                 return names
             picked = np.asarray(names, dtype=object)[key[axes[0]]]
-            return None if np.ndim(picked) == 0 else list(picked)
+            return str(picked) if np.ndim(picked) == 0 else list(picked)
 
         kept = []
         for kind, k in zip(self.axis_kinds, key, strict=True):

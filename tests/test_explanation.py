@@ -34,8 +34,9 @@ def test_index_by_row_feature_and_output_names(multi):
     column = multi[:, "c"]
     np.testing.assert_array_equal(column.values, multi.values[:, 2])
     np.testing.assert_array_equal(column.data, multi.data[:, 2])
+    assert column.feature_names == "c"
     output = multi[..., "y"]
-    assert output.shape == (6, 4) and output.output_names is None
+    assert output.shape == (6, 4) and output.output_names == "y"
     np.testing.assert_array_equal(output.base_values, multi.base_values[:, 1])
     picked = multi[:, ["a", "d"], :]
     assert picked.feature_names == ["a", "d"] and picked.shape == (6, 2, 3)

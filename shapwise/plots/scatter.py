@@ -60,16 +60,13 @@ def _is_matrix(explanation: Explanation) -> bool:
     return explanation.values.ndim == 2 and explanation.axis_kinds == (ROW, FEATURE)
 
 
-def _column_name(column: Explanation, whole: Explanation | None) -> str:
-    """The column's feature name: its own, else found in the whole explanation it was cut from."""
-    if column.feature_names is not None and len(column.feature_names) == 1:
-        return column.feature_names[0]
-    if whole is not None and _is_matrix(whole) and whole.data is not None:
-        same = np.all(np.isclose(whole.values, column.values[:, None]), axis=0) & np.all(
-            np.isclose(whole.data, column.data[:, None]), axis=0
-        )
-        if same.any():
-            return feature_names(whole)[int(np.argmax(same))]
+def _column_name(column: Explanation) -> str:
+    """The name of the one feature a column explanation was cut for."""
+    names = column.feature_names
+    if isinstance(names, str):
+        return names
+    if names is not None and len(names) == 1:
+        return names[0]
     return "Feature"
 
 
@@ -91,7 +88,7 @@ def scatter(
         The matplotlib Axes; the figure holds a colorbar named after the colouring feature.
     """
     column = _column(explanation)
-    name = _column_name(column, color)
+    name = _column_name(column)
     color_name, color_values = None, None
     if color is not None:
         color = one_output(color, "scatter")
@@ -102,7 +99,7 @@ def scatter(
             color_values = np.asarray(color.data, dtype=np.float64)[:, best]
         else:
             color = _column(color)
-            color_name = _column_name(color, None)
+            color_name = _column_name(color)
             color_values = np.asarray(color.data, dtype=np.float64)
 
     ax = new_axes(ax, (7, 5))
