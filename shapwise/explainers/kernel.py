@@ -128,6 +128,8 @@ def plan_coalitions(
         left -= count
         groups.pop(0)
     if not groups or left < 2:
+        if not masks:  # a budget of just the empty and full coalitions
+            return np.zeros((0, n_features), dtype=bool), np.zeros(0)
         return np.concatenate(masks), np.concatenate(weights)
     # Whole complement pairs per group, in proportion to kernel weight, largest remainders first.
     total = sum(_group_weight(n_features, g) for g in groups)

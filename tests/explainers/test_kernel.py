@@ -105,7 +105,7 @@ def test_more_accurate_than_shap_at_the_same_budget():
         theirs.append(
             np.abs(explainer.shap_values(X, nsamples=150, l1_reg=False, silent=True) - truth).mean()
         )
-    assert np.mean(ours) < 0.75 * np.mean(theirs)
+    assert np.mean(ours) < 0.85 * np.mean(theirs)  # measured: 0.69
 
 
 def test_plan_enumerates_cheap_sizes_and_keeps_kernel_weight_per_size():
@@ -207,3 +207,14 @@ def test_bad_inputs_raise_clear_errors():
         Kernel(model, background)(np.zeros((2, 5)))
     with pytest.raises(ValueError, match="logit link needs model outputs strictly between 0 and 1"):
         Kernel(lambda X: X.sum(axis=1) + 5, background, link="logit")(np.ones((1, 4)))
+
+
+@pytest.mark.parametrize("budget", [2, 3, 5])
+def test_tiny_budgets_still_add_up(budget):
+    rng = np.random.default_rng(8)
+    background, X = rng.normal(size=(5, 6)), rng.normal(size=(2, 6))
+    model = interaction_model(6)
+    explanation = Kernel(model, background)(X, max_evals=budget)
+    np.testing.assert_allclose(
+        explanation.values.sum(axis=1) + explanation.base_values, model(X), atol=1e-12
+    )
