@@ -49,6 +49,12 @@ class TorchDeepExplainer:
             model, layer = model
         if not isinstance(model, self._torch.nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
+        if isinstance(model, self._torch.jit.ScriptModule):
+            # Compiled code runs outside Python, so its operations cannot be intercepted.
+            raise TypeError(
+                "DeepExplainer cannot see the operations inside a TorchScript module; explain "
+                "the original nn.Module, or use GradientExplainer / shapwise.Explainer for it"
+            )
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.model = model

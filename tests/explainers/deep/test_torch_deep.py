@@ -313,8 +313,21 @@ def test_unknown_op_warns_once_and_additivity_error_lists_it():
             "batch_size",
         ),
         (lambda: ("not a model", torch.zeros(2, 6)), {}, TypeError, "torch.nn.Module"),
+        (
+            lambda: (torch.jit.script(zoo.mlp(nn.ReLU)), torch.zeros(2, 6)),
+            {},
+            TypeError,
+            "cannot see the operations inside a TorchScript module",
+        ),
     ],
-    ids=["integer_input", "unknown_layer", "empty_background", "batch_size", "not_a_module"],
+    ids=[
+        "integer_input",
+        "unknown_layer",
+        "empty_background",
+        "batch_size",
+        "not_a_module",
+        "torchscript",
+    ],
 )
 def test_error_messages(build, call, error, message):
     model, bg = build()
