@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -16,13 +16,14 @@ DEFAULT_BATCH_ROWS = 10_000
 DEFAULT_BATCH_ELEMENTS = 4_000_000
 
 
-def _framework_of(model: Any) -> str | None:
+def framework_of(model: Any) -> Literal["torch", "tensorflow"] | None:
+    """The deep-learning framework that defined ``model``'s class, or None for anything else."""
     for cls in type(model).__mro__:
         root = cls.__module__.split(".")[0]
         if root == "torch":
             return "torch"
         if root in ("keras", "tensorflow", "tf_keras"):
-            return "keras"
+            return "tensorflow"
     return None
 
 
@@ -133,12 +134,12 @@ def as_model(model: Any, batch_size: int | None = None) -> Model:
         if batch_size is not None:
             model.batch_size = int(batch_size)
         return model
-    framework = _framework_of(model)
+    framework = framework_of(model)
     name = type(model).__name__
     if framework == "torch" and hasattr(model, "parameters"):
         predict, dtype = _torch_predict(model)
         return Model(predict, batch_size, name=name, input_dtype=dtype)
-    if framework == "keras" and hasattr(model, "layers"):
+    if framework == "tensorflow" and hasattr(model, "layers"):
         predict, dtype = _keras_predict(model)
         return Model(predict, batch_size, name=name, input_dtype=dtype)
     if hasattr(model, "predict") and hasattr(model, "fit"):

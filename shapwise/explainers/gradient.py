@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from shapwise.explanation import Explanation
+from shapwise.models import framework_of
 from shapwise.numeric import check_finite, feature_names_of, to_numpy
 
 RANK_ORDERS = ("max", "min", "max_abs")
@@ -45,20 +46,6 @@ class _GradientModel(Protocol):
         ``attributed`` holds the attributed tensors to substitute (for an inner layer) or equals
         ``inputs``. Returns one array per attributed tensor, shaped (P, *shape, K).
         """
-
-
-def _framework(model: Any) -> str:
-    target = model[0] if isinstance(model, tuple) else model
-    for cls in type(target).__mro__:
-        root = cls.__module__.split(".")[0]
-        if root == "torch":
-            return "torch"
-        if root in ("keras", "tensorflow", "tf_keras"):
-            return "tensorflow"
-    raise TypeError(
-        f"GradientExplainer explains torch.nn.Module and Keras models, not {type(target).__name__}; "
-        "pass the model itself, or (model, layer) to explain an inner layer's input"
-    )
 
 
 def _as_list(data: Any) -> tuple[list[Any], bool]:
@@ -92,6 +79,13 @@ class GradientExplainer:
         if local_smoothing < 0:
             raise ValueError(f"local_smoothing must be >= 0, got {local_smoothing}")
         model, layer = model if isinstance(model, tuple) else (model, None)
+        framework = framework_of(model)
+        if framework is None:
+            raise TypeError(
+                "GradientExplainer explains torch.nn.Module and Keras models, not "
+                f"{type(model).__name__}; pass the model itself, or (model, layer) to explain an "
+                "inner layer's input"
+            )
         if isinstance(data, (list, tuple)) and len(data) == 0:
             raise ValueError("data must hold at least one background array")
         raw, self._multi_input = _as_list(data)
@@ -106,7 +100,7 @@ class GradientExplainer:
         self.batch_size = int(batch_size)
         self.local_smoothing = float(local_smoothing)
         self.model: _GradientModel
-        if _framework(model) == "torch":
+        if framework == "torch":
             from shapwise.explainers._gradient_torch import TorchGradientModel
 
             self.model = TorchGradientModel(model, layer, background)

@@ -4,24 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _framework(model: Any) -> str:
-    target = model[0] if isinstance(model, tuple) else model
-    for cls in type(target).__mro__:
-        root = cls.__module__.split(".")[0]
-        if root == "torch":
-            return "torch"
-        if root in ("keras", "tensorflow", "tf_keras"):
-            return "tensorflow"
-    raise TypeError(
-        f"DeepExplainer explains torch.nn.Module and Keras models, not {type(target).__name__}; "
-        "for other models use shapwise.Explainer (model-agnostic)"
-    )
+from shapwise.models import framework_of
 
 
 def DeepExplainer(model: Any, data: Any, **kwargs: Any) -> Any:
     """Build the Deep explainer for a PyTorch module or a Keras model."""
-    if _framework(model) == "torch":
+    target = model[0] if isinstance(model, tuple) else model
+    framework = framework_of(target)
+    if framework is None:
+        raise TypeError(
+            f"DeepExplainer explains torch.nn.Module and Keras models, not {type(target).__name__}; "
+            "for other models use shapwise.Explainer (model-agnostic)"
+        )
+    if framework == "torch":
         from shapwise.explainers.deep.torch_deep import TorchDeepExplainer
 
         return TorchDeepExplainer(model, data, **kwargs)
