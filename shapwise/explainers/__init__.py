@@ -83,20 +83,14 @@ def Explainer(
         )
     if algorithm in ("deep", "gradient"):
         return _load(*_ALGORITHMS[algorithm])(model, masker, **kwargs)
+    names = {"output_names": output_names, "feature_names": feature_names}
     if algorithm == "linear" or (algorithm == "auto" and _is_linear_estimator(model)):
-        return _load(*_ALGORITHMS["linear"])(model, masker, **kwargs)
+        return _load(*_ALGORITHMS["linear"])(model, masker, link=link, **names, **kwargs)
     masker = as_masker(masker)
     if algorithm == "auto":
         algorithm = _choose_algorithm(model, masker)
     explainer_class = _load(*_ALGORITHMS[algorithm])
-    return explainer_class(
-        model,
-        masker,
-        link=link,
-        output_names=output_names,
-        feature_names=feature_names,
-        **kwargs,
-    )
+    return explainer_class(model, masker, link=link, **names, **kwargs)
 
 
 def __getattr__(name: str) -> Any:

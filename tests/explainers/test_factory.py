@@ -105,3 +105,19 @@ def test_import_is_light_and_fast():
     heavy, seconds = out.stdout.rsplit(" ", 1)
     assert heavy == "[]"
     assert float(seconds) < 1.0
+
+
+def test_sklearn_linear_models_get_the_closed_form_with_names():
+    from sklearn.linear_model import LinearRegression
+
+    from shapwise.explainers.linear import LinearExplainer
+
+    X = _data(3, rows=30)
+    y = X @ np.array([1.0, -2.0, 0.5]) + 3.0
+    explainer = shapwise.Explainer(LinearRegression().fit(X, y), X, feature_names=["a", "b", "c"])
+    assert isinstance(explainer, LinearExplainer)
+    explanation = explainer(X[:2])
+    assert explanation.feature_names == ["a", "b", "c"]
+    np.testing.assert_allclose(
+        explanation.values, (X[:2] - X.mean(0)) * [1.0, -2.0, 0.5], atol=1e-10
+    )
