@@ -15,11 +15,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from shapwise.explainers._tensor_inputs import (
+    explanations_per_input,
+    output_ranks,
+    read_background,
+    read_inputs,
+)
 from shapwise.explanation import Explanation
 from shapwise.models import framework_of
-from shapwise.numeric import check_finite, feature_names_of, to_numpy
-
-RANK_ORDERS = ("max", "min", "max_abs")
 
 
 class _GradientModel(Protocol):
@@ -46,13 +49,6 @@ class _GradientModel(Protocol):
         ``attributed`` holds the attributed tensors to substitute (for an inner layer) or equals
         ``inputs``. Returns one array per attributed tensor, shaped (P, *shape, K).
         """
-
-
-def _as_list(data: Any) -> tuple[list[Any], bool]:
-    """Split a single input or a list/tuple of inputs; the flag says whether it was a list."""
-    if isinstance(data, (list, tuple)):
-        return list(data), True
-    return [data], False
 
 
 class GradientExplainer:
@@ -86,17 +82,7 @@ class GradientExplainer:
                 f"{type(model).__name__}; pass the model itself, or (model, layer) to explain an "
                 "inner layer's input"
             )
-        if isinstance(data, (list, tuple)) and len(data) == 0:
-            raise ValueError("data must hold at least one background array")
-        raw, self._multi_input = _as_list(data)
-        self.feature_names = feature_names_of(raw[0]) if len(raw) == 1 else None
-        background = [to_numpy(d, name="background data") for d in raw]
-        for array in background:
-            check_finite(array, "background data")
-        if len({len(array) for array in background}) != 1:
-            raise ValueError("every background array must have the same number of rows")
-        if len(background[0]) == 0:
-            raise ValueError("background data has no rows")
+        background, self._multi_input, self.feature_names = read_background(data)
         self.batch_size = int(batch_size)
         self.local_smoothing = float(local_smoothing)
         self.model: _GradientModel
@@ -142,68 +128,25 @@ class GradientExplainer:
         values = self._shape_like_shap(values)
         return (values, ranks) if ranked_outputs is not None else values
 
-    def __call__(self, X: Any, nsamples: int = 200, rseed: int | None = None) -> Any:
+    def __call__(
+        self, X: Any, nsamples: int = 200, rseed: int | None = None
+    ) -> Explanation | list[Explanation]:
         """An ``Explanation`` (a list of them for several inputs) of all outputs of the rows of X."""
         values, _, inputs = self._explain(X, nsamples, None, "max", rseed)
-        outputs = self.model.outputs(inputs)
-        native = self.model.native_outputs(inputs)
-        expected = np.asarray(self.expected_value)
-        base = np.broadcast_to(expected, outputs.shape[:1] + expected.shape).copy()
-        if not self.model.multi_output:
-            values = [v[..., 0] for v in values]
-            outputs, native = outputs[:, 0], None if native is None else native[:, 0]
         data = self.model.attributed_values(inputs) if self._explains_layer else inputs
-        explanations = [
-            Explanation(
-                value,
-                base_values=base,
-                data=datum,
-                feature_names=self.feature_names if len(values) == 1 else None,
-                output_values=outputs,
-                native_output_values=native,
-                model_dtype=self.model.model_dtype,
-                algorithm="gradient",
-            )
-            for value, datum in zip(values, data, strict=True)
-        ]
-        return explanations if len(explanations) > 1 else explanations[0]
+        return explanations_per_input(
+            values,
+            data,
+            expected_value=self.expected_value,
+            outputs=self.model.outputs(inputs),
+            native_outputs=self.model.native_outputs(inputs),
+            multi_output=self.model.multi_output,
+            feature_names=self.feature_names,
+            model_dtype=self.model.model_dtype,
+            algorithm="gradient",
+        )
 
     # ------------------------------------------------------------------ the computation
-    def _read_inputs(self, X: Any) -> list[np.ndarray]:
-        raw, is_list = _as_list(X)
-        if is_list != self._multi_input and not (is_list and len(raw) == 1):
-            expected = "a list of arrays, one per input" if self._multi_input else "a single array"
-            raise TypeError(f"X must be {expected}, like the background data")
-        inputs = [to_numpy(x, name="X") for x in raw]
-        if len(inputs) != len(self.background):
-            raise ValueError(
-                f"X holds {len(inputs)} array(s) but the model takes {len(self.background)} input(s)"
-            )
-        for x, bg in zip(inputs, self.background, strict=True):
-            check_finite(x, "X")
-            if x.shape[1:] != bg.shape[1:]:
-                raise ValueError(
-                    f"X has rows of shape {x.shape[1:]} but the background has {bg.shape[1:]}"
-                )
-        if len({len(x) for x in inputs}) != 1:
-            raise ValueError("every array in X must have the same number of rows")
-        return inputs
-
-    def _output_ranks(
-        self, inputs: list[np.ndarray], ranked_outputs: int | None, order: str
-    ) -> np.ndarray:
-        """(N, K): which output each explained slice is, per row."""
-        outputs = self.model.outputs(inputs)
-        n_rows, n_outputs = outputs.shape
-        if ranked_outputs is None or not self.model.multi_output:
-            return np.tile(np.arange(n_outputs), (n_rows, 1))
-        if order not in RANK_ORDERS:
-            raise ValueError(f"output_rank_order must be one of {RANK_ORDERS}, got {order!r}")
-        if int(ranked_outputs) < 1:
-            raise ValueError(f"ranked_outputs must be a positive integer, got {ranked_outputs}")
-        key = {"max": -outputs, "min": outputs, "max_abs": -np.abs(outputs)}[order]
-        return np.argsort(key, axis=1, kind="stable")[:, : int(ranked_outputs)]
-
     def _explain(
         self,
         X: Any,
@@ -214,8 +157,10 @@ class GradientExplainer:
     ) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
         if nsamples < 1:
             raise ValueError(f"nsamples must be a positive integer, got {nsamples}")
-        inputs = self._read_inputs(X)
-        ranks = self._output_ranks(inputs, ranked_outputs, output_rank_order)
+        inputs = read_inputs(X, self.background, self._multi_input)
+        ranks = output_ranks(
+            self.model.outputs(inputs), ranked_outputs, output_rank_order, self.model.multi_output
+        )
         n_rows = len(inputs[0])
         explained = self.model.attributed_values(inputs)
         rng = np.random.default_rng(rseed)

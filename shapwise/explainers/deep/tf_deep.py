@@ -9,17 +9,15 @@ import numpy as np
 from shapwise._optional import require
 from shapwise._progress import progress
 from shapwise.errors import AdditivityError
+from shapwise.explainers._tensor_inputs import (
+    explanations_per_input,
+    output_ranks,
+    read_background,
+    read_inputs,
+)
 from shapwise.explainers.deep.tf_engine import DeepReplay, KerasGraph, compiled
 from shapwise.explanation import Explanation
-from shapwise.numeric import additivity_tolerance, check_finite, feature_names_of, to_numpy
-
-RANK_ORDERS = ("max", "min", "max_abs")
-
-
-def _as_list(data: Any) -> tuple[list[Any], bool]:
-    if isinstance(data, (list, tuple)):
-        return list(data), True
-    return [data], False
+from shapwise.numeric import additivity_tolerance, to_numpy
 
 
 class TFDeepExplainer:
@@ -44,19 +42,11 @@ class TFDeepExplainer:
             )
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
-        raw, self._multi_input = _as_list(data)
-        if not raw:
-            raise ValueError("data must hold at least one background array")
-        self.feature_names = feature_names_of(raw[0]) if len(raw) == 1 else None
-        self.background = [to_numpy(d, name="background data") for d in raw]
-        for array in self.background:
-            check_finite(array, "background data")
-        if len({len(b) for b in self.background}) != 1 or len(self.background[0]) == 0:
-            raise ValueError("background arrays must be non-empty and have the same number of rows")
+        background, self._multi_input, self.feature_names = read_background(data)
         self.batch_size = int(batch_size)
         model_dtype = KerasGraph.dtype_of(model)
         compute = "float64" if model_dtype == "float64" else "float32"
-        self.background = [b.astype(compute) for b in self.background]
+        self.background = [b.astype(compute) for b in background]
         self.model = model
         self.graph = KerasGraph(model, [b.shape[1:] for b in self.background], compute)
         self.model_dtype = self.graph.model_dtype
@@ -94,7 +84,7 @@ class TFDeepExplainer:
         """
         inputs = self._read_inputs(X)
         outputs = self._outputs(inputs)
-        ranks = self._output_ranks(outputs, ranked_outputs, output_rank_order)
+        ranks = output_ranks(outputs, ranked_outputs, output_rank_order, self.multi_output)
         values = self._attribute(inputs, ranks)
         if check_additivity:
             self._check_additivity(values, outputs, ranks)
@@ -103,58 +93,30 @@ class TFDeepExplainer:
         result = values if len(values) > 1 else values[0]
         return (result, ranks) if ranked_outputs is not None and self.multi_output else result
 
-    def __call__(self, X: Any, check_additivity: bool = True) -> Any:
+    def __call__(self, X: Any, check_additivity: bool = True) -> Explanation | list[Explanation]:
         """An ``Explanation`` of all outputs (a list of them for a model of several inputs)."""
         inputs = self._read_inputs(X)
         outputs = self._outputs(inputs)
-        ranks = self._output_ranks(outputs, None, "max")
+        ranks = output_ranks(outputs, None, "max", self.multi_output)
         values = self._attribute(inputs, ranks)
         if check_additivity:
             self._check_additivity(values, outputs, ranks)
-        native = self._native_outputs(inputs)
-        expected = np.asarray(self.expected_value)
-        base = np.broadcast_to(expected, (len(outputs), *expected.shape)).copy()
-        if not self.multi_output:
-            values = [v[..., 0] for v in values]
-            outputs = outputs[:, 0]
-            native = None if native is None else native.reshape(len(native))
-        explanations = [
-            Explanation(
-                value,
-                base_values=base,
-                data=data,
-                feature_names=self.feature_names if len(values) == 1 else None,
-                output_values=outputs,
-                native_output_values=native,
-                model_dtype=self.model_dtype,
-                algorithm="deep",
-            )
-            for value, data in zip(values, inputs, strict=True)
-        ]
-        return explanations if len(explanations) > 1 else explanations[0]
+        return explanations_per_input(
+            values,
+            inputs,
+            expected_value=self.expected_value,
+            outputs=outputs,
+            native_outputs=self._native_outputs(inputs),
+            multi_output=self.multi_output,
+            feature_names=self.feature_names,
+            model_dtype=self.model_dtype,
+            algorithm="deep",
+        )
 
     # ------------------------------------------------------------------ pieces
     def _read_inputs(self, X: Any) -> list[np.ndarray]:
-        raw, is_list = _as_list(X)
-        if is_list != self._multi_input and not (is_list and len(raw) == 1):
-            expected = "a list of arrays, one per input" if self._multi_input else "a single array"
-            raise TypeError(f"X must be {expected}, like the background data")
-        if len(raw) != len(self.background):
-            raise ValueError(
-                f"X holds {len(raw)} array(s) but the model takes {len(self.background)} input(s)"
-            )
-        inputs = []
-        for x, bg in zip(raw, self.background, strict=True):
-            x = to_numpy(x, name="X").astype(bg.dtype)
-            check_finite(x, "X")
-            if x.shape[1:] != bg.shape[1:]:
-                raise ValueError(
-                    f"X has rows of shape {x.shape[1:]} but the background has {bg.shape[1:]}"
-                )
-            inputs.append(x)
-        if len({len(x) for x in inputs}) != 1:
-            raise ValueError("every array in X must have the same number of rows")
-        return inputs
+        inputs = read_inputs(X, self.background, self._multi_input)
+        return [x.astype(bg.dtype) for x, bg in zip(inputs, self.background, strict=True)]
 
     def _outputs(self, inputs: list[np.ndarray]) -> np.ndarray:
         """The model output in the explainer's arithmetic (float32 for half models), (N, O)."""
@@ -170,19 +132,6 @@ class TFDeepExplainer:
             return None
         out = self.model(inputs[0] if len(inputs) == 1 else inputs, training=False)
         return to_numpy(out).reshape(len(inputs[0]), -1)
-
-    def _output_ranks(
-        self, outputs: np.ndarray, ranked_outputs: int | None, order: str
-    ) -> np.ndarray:
-        n_rows, n_outputs = outputs.shape
-        if ranked_outputs is None or not self.multi_output:
-            return np.tile(np.arange(n_outputs), (n_rows, 1))
-        if order not in RANK_ORDERS:
-            raise ValueError(f"output_rank_order must be one of {RANK_ORDERS}, got {order!r}")
-        if int(ranked_outputs) < 1:
-            raise ValueError(f"ranked_outputs must be a positive integer, got {ranked_outputs}")
-        key = {"max": -outputs, "min": outputs, "max_abs": -np.abs(outputs)}[order]
-        return np.argsort(key, axis=1, kind="stable")[:, : int(ranked_outputs)]
 
     def _multipliers_graph(
         self, inputs: list[Any], references: list[Any], output_index: Any
