@@ -59,3 +59,20 @@ def test_bad_weights_and_k_raise():
         WeightedBackground(np.zeros((2, 2)), [1.0, -1.0])
     with pytest.raises(ValueError, match="1 <= k <= 4"):
         shapwise.kmeans(np.zeros((4, 2)), 5)
+
+
+def test_weighted_background_with_the_linearised_logit_link():
+    rows = np.array([[0.0, 1.0, 2.0], [1.0, -1.0, 0.5]])
+    model = lambda X: 1 / (1 + np.exp(-(X[:, 0] * X[:, 1] + np.sin(X[:, 2]))))  # noqa: E731
+    x = np.array([[0.5, 0.2, -1.0]])
+    repeated = np.repeat(rows, [3, 1], axis=0)
+    tree = np.array([[0.0, 1.0, 0.5, 2.0], [2.0, 3.0, 1.0, 3.0]])  # (0, 1) then 2
+
+    def explain(masker):
+        masker.clustering = tree
+        return shapwise.explainers.Partition(model, masker, link="logit")(x, max_evals=100)
+
+    weighted = explain(WeightedBackground(rows, [3.0, 1.0]))
+    plain = explain(shapwise.maskers.Independent(repeated))
+    np.testing.assert_allclose(weighted.values, plain.values, atol=1e-12)
+    np.testing.assert_allclose(weighted.base_values, plain.base_values, atol=1e-12)

@@ -65,12 +65,17 @@ class CoalitionGame:
             pieces.append(reduce(out.reshape(k, rows, -1)))
         return np.concatenate(pieces, axis=0)
 
+    def _row_probabilities(self) -> np.ndarray | None:
+        """The masker's background-row weights, normalised to sum to one (None: equal weights)."""
+        weights = getattr(self.masker, "weights", None)
+        return None if weights is None else np.asarray(weights, np.float64) / np.sum(weights)
+
     def _background_mean(self, out: np.ndarray) -> np.ndarray:
         """Mean over the background rows (axis 1), weighted when the masker's rows carry weights."""
-        weights = getattr(self.masker, "weights", None)
-        if weights is None:
+        probabilities = self._row_probabilities()
+        if probabilities is None:
             return out.mean(axis=1)
-        return np.einsum("kro,r->ko", out, weights / weights.sum())
+        return np.einsum("kro,r->ko", out, probabilities)
 
     def raw_values(self, masks: np.ndarray) -> np.ndarray:
         """Background-averaged model outputs (before the link) for K masks: (K, n_outputs)."""
@@ -107,7 +112,7 @@ class CoalitionGame:
         result[empty] = empty_value
         if len(todo):
             result[todo] = self._reduced_outputs(
-                masks[todo], lambda out: np.mean(weights * self.link(out), axis=1)
+                masks[todo], lambda out: self._background_mean(weights * self.link(out))
             )
         return result
 
@@ -121,24 +126,27 @@ class CoalitionGame:
                 empty = np.zeros((1, self.n_features), dtype=bool)
                 rows = self._reduced_outputs(empty, lambda out: out)[0]
                 self.n_coalitions += 1
-                mean = rows.mean(axis=0)
-                self._link_weights = (link_weights(rows, self.link), self.link(mean))
+                probabilities = self._row_probabilities()
+                if probabilities is None:
+                    probabilities = np.full(len(rows), 1.0 / len(rows))
+                weights = link_weights(rows, self.link, probabilities)
+                self._link_weights = (weights, self.link(probabilities @ rows))
                 if constant:
                     self.shared["link_weights"] = self._link_weights
         return self._link_weights
 
 
-def link_weights(outputs: np.ndarray, link: Link) -> np.ndarray:
-    """Weights w (rows, O), mean 1, with mean(w * link(outputs)) = link(mean(outputs)).
+def link_weights(outputs: np.ndarray, link: Link, probabilities: np.ndarray) -> np.ndarray:
+    """Weights w (rows, O) with sum_r p_r w_r = 1 and sum_r p_r w_r link(o_r) = link(sum_r p_r o_r).
 
     From the first-order expansion of the link at the mean (as shap's ``link_reweighting``): a row's
     weight is the linearised link's change over the true link's change; rows at the mean weigh 1.
     """
-    mean = outputs.mean(axis=0)
+    mean = probabilities @ outputs
     step = 1e-6 * np.maximum(np.abs(mean), 1e-6)
     slope = (link(mean + step) - link(mean - step)) / (2 * step)
     change = link(outputs) - link(mean)
     linear = slope * (outputs - mean)
     close = np.abs(change) <= 1e-12 * np.maximum(np.abs(link(mean)), 1.0)
     weights = np.where(close, 1.0, linear / np.where(close, 1.0, change))
-    return weights * (len(outputs) / weights.sum(axis=0))
+    return weights / (probabilities @ weights)

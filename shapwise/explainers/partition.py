@@ -29,9 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from shapwise import maskers
 from shapwise.explainers._base import ExplainerBase
 from shapwise.explainers._game import CoalitionGame
 from shapwise.links import Link
+from shapwise.maskers._base import Masker
 from shapwise.maskers._hierarchy import Hierarchy
 from shapwise.numeric import epsilon
 
@@ -41,9 +43,7 @@ ROUND_SHARE = 1 / 16
 MIN_ROUND_TERMS = 16
 
 
-def output_resolution(
-    ends: np.ndarray, link: Link, precision: str | None
-) -> np.ndarray:
+def output_resolution(ends: np.ndarray, link: Link, precision: str | None) -> np.ndarray:
     """The smallest output difference a model computing in ``precision`` can resolve, per output.
 
     ``ends`` holds v(empty) and v(full) (2, O) in link space. Zero for float32/float64 models.
@@ -69,7 +69,9 @@ class _Terms:
 
     def __init__(self) -> None:
         self.queue: list[tuple[float, int]] = []
-        self.items: dict[int, tuple[int, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]] = {}
+        self.items: dict[
+            int, tuple[int, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]
+        ] = {}
         self.count = 0
 
     def push(
@@ -86,7 +88,9 @@ class _Terms:
         heapq.heappush(self.queue, (-priority, self.count))
         self.count += 1
 
-    def pop(self, n: int) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]]:
+    def pop(
+        self, n: int
+    ) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]]:
         taken = [heapq.heappop(self.queue)[1] for _ in range(min(n, len(self.queue)))]
         return [self.items.pop(key) for key in taken]
 
@@ -122,6 +126,8 @@ class PartitionExplainer(ExplainerBase):
         seed: int | None = None,
         linearize_link: bool = True,
     ) -> None:
+        if masker is not None and not isinstance(masker, Masker) and not callable(masker):
+            masker = maskers.Partition(masker)  # background data: cluster its features
         super().__init__(model, masker, link, feature_names, output_names, batch_size, seed)
         if self.masker.clustering is None:
             raise ValueError(
@@ -160,7 +166,9 @@ class PartitionExplainer(ExplainerBase):
 
         terms = _Terms()
         everything = np.ones(n_outputs, dtype=bool)
-        terms.push(np.inf, tree.root, np.zeros(n, dtype=bool), empty_value, full_value, 1.0, everything)
+        terms.push(
+            np.inf, tree.root, np.zeros(n, dtype=bool), empty_value, full_value, 1.0, everything
+        )
         exact = tree.owen_evaluations() <= max_evals
         round_terms = max(MIN_ROUND_TERMS, int(max_evals * ROUND_SHARE))
         remaining = max_evals - 2
@@ -218,8 +226,13 @@ class PartitionExplainer(ExplainerBase):
                 priorities = np.abs(contribution[:, focus]).max(axis=1)
                 for k in np.flatnonzero(~is_leaf & child_live.any(axis=1)):
                     terms.push(
-                        float(priorities[k]), int(child[k]), context[k], start[k], end[k],
-                        float(half[k, 0]), child_live[k],
+                        float(priorities[k]),
+                        int(child[k]),
+                        context[k],
+                        start[k],
+                        end[k],
+                        float(half[k, 0]),
+                        child_live[k],
                     )
 
 

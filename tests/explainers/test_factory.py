@@ -121,3 +121,11 @@ def test_sklearn_linear_models_get_the_closed_form_with_names():
     np.testing.assert_allclose(
         explanation.values, (X[:2] - X.mean(0)) * [1.0, -2.0, 0.5], atol=1e-10
     )
+
+
+def test_partition_explainer_clusters_plain_background_data():
+    explainer = shapwise.explainers.Partition(interaction_model(4), _data(4, rows=30))
+    assert explainer.masker.clustering.shape == (3, 4)
+    explanation = explainer(_data(4)[:2])
+    total = explanation.values.sum(1) + explanation.base_values
+    np.testing.assert_allclose(total, interaction_model(4)(_data(4)[:2]), atol=1e-10)
