@@ -42,6 +42,59 @@ def _infer_axis_kinds(values: np.ndarray, base_values: np.ndarray | None) -> tup
     return (ROW,) + (FEATURE,) * (ndim - 1)
 
 
+class OpChain:
+    """Operations on an Explanation recorded now and applied later.
+
+    shap's idiom ``outputs=Explanation.argsort.flip[:3]`` (the top three outputs of each row) or
+    ``order=Explanation.abs.mean(0)`` starts such a chain from the class.
+    """
+
+    def __init__(self, steps: tuple = ()) -> None:
+        self._steps = steps
+
+    def __getattr__(self, name: str) -> OpChain:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return OpChain((*self._steps, ("attribute", name)))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> OpChain:
+        return OpChain((*self._steps, ("call", args, kwargs)))
+
+    def __getitem__(self, key: Any) -> OpChain:
+        return OpChain((*self._steps, ("item", key)))
+
+    def apply(self, explanation: Explanation) -> Any:
+        """Run the recorded operations on ``explanation``."""
+        result: Any = explanation
+        for step in self._steps:
+            if step[0] == "attribute":
+                result = getattr(result, step[1])
+            elif step[0] == "call":
+                result = result(*step[1], **step[2])
+            else:
+                result = result[step[1]]
+        return result
+
+    def __repr__(self) -> str:
+        return "Explanation" + "".join(
+            f".{s[1]}" if s[0] == "attribute" else "(...)" if s[0] == "call" else f"[{s[1]!r}]"
+            for s in self._steps
+        )
+
+
+class _chainable:
+    """A property of an Explanation that, read from the class, starts an :class:`OpChain`."""
+
+    def __init__(self, getter: Any) -> None:
+        self.getter = getter
+        self.__doc__ = getter.__doc__
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        if instance is None:
+            return OpChain().__getattr__(self.getter.__name__)
+        return self.getter(instance)
+
+
 def _names(names: Sequence[str] | str | None) -> list[str] | str | None:
     """Names as a list of strings; a single string names the one feature or output picked."""
     if names is None or isinstance(names, str):
@@ -218,7 +271,7 @@ class Explanation:
         )
 
     # ----------------------------------------------------------------- operations
-    @property
+    @_chainable
     def abs(self) -> Explanation:
         return self._with(values=np.abs(self.values))
 
@@ -270,12 +323,12 @@ class Explanation:
     def percentile(self, q: float, axis: int) -> Explanation:
         return self._reduce(lambda a, axis: np.percentile(a, q, axis=axis), axis)
 
-    @property
+    @_chainable
     def argsort(self) -> Explanation:
         """Positions that sort the values along the last axis (ascending)."""
         return self._with(values=np.argsort(self.values, axis=-1, kind="stable"), data=None)
 
-    @property
+    @_chainable
     def flip(self) -> Explanation:
         """The values reversed along the last axis (e.g. argsort.flip for descending order)."""
         return self._with(values=np.flip(self.values, axis=-1), data=None)

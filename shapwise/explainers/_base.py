@@ -8,7 +8,7 @@ import numpy as np
 
 from shapwise.errors import AdditivityError
 from shapwise.explainers._game import CoalitionGame
-from shapwise.explanation import Explanation
+from shapwise.explanation import Explanation, OpChain
 from shapwise.links import Link, get_link
 from shapwise.maskers._base import CallableMasker, Masker
 from shapwise.maskers.tabular import Independent
@@ -28,6 +28,12 @@ def as_masker(masker: Any) -> Masker:
     if callable(masker):  # arrays, DataFrames and tensors are not callable
         return CallableMasker(masker)
     return Independent(masker, max_samples=100)
+
+
+def outputs_by_rank(chain: OpChain, model_outputs: np.ndarray) -> np.ndarray:
+    """Apply a chain such as ``Explanation.argsort.flip[:3]`` to each row's outputs: (rows, k)."""
+    picked = [np.asarray(chain.apply(Explanation(row))) for row in model_outputs]
+    return np.stack([np.asarray(getattr(p, "values", p)).reshape(-1) for p in picked]).astype(int)
 
 
 def select_outputs(outputs: Any, n_rows: int, n_outputs: int | None) -> np.ndarray | None:
@@ -122,13 +128,19 @@ class ExplainerBase:
         if budget < 2:
             raise ValueError(f"max_evals must be at least 2; got {max_evals}")
         rng = np.random.default_rng(self.seed)
+        if isinstance(outputs, OpChain):  # e.g. Explanation.argsort.flip[:3]: top outputs per row
+            outputs = outputs_by_rank(outputs, self.link(self.model(X)))
         row_outputs = select_outputs(outputs, len(X), None)
         shared: dict = {}
         rows = []
         with progress(len(X), f"{type(self).__name__}", silent) as bar:
             for i, x in enumerate(X):
                 game = CoalitionGame(
-                    self.model, self.masker, x, self.link, shared,
+                    self.model,
+                    self.masker,
+                    x,
+                    self.link,
+                    shared,
                     outputs=None if row_outputs is None else row_outputs[i],
                     linearize_link=self.linearize_link,
                 )

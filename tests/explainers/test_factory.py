@@ -129,3 +129,18 @@ def test_partition_explainer_clusters_plain_background_data():
     explanation = explainer(_data(4)[:2])
     total = explanation.values.sum(1) + explanation.base_values
     np.testing.assert_allclose(total, interaction_model(4)(_data(4)[:2]), atol=1e-10)
+
+
+def test_outputs_by_rank_with_shaps_op_chain():
+    model = interaction_model(3, 4)
+    background = _data(3)
+    X = _data(3)[:3]
+    explainer = shapwise.Explainer(model, background)
+    ranked = explainer(X, outputs=shapwise.Explanation.argsort.flip[:2])
+    top = np.argsort(-model(X), axis=1)[:, :2]
+    full = explainer(X)
+    expected = np.take_along_axis(full.values, top[:, None, :], axis=2)
+    np.testing.assert_allclose(ranked.values, expected, atol=1e-12)
+    assert repr(shapwise.Explanation.abs.mean(0)) == "Explanation.abs.mean(...)"
+    order = shapwise.Explanation.abs.mean(0).argsort.apply(full[..., 0])
+    np.testing.assert_array_equal(order.values, np.argsort(np.abs(full.values[..., 0]).mean(0)))
