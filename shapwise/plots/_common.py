@@ -102,6 +102,36 @@ def others_label(count: int) -> str:
     return f"Sum of {count} other feature{'s' if count != 1 else ''}"
 
 
+def displayed_features(
+    values: np.ndarray, labels: list[str], importance: np.ndarray, max_display: int
+) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
+    """The entries a plot draws, most important first: shown features, then the rest summed.
+
+    Args:
+        values: attributions with the features on the last axis.
+        labels: one label per feature.
+        importance: one number per feature; the largest magnitudes are shown.
+
+    Returns:
+        (indexes of the shown features, one label per entry, the values of each entry), where a last
+        "Sum of N other features" entry sums the features that did not fit in ``max_display``.
+    """
+    shown, rest = top_features(importance, max_display)
+    entry_labels = [labels[f] for f in shown]
+    entries = [values[..., f] for f in shown]
+    if len(rest):
+        entry_labels.append(others_label(len(rest)))
+        entries.append(values[..., rest].sum(axis=-1))
+    return shown, entry_labels, entries
+
+
+def labelled_with_data(names: list[str], data: Any) -> list[str]:
+    """Labels "value = name" for one row's features, or the names alone without data."""
+    if data is None:
+        return names
+    return [f"{format_data(value)} = {name}" for value, name in zip(data, names, strict=True)]
+
+
 def format_number(value: float, digits: int = 3) -> str:
     """A short label for a number: a few significant digits, no trailing noise."""
     return f"{value:.{digits}g}"

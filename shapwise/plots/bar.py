@@ -12,15 +12,14 @@ from shapwise.plots._common import (
     GREY,
     RED,
     clean_spines,
+    displayed_features,
     dtype_note,
     feature_names,
     finish,
-    format_data,
     format_signed,
+    labelled_with_data,
     new_axes,
     one_output,
-    others_label,
-    top_features,
 )
 
 COHORT_COLORS = ("#008bfb", "#ff0051", "#7a4fd8", "#00a676", "#f39c12", "#555555")
@@ -57,16 +56,12 @@ def bar(
         return _cohort_bars(explanation, max_display, show, ax)
     values, is_global = _bar_values(explanation)
     names = feature_names(explanation)
-    shown, rest = top_features(values, max_display)
-    heights = [values[f] for f in shown]
-    labels = [names[f] for f in shown]
-    if not is_global and explanation.data is not None and explanation.values.ndim == 1:
-        labels = [f"{format_data(explanation.data[f])} = {names[f]}" for f in shown]
-    colors = [RED if h >= 0 else BLUE for h in heights] if not is_global else [RED] * len(heights)
-    if len(rest):
-        heights.append(values[rest].sum())
-        labels.append(others_label(len(rest)))
-        colors.append(GREY)
+    if not is_global and explanation.values.ndim == 1:
+        names = labelled_with_data(names, explanation.data)
+    shown, labels, entries = displayed_features(values, names, values, max_display)
+    heights = [float(h) for h in entries]
+    colors = [RED if h >= 0 or is_global else BLUE for h in heights[: len(shown)]]
+    colors += [GREY] * (len(heights) - len(shown))
 
     ax = new_axes(ax, (8, 0.45 * len(heights) + 1.5))
     positions = np.arange(len(heights))[::-1]
@@ -99,14 +94,13 @@ def _cohort_bars(cohorts: Cohorts, max_display: int, show: bool, ax: Any) -> Any
     names = feature_names(one_output(first, "bar"))
     importance = {label: _bar_values(exp)[0] for label, exp in groups.items()}
     overall = np.mean(np.stack(list(importance.values())), axis=0)
-    shown, rest = top_features(overall, max_display)
-    labels = [names[f] for f in shown] + ([others_label(len(rest))] if len(rest) else [])
+    _, labels, _ = displayed_features(overall, names, overall, max_display)
 
     ax = new_axes(ax, (8, 0.6 * len(labels) * max(len(groups), 2) / 2 + 1.5))
     width = 0.8 / len(groups)
     positions = np.arange(len(labels))[::-1]
     for k, (label, values) in enumerate(importance.items()):
-        heights = [values[f] for f in shown] + ([values[rest].sum()] if len(rest) else [])
+        _, _, heights = displayed_features(values, names, overall, max_display)
         offset = (k - (len(groups) - 1) / 2) * width
         ax.barh(
             positions - offset,

@@ -10,14 +10,13 @@ from shapwise.explanation import Explanation
 from shapwise.plots._common import (
     GREY,
     clean_spines,
+    displayed_features,
     dtype_note,
     feature_names,
     finish,
     matrix,
     new_axes,
-    others_label,
     red_blue_solid,
-    top_features,
 )
 
 
@@ -74,10 +73,12 @@ def beeswarm(
     raw = explanation.data
     if raw is not None and raw.shape == values.shape and raw.dtype.kind in "fiub":
         data = raw.astype(np.float64)
-    shown, rest = top_features(np.abs(values).mean(axis=0), max_display)
-    rows = [(names[f], values[:, f], None if data is None else data[:, f]) for f in shown]
-    if len(rest):
-        rows.append((others_label(len(rest)), values[:, rest].sum(axis=1), None))
+    shown, labels, columns = displayed_features(
+        values, names, np.abs(values).mean(axis=0), max_display
+    )
+    colors_by = [None if data is None else data[:, f] for f in shown]
+    colors_by += [None] * (len(columns) - len(shown))  # the summed rest has no feature value
+    rows = list(zip(labels, columns, colors_by, strict=True))
 
     ax = new_axes(ax, (8, 0.5 * len(rows) + 1.5))
     colormap = red_blue_solid()

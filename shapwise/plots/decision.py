@@ -8,14 +8,13 @@ import numpy as np
 
 from shapwise.explanation import Explanation
 from shapwise.plots._common import (
+    displayed_features,
     dtype_note,
     feature_names,
     finish,
     new_axes,
     one_output,
-    others_label,
     red_blue_solid,
-    top_features,
 )
 
 
@@ -42,12 +41,9 @@ def decision(
             np.asarray(explanation.base_values, dtype=np.float64).reshape(-1), (len(values),)
         )
     names = feature_names(explanation)
-    shown, rest = top_features(np.abs(values).mean(axis=0), max_display)
-    steps = [values[:, f] for f in shown[::-1]]
-    labels = [names[f] for f in shown[::-1]]
-    if len(rest):
-        steps.insert(0, values[:, rest].sum(axis=1))
-        labels.insert(0, others_label(len(rest)))
+    _, labels, steps = displayed_features(values, names, np.abs(values).mean(axis=0), max_display)
+    # The most important feature last, so the paths end at the top with the model outputs.
+    labels, steps = labels[::-1], steps[::-1]
     paths = base[:, None] + np.cumsum(np.stack(steps, axis=1), axis=1)
     paths = np.concatenate([base[:, None], paths], axis=1)
 

@@ -9,14 +9,13 @@ import numpy as np
 from shapwise.explanation import Explanation
 from shapwise.plots._common import (
     clean_spines,
+    displayed_features,
     dtype_note,
     feature_names,
     finish,
     matrix,
     new_axes,
-    others_label,
     red_blue,
-    top_features,
 )
 
 
@@ -43,12 +42,7 @@ def heatmap(
     explanation = matrix(explanation, "heatmap")
     values = explanation.values.astype(np.float64)
     names = feature_names(explanation)
-    shown, rest = top_features(np.abs(values).mean(axis=0), max_display)
-    table = [values[:, f] for f in shown]
-    labels = [names[f] for f in shown]
-    if len(rest):
-        table.append(values[:, rest].sum(axis=1))
-        labels.append(others_label(len(rest)))
+    _, labels, table = displayed_features(values, names, np.abs(values).mean(axis=0), max_display)
     order = row_order(values)
     image = np.stack(table)[:, order]
 

@@ -11,17 +11,16 @@ from shapwise.plots._common import (
     BLUE,
     RED,
     clean_spines,
+    displayed_features,
     dtype_note,
     feature_names,
     finish,
-    format_data,
     format_number,
     format_signed,
+    labelled_with_data,
     local,
     new_axes,
-    others_label,
     scalar,
-    top_features,
 )
 
 
@@ -41,18 +40,10 @@ def waterfall(
     values = explanation.values.astype(np.float64)
     base = scalar(explanation.base_values)
     base = 0.0 if base is None else base
-    names = feature_names(explanation)
-    data = explanation.data
-    shown, rest = top_features(values, max_display)
-
-    labels, steps = [], []
-    if len(rest):
-        labels.append(others_label(len(rest)))
-        steps.append(values[rest].sum())
-    for feature in shown[::-1]:  # smallest at the bottom, so the last step lands on f(x) at the top
-        name = names[feature]
-        labels.append(name if data is None else f"{format_data(data[feature])} = {name}")
-        steps.append(values[feature])
+    names = labelled_with_data(feature_names(explanation), explanation.data)
+    _, labels, entries = displayed_features(values, names, values, max_display)
+    # Smallest (and the summed rest) at the bottom, so the last step lands on f(x) at the top.
+    labels, steps = labels[::-1], [float(step) for step in entries[::-1]]
 
     ax = new_axes(ax, (8, 0.45 * len(steps) + 1.8))
     starts = base + np.concatenate([[0.0], np.cumsum(steps)[:-1]])
