@@ -135,15 +135,18 @@ def _figures_html(explanation: Explanation) -> str:
         panels = list(_panels(explanation))
     except ImportError as error:
         return f'<p class="meta">No plots: {html.escape(str(error))}</p>'
-    parts = []
-    for caption, panel in panels:
-        body = (
-            panel
-            if isinstance(panel, str)
-            else f'<img alt="{html.escape(caption)}" src="data:image/png;base64,{_png(panel)}">'
-        )
-        parts.append(f"<figure>{body}<figcaption>{html.escape(caption)}</figcaption></figure>")
-    return "\n".join(parts)
+    return "\n".join(
+        f"<figure>{_panel_html(caption, panel)}"
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for caption, panel in panels
+    )
+
+
+def _panel_html(caption: str, panel: Any) -> str:
+    """A panel as HTML: a text plot as it is, a figure as an embedded PNG."""
+    if isinstance(panel, str):
+        return panel
+    return f'<img alt="{html.escape(caption)}" src="data:image/png;base64,{_png(panel)}">'
 
 
 # ------------------------------------------------------------------------------ pieces of HTML
@@ -155,6 +158,14 @@ def _status(check: Additivity) -> str:
     if check.ok is None:
         return '<span class="meta">no output values</span>'
     return '<span class="ok">ok</span>' if check.ok else '<span class="fail">FAILED</span>'
+
+
+def _about(explanation: Explanation, check: Additivity) -> str:
+    """'exact values of shape (10, 4); the model computes in float32', escaped."""
+    return (
+        f"{html.escape(check.algorithm)} values of shape {explanation.values.shape}; "
+        f"the model computes in {html.escape(check.model_dtype)}"
+    )
 
 
 def additivity_table(named: Mapping[str, Explanation]) -> str:
@@ -176,7 +187,10 @@ def additivity_table(named: Mapping[str, Explanation]) -> str:
     )
 
 
-def _named(explanations: Explanation | Sequence[Explanation] | Mapping[str, Explanation]) -> dict:
+def _named(
+    explanations: Explanation | Sequence[Explanation] | Mapping[str, Explanation],
+) -> dict[str, Explanation]:
+    """The explanations by name: as given in a mapping, else numbered with their algorithm."""
     if isinstance(explanations, Explanation):
         explanations = [explanations]
     if isinstance(explanations, Mapping):
@@ -210,15 +224,12 @@ def report(
         The path written.
     """
     named = _named(explanations)
-    sections = []
-    for name, explanation in named.items():
-        check = additivity(explanation)
-        sections.append(
-            f"<section><h2>{html.escape(name)}</h2>"
-            f'<p class="meta">{html.escape(check.algorithm)} values of shape '
-            f"{explanation.values.shape}; the model computes in {html.escape(check.model_dtype)}"
-            f"</p>{_figures_html(explanation)}</section>"
-        )
+    sections = [
+        f"<section><h2>{html.escape(name)}</h2>"
+        f'<p class="meta">{_about(explanation, additivity(explanation))}</p>'
+        f"{_figures_html(explanation)}</section>"
+        for name, explanation in named.items()
+    ]
     page = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f'<meta http-equiv="Content-Security-Policy" content="{_POLICY}">'
@@ -240,17 +251,15 @@ def explanation_html(explanation: Explanation) -> str:
     """The notebook view of an explanation: a summary line, additivity, and its main plot."""
     check = additivity(explanation)
     summary = (
-        f"<p><b>shapwise.Explanation</b> {html.escape(check.algorithm)}, values "
-        f"{explanation.values.shape}, model dtype {html.escape(check.model_dtype)}; additivity: "
+        f"<p><b>shapwise.Explanation</b>: {_about(explanation, check)}; additivity: "
         f"max error {_number(check.max_error)} (tolerance {_number(check.tolerance)}) "
         f"{_status(check)}</p>"
     )
     try:
         panels = list(islice(_panels(explanation), 1))
     except (ImportError, ValueError, TypeError):
+        # A notebook shows this view for every displayed explanation: it must never raise, so an
+        # explanation no plot can draw is shown by its summary alone.
         return f"<div>{summary}</div>"
-    body = "".join(
-        panel if isinstance(panel, str) else f'<img src="data:image/png;base64,{_png(panel)}">'
-        for _, panel in panels
-    )
+    body = "".join(_panel_html(caption, panel) for caption, panel in panels)
     return f"<div>{summary}{body}</div>"
