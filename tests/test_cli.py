@@ -52,6 +52,16 @@ def _torch_model(workdir: Path):
     return model.eval()
 
 
+@pytest.fixture(scope="module")
+def torchscript_path(workdir: Path) -> Path:
+    """The trained torch model saved as a TorchScript archive."""
+    import torch
+
+    path = workdir / "model.pt"
+    torch.jit.script(_torch_model(workdir)).save(str(path))
+    return path
+
+
 def _run(capsys, *args: str) -> tuple[int, str, str]:
     code = main(list(args))
     captured = capsys.readouterr()
@@ -66,13 +76,10 @@ def _report_ok(path: Path, n_images: int | None = None) -> str:
     return page
 
 
-def test_torchscript_model_with_csv_feature_names(workdir, tmp_path, capsys):
-    import torch
-
-    torch.jit.script(_torch_model(workdir)).save(str(tmp_path / "model.pt"))
+def test_torchscript_model_with_csv_feature_names(workdir, torchscript_path, tmp_path, capsys):
     out = tmp_path / "report.html"
     code, stdout, stderr = _run(
-        capsys, "explain", "--model", str(tmp_path / "model.pt"), "--data", str(workdir / "X.csv"),
+        capsys, "explain", "--model", str(torchscript_path), "--data", str(workdir / "X.csv"),
         "--background", str(workdir / "background.npy"), "--out", str(out),
     )  # fmt: skip
     assert code == 0, stderr
@@ -100,12 +107,11 @@ def test_torch_export_archive_with_permutation(workdir, tmp_path, capsys):
     _report_ok(out)
 
 
-def test_torchscript_model_with_the_gradient_explainer_and_not_deep(workdir, tmp_path, capsys):
-    import torch
-
-    torch.jit.script(_torch_model(workdir)).save(str(tmp_path / "model.pt"))
+def test_torchscript_model_with_the_gradient_explainer_and_not_deep(
+    workdir, torchscript_path, tmp_path, capsys
+):
     out = tmp_path / "report.html"
-    args = ["explain", "--model", str(tmp_path / "model.pt"), "--data", str(workdir / "X.npy"),
+    args = ["explain", "--model", str(torchscript_path), "--data", str(workdir / "X.npy"),
             "--background", str(workdir / "background.npy"), "--out", str(out)]  # fmt: skip
     code, stdout, stderr = _run(capsys, *args, "--explainer", "gradient")
     assert code == 0, stderr
@@ -173,7 +179,12 @@ def _fails(capsys, *args: str) -> str:
     return stderr
 
 
-def test_pickles_are_refused(workdir, tmp_path, capsys):
+def _explain_fails(capsys, model: Path, data: Path) -> str:
+    """stderr of ``shapwise explain --model model --data data``, which must fail with one line."""
+    return _fails(capsys, "explain", "--model", str(model), "--data", str(data))
+
+
+def test_pickles_are_refused(workdir, torchscript_path, tmp_path, capsys):
     import joblib
     import torch
     from sklearn.linear_model import LinearRegression
@@ -182,30 +193,13 @@ def test_pickles_are_refused(workdir, tmp_path, capsys):
         np.load(workdir / "train_X.npy"), np.load(workdir / "train_y.npy")
     )
     joblib.dump(model, tmp_path / "model.joblib")
-    stderr = _fails(
-        capsys,
-        "explain",
-        "--model",
-        str(tmp_path / "model.joblib"),
-        "--data",
-        str(workdir / "X.npy"),
-    )
+    stderr = _explain_fails(capsys, tmp_path / "model.joblib", workdir / "X.npy")
     assert "pickle" in stderr and "arbitrary code" in stderr and ".onnx" in stderr
     torch.save(_torch_model(workdir), tmp_path / "whole.pt")  # a pickled module object
-    stderr = _fails(
-        capsys, "explain", "--model", str(tmp_path / "whole.pt"), "--data", str(workdir / "X.npy")
-    )
+    stderr = _explain_fails(capsys, tmp_path / "whole.pt", workdir / "X.npy")
     assert "arbitrary code" in stderr and "torch.save(model)" in stderr
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    torch.jit.script(_torch_model(workdir)).save(str(tmp_path / "model.pt"))
-    stderr = _fails(
-        capsys,
-        "explain",
-        "--model",
-        str(tmp_path / "model.pt"),
-        "--data",
-        str(tmp_path / "objects.npy"),
-    )
+    stderr = _explain_fails(capsys, torchscript_path, tmp_path / "objects.npy")
     assert "arbitrary code" in stderr
 
 
@@ -213,53 +207,23 @@ def test_a_state_dict_is_not_a_model(workdir, tmp_path, capsys):
     import torch
 
     torch.save(_torch_model(workdir).state_dict(), tmp_path / "weights.pt")
-    stderr = _fails(
-        capsys, "explain", "--model", str(tmp_path / "weights.pt"), "--data", str(workdir / "X.npy")
-    )
+    stderr = _explain_fails(capsys, tmp_path / "weights.pt", workdir / "X.npy")
     assert "state dict" in stderr and "architecture" in stderr
 
 
-def test_bad_paths_and_formats(workdir, tmp_path, capsys):
-    stderr = _fails(
-        capsys, "explain", "--model", str(tmp_path / "missing.pt"), "--data", str(workdir / "X.npy")
-    )
+def test_bad_paths_and_formats(workdir, torchscript_path, tmp_path, capsys):
+    stderr = _explain_fails(capsys, tmp_path / "missing.pt", workdir / "X.npy")
     assert "model file not found" in stderr and "missing.pt" in stderr
     (tmp_path / "model.txt").write_text("not a model")
-    stderr = _fails(
-        capsys, "explain", "--model", str(tmp_path / "model.txt"), "--data", str(workdir / "X.npy")
-    )
+    stderr = _explain_fails(capsys, tmp_path / "model.txt", workdir / "X.npy")
     assert "cannot tell the format" in stderr
-    import torch
-
-    torch.jit.script(_torch_model(workdir)).save(str(tmp_path / "model.pt"))
-    stderr = _fails(
-        capsys,
-        "explain",
-        "--model",
-        str(tmp_path / "model.pt"),
-        "--data",
-        str(tmp_path / "nothing.csv"),
-    )
+    stderr = _explain_fails(capsys, torchscript_path, tmp_path / "nothing.csv")
     assert "data file not found" in stderr
     (tmp_path / "text.csv").write_text("name,age\nann,3\nbob,4\n")
-    stderr = _fails(
-        capsys,
-        "explain",
-        "--model",
-        str(tmp_path / "model.pt"),
-        "--data",
-        str(tmp_path / "text.csv"),
-    )
+    stderr = _explain_fails(capsys, torchscript_path, tmp_path / "text.csv")
     assert "non-numeric columns ['name']" in stderr
     np.save(tmp_path / "wide.npy", np.zeros((3, 7), np.float32))
-    stderr = _fails(
-        capsys,
-        "explain",
-        "--model",
-        str(tmp_path / "model.pt"),
-        "--data",
-        str(tmp_path / "wide.npy"),
-    )
+    stderr = _explain_fails(capsys, torchscript_path, tmp_path / "wide.npy")
     assert "7" in stderr or "shape" in stderr
 
 
