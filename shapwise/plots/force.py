@@ -45,33 +45,29 @@ def force(
     total = max(np.abs(values).sum(), 1e-12)
     positive = [f for f in np.argsort(-values, kind="stable") if values[f] > 0]
     negative = [f for f in np.argsort(values, kind="stable") if values[f] < 0]
-    # Red segments end at f(x), the largest nearest to it; blue ones start at f(x).
-    edge = output
-    for feature in positive:
-        _segment(
-            ax,
-            edge - values[feature],
-            values[feature],
-            RED,
-            total,
-            min_label_share,
-            _label(names, data, feature),
-            below=True,
-        )
-        edge -= values[feature]
-    edge = output
-    for feature in negative:
-        _segment(
-            ax,
-            edge,
-            -values[feature],
-            BLUE,
-            total,
-            min_label_share,
-            _label(names, data, feature),
-            below=False,
-        )
-        edge -= values[feature]
+    # Red segments end at f(x), the largest nearest to it; blue ones start at f(x). Their labels sit
+    # at two heights so that neighbouring red and blue labels do not overlap.
+    for features, color, direction, label_y in (
+        (positive, RED, -1, -0.4),
+        (negative, BLUE, 1, -0.75),
+    ):
+        edge = output
+        for feature in features:
+            width = abs(values[feature])
+            end = edge + direction * width
+            start = min(edge, end)
+            ax.barh(0, width, left=start, height=0.5, color=color, edgecolor="white", linewidth=1)
+            if width / total >= min_label_share:
+                ax.text(
+                    start + width / 2,
+                    label_y,
+                    _label(names, data, feature),
+                    ha="center",
+                    va="top",
+                    fontsize=8,
+                    color=color,
+                )
+            edge = end
     ax.axvline(base, color="#888888", linestyle="--", linewidth=0.8)
     ax.text(
         base,
@@ -108,27 +104,3 @@ def force(
 
 def _label(names: list[str], data: Any, feature: int) -> str:
     return names[feature] if data is None else f"{names[feature]} = {format_data(data[feature])}"
-
-
-def _segment(
-    ax: Any,
-    start: float,
-    width: float,
-    color: str,
-    total: float,
-    min_share: float,
-    label: str,
-    below: bool,
-) -> None:
-    ax.barh(0, width, left=start, height=0.5, color=color, edgecolor="white", linewidth=1)
-    if width / total >= min_share:
-        ax.text(
-            start + width / 2,
-            -0.4 if below else -0.75,
-            label,
-            ha="center",
-            va="top",
-            fontsize=8,
-            color=color,
-            rotation=0,
-        )
