@@ -54,14 +54,7 @@ class KerasGradientModel:
             )
             layer_shapes = [tuple(t.shape[1:]) for t in self.upstream.outputs_list()]
             target = KerasGraph(downstream, layer_shapes, self.compute_dtype)
-        rank = self.graph.output.shape.rank
-        if rank not in (1, 2):
-            raise ValueError(
-                f"the model output has rank {rank}; GradientExplainer explains outputs shaped (N,) "
-                "or (N, outputs) - flatten or select outputs in the model"
-            )
-        # shap's convention for Keras: only a rank-1 output counts as a single output.
-        self.multi_output = rank == 2
+        self.multi_output = self.graph.multi_output("GradientExplainer")
         self._forward = compiled(lambda *xs: self.graph.replay(list(xs)))
         self._target = target
         self._gradients = compiled(self._gradients_graph)

@@ -52,14 +52,7 @@ class TFDeepExplainer:
         self.model_dtype = self.graph.model_dtype
         self.replay = DeepReplay(self.graph)
         self.ops_without_rule = sorted(set(self.replay.ops_without_rule))
-        rank = self.graph.output.shape.rank
-        if rank not in (1, 2):
-            raise ValueError(
-                f"the model output has rank {rank}; DeepExplainer explains outputs shaped (N,) or "
-                "(N, outputs) - flatten or select outputs in the model"
-            )
-        # shap's convention for Keras: only a rank-1 output counts as a single output.
-        self.multi_output = rank == 2
+        self.multi_output = self.graph.multi_output("DeepExplainer")
         self._forward = compiled(lambda *inputs: self.graph.replay(list(inputs)))
         self._multipliers = compiled(self._multipliers_graph)
         background_outputs = self._outputs(self.background)

@@ -37,6 +37,8 @@ class KerasGraph:
         model: a Keras model taking one tensor, or a list of tensors when ``len(input_shapes) > 1``.
         input_shapes: the shape of one row of each input.
         compute_dtype: 'float32' or 'float64'; float16/bfloat16 ops of the graph run in float32.
+        allow_several_outputs: keep every output tensor (``replay_all``) instead of refusing a model
+            that returns more than one.
     """
 
     def __init__(
@@ -86,6 +88,19 @@ class KerasGraph:
         policy = getattr(model, "dtype_policy", None)
         name = getattr(policy, "compute_dtype", None) or getattr(model, "compute_dtype", None)
         return str(name or "float32")
+
+    def multi_output(self, explainer: str) -> bool:
+        """Whether the output is (N, outputs) rather than (N,): shap's count of outputs for Keras.
+
+        ``explainer`` names the caller in the error for an output of any other rank.
+        """
+        rank = self.output.shape.rank
+        if rank not in (1, 2):
+            raise ValueError(
+                f"the model output has rank {rank}; {explainer} explains outputs shaped (N,) or "
+                "(N, outputs) - flatten or select outputs in the model"
+            )
+        return rank == 2
 
     @staticmethod
     def _needed_ops(graph: Any, outputs: list[Any]) -> list[Any]:

@@ -225,3 +225,7 @@ def test_subclassed_model_and_bad_arguments(zoo):
         explainer.shap_values(_data(shape)[1], ranked_outputs=1, output_rank_order="middle")
     with pytest.raises(TypeError, match="takes a Keras model"):
         TFDeepExplainer((model, model.layers[1]), _data(shape)[0])
+    inputs = keras.Input((4,))
+    grid_output = keras.Model(inputs, L.Reshape((2, 2))(L.Dense(4)(inputs)))
+    with pytest.raises(ValueError, match=r"output has rank 3; DeepExplainer explains.*\(N,\)"):
+        TFDeepExplainer(grid_output, np.zeros((3, 4), np.float32))
