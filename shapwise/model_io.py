@@ -7,6 +7,7 @@ arbitrary code while it loads, so it is refused with the reason and a safe forma
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -137,9 +138,11 @@ def load_data(path: str | Path, what: str = "data") -> tuple[np.ndarray, list[st
     path = _exists(path, what)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return _numeric(_no_pickle(np.load, path), path), None
+        return _numeric(
+            _without_pickle(lambda: np.load(path, allow_pickle=False), path), path
+        ), None
     if suffix == ".npz":
-        with _no_pickle(np.load, path) as stored:
+        with _without_pickle(lambda: np.load(path, allow_pickle=False), path) as stored:
             keys = list(stored.files)
             key = (
                 keys[0]
@@ -148,7 +151,8 @@ def load_data(path: str | Path, what: str = "data") -> tuple[np.ndarray, list[st
             )
             if key is None:
                 raise ValueError(f"{path.name} holds several arrays {keys}; name the rows 'X'")
-            return _numeric(stored[key], path), None
+            # An archive's arrays are read (and their pickles refused) only when accessed.
+            return _numeric(_without_pickle(lambda: stored[key], path), path), None
     if suffix in (".csv", ".parquet"):
         import pandas
 
@@ -162,9 +166,10 @@ def load_data(path: str | Path, what: str = "data") -> tuple[np.ndarray, list[st
     raise ValueError(f"cannot read {what} from {path.name}; use .npy, .npz, .csv or .parquet")
 
 
-def _no_pickle(load: Any, path: Path) -> Any:
+def _without_pickle(read: Callable[[], Any], path: Path) -> Any:
+    """``read()`` (a numpy load with ``allow_pickle=False``), its refusal of objects made clear."""
     try:
-        return load(path, allow_pickle=False)
+        return read()
     except ValueError as error:
         if "allow_pickle" in str(error):
             raise UnsafeModelError(

@@ -201,6 +201,9 @@ def test_pickles_are_refused(workdir, torchscript_path, tmp_path, capsys):
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     stderr = _explain_fails(capsys, torchscript_path, tmp_path / "objects.npy")
     assert "arbitrary code" in stderr
+    np.savez(tmp_path / "objects.npz", X=np.array([{"a": 1}], dtype=object))
+    stderr = _explain_fails(capsys, torchscript_path, tmp_path / "objects.npz")
+    assert "arbitrary code" in stderr
 
 
 def test_a_state_dict_is_not_a_model(workdir, tmp_path, capsys):
