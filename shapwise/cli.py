@@ -58,11 +58,17 @@ def _masker(X: np.ndarray, background: np.ndarray, algorithm: str) -> Any:
 
 
 def explain(args: argparse.Namespace) -> int:
+    """``shapwise explain``: load the model and data, explain, write the report, print a summary."""
     import shapwise
     from shapwise.model_io import load_data, load_model
     from shapwise.models import Model
     from shapwise.report import additivity
 
+    if args.explainer in ("deep", "gradient") and args.max_evals is not None:
+        raise ValueError(
+            f"--max-evals sets the budget of the sampling explainers; the {args.explainer} "
+            "explainer does not take one - leave it out"
+        )
     model = load_model(args.model)
     X, names = load_data(args.data)
     background = _background(X, args.background)

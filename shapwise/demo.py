@@ -48,9 +48,8 @@ def _digits() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _as_images(explanation: Explanation, images: np.ndarray) -> Explanation:
     """Flat per-pixel values (N, 64, 10) as images (N, 8, 8, 1, 4) for the first four digits."""
-    n = len(images)
     return Explanation(
-        explanation.values.reshape(n, 8, 8, 1, -1)[..., :DIGITS_SHOWN],
+        explanation.values.reshape(*images.shape, -1)[..., :DIGITS_SHOWN],
         base_values=np.asarray(explanation.base_values)[:, :DIGITS_SHOWN],
         data=images,
         output_names=[f"digit {d}" for d in range(DIGITS_SHOWN)],

@@ -228,6 +228,11 @@ def test_bad_paths_and_formats(workdir, torchscript_path, tmp_path, capsys):
     np.save(tmp_path / "wide.npy", np.zeros((3, 7), np.float32))
     stderr = _explain_fails(capsys, torchscript_path, tmp_path / "wide.npy")
     assert "7" in stderr or "shape" in stderr
+    stderr = _fails(
+        capsys, "explain", "--model", str(torchscript_path), "--data", str(workdir / "X.npy"),
+        "--explainer", "gradient", "--max-evals", "100",
+    )  # fmt: skip
+    assert "--max-evals" in stderr and "gradient explainer does not take one" in stderr
 
 
 def test_installed_entry_point_exits_non_zero_with_one_line(tmp_path):
