@@ -1,7 +1,8 @@
 """DeepLIFT rules for TensorFlow graph ops: the table op type -> rule.
 
-Every rule returns the op's true output whose *gradient* is an exact DeepLIFT multiplier
-(summation-to-delta: Δy = Σ m ⊙ Δx, see shared/design/deep-rules.md). The trick used throughout:
+Every rule returns the op's true output whose *gradient* is an exact DeepLIFT multiplier m, one
+that satisfies summation-to-delta: Δy = Σ m ⊙ Δx between a row and its reference. The trick used
+throughout:
 
     y = stop_gradient(y_true) + surrogate - stop_gradient(surrogate)
 
@@ -53,7 +54,7 @@ _LINEAR_UNARY = frozenset({"Neg"})
 _ALWAYS_LINEAR_BINARY = frozenset({"AddV2", "Add", "Sub", "BiasAdd"})
 
 BILINEAR = frozenset({"Mul", "MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum",
-                      "Conv2D", "Conv1D"})  # fmt: skip
+                      "Conv2D"})  # fmt: skip
 
 
 def _tf() -> Any:
