@@ -68,6 +68,11 @@ def _run(capsys, *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def _explain(capsys, model: Path, data: Path, *options: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``shapwise explain --model model --data data *options``."""
+    return _run(capsys, "explain", "--model", str(model), "--data", str(data), *options)
+
+
 def _report_ok(path: Path, n_images: int | None = None) -> str:
     page = path.read_text()
     assert 'id="additivity"' in page and 'class="ok"' in page and 'class="fail"' not in page
@@ -78,8 +83,8 @@ def _report_ok(path: Path, n_images: int | None = None) -> str:
 
 def test_torchscript_model_with_csv_feature_names(workdir, torchscript_path, tmp_path, capsys):
     out = tmp_path / "report.html"
-    code, stdout, stderr = _run(
-        capsys, "explain", "--model", str(torchscript_path), "--data", str(workdir / "X.csv"),
+    code, stdout, stderr = _explain(
+        capsys, torchscript_path, workdir / "X.csv",
         "--background", str(workdir / "background.npy"), "--out", str(out),
     )  # fmt: skip
     assert code == 0, stderr
@@ -97,10 +102,9 @@ def test_torch_export_archive_with_permutation(workdir, tmp_path, capsys):
     )
     torch.export.save(program, str(tmp_path / "model.pt2"))
     out = tmp_path / "report.html"
-    code, stdout, stderr = _run(
-        capsys, "explain", "--model", str(tmp_path / "model.pt2"),
-        "--data", str(workdir / "X.parquet"), "--explainer", "permutation", "--max-evals", "40",
-        "--out", str(out),
+    code, stdout, stderr = _explain(
+        capsys, tmp_path / "model.pt2", workdir / "X.parquet",
+        "--explainer", "permutation", "--max-evals", "40", "--out", str(out),
     )  # fmt: skip
     assert code == 0, stderr
     assert stdout.startswith("permutation values (12, 4, 1)")
@@ -111,12 +115,12 @@ def test_torchscript_model_with_the_gradient_explainer_and_not_deep(
     workdir, torchscript_path, tmp_path, capsys
 ):
     out = tmp_path / "report.html"
-    args = ["explain", "--model", str(torchscript_path), "--data", str(workdir / "X.npy"),
-            "--background", str(workdir / "background.npy"), "--out", str(out)]  # fmt: skip
-    code, stdout, stderr = _run(capsys, *args, "--explainer", "gradient")
+    model, data = torchscript_path, workdir / "X.npy"
+    options = ["--background", str(workdir / "background.npy"), "--out", str(out)]
+    code, stdout, stderr = _explain(capsys, model, data, *options, "--explainer", "gradient")
     assert code == 0, stderr
     assert "values (12, 4" in stdout and out.exists()
-    stderr = _fails(capsys, *args, "--explainer", "deep")
+    stderr = _explain_fails(capsys, model, data, *options, "--explainer", "deep")
     assert "TorchScript" in stderr and "--explainer gradient" in stderr
 
 
@@ -131,10 +135,9 @@ def test_keras_model(workdir, tmp_path, capsys):
     model.fit(np.load(workdir / "train_X.npy"), np.stack([y, -y], 1), epochs=3, verbose=0)
     model.save(tmp_path / "model.keras")
     out = tmp_path / "report.html"
-    code, stdout, stderr = _run(
-        capsys, "explain", "--model", str(tmp_path / "model.keras"),
-        "--data", str(workdir / "X.npy"), "--out", str(out),
-    )  # fmt: skip
+    code, stdout, stderr = _explain(
+        capsys, tmp_path / "model.keras", workdir / "X.npy", "--out", str(out)
+    )
     assert code == 0, stderr
     assert stdout.startswith("exact values (12, 4, 2)")
     _report_ok(out, n_images=6)  # bar, beeswarm, waterfall for each of the two outputs
@@ -151,10 +154,9 @@ def test_onnx_model(workdir, tmp_path, capsys):
             input_names=["x"], dynamic_axes={"x": {0: "rows"}},
         )  # fmt: skip
     out = tmp_path / "report.html"
-    code, _stdout, stderr = _run(
-        capsys, "explain", "--model", str(tmp_path / "model.onnx"),
-        "--data", str(workdir / "X.npy"), "--out", str(out),
-    )  # fmt: skip
+    code, _stdout, stderr = _explain(
+        capsys, tmp_path / "model.onnx", workdir / "X.npy", "--out", str(out)
+    )
     assert code == 0, stderr
     _report_ok(out, n_images=3)
     # The ONNX model gives the same values as the torch module it was exported from.
@@ -179,9 +181,9 @@ def _fails(capsys, *args: str) -> str:
     return stderr
 
 
-def _explain_fails(capsys, model: Path, data: Path) -> str:
-    """stderr of ``shapwise explain --model model --data data``, which must fail with one line."""
-    return _fails(capsys, "explain", "--model", str(model), "--data", str(data))
+def _explain_fails(capsys, model: Path, data: Path, *options: str) -> str:
+    """stderr of ``shapwise explain --model model --data data *options``: one line, exit code 2."""
+    return _fails(capsys, "explain", "--model", str(model), "--data", str(data), *options)
 
 
 def test_pickles_are_refused(workdir, torchscript_path, tmp_path, capsys):
@@ -228,10 +230,9 @@ def test_bad_paths_and_formats(workdir, torchscript_path, tmp_path, capsys):
     np.save(tmp_path / "wide.npy", np.zeros((3, 7), np.float32))
     stderr = _explain_fails(capsys, torchscript_path, tmp_path / "wide.npy")
     assert "7" in stderr or "shape" in stderr
-    stderr = _fails(
-        capsys, "explain", "--model", str(torchscript_path), "--data", str(workdir / "X.npy"),
-        "--explainer", "gradient", "--max-evals", "100",
-    )  # fmt: skip
+    stderr = _explain_fails(
+        capsys, torchscript_path, workdir / "X.npy", "--explainer", "gradient", "--max-evals", "100"
+    )
     assert "--max-evals" in stderr and "gradient explainer does not take one" in stderr
 
 
