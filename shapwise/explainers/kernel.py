@@ -13,7 +13,10 @@ the values always add up to the model output. Within a budget of ``max_evals`` c
 - when there are enough samples, the regression also fits pairwise interaction terms (a 2-additive
   game), whose Shapley values are the main effects plus half of each pair term. Over all coalitions
   the kernel-weighted 2-additive fit gives exactly the Shapley values, as the linear fit does, but
-  on a sample it explains more of v, so less sampling noise is left in the values.
+  on a sample it explains more of v, so less sampling noise is left in the values;
+- for up to 16 features the values are regression-adjusted: boosted trees on the coalition masks
+  fit what the pairwise game misses, the surrogate's Shapley values are computed exactly over all
+  2^M coalitions, and the kernel regression only estimates the residual game.
 
 With a budget of 2^M coalitions every coalition is evaluated and the values are exact.
 """
@@ -41,6 +44,12 @@ PAIR_MAX_FEATURES = 32
 # Ridge on the pair terms, relative to the mean kernel weight of a feature: keeps a barely
 # determined fit stable without moving a well determined one.
 PAIR_RIDGE = 1e-4
+# With pairwise terms and at most this many features (2^M surrogate evaluations), the values are
+# regression-adjusted by a tree surrogate of the game; fewer features leave little to adjust.
+SURROGATE_MIN_FEATURES = 4
+SURROGATE_MAX_FEATURES = 16
+SURROGATE_TREES = 100
+SURROGATE_DEPTH = 5
 # l1_reg="auto" selects features (AIC) when less than this share of the coalitions is evaluated.
 AUTO_L1_FRACTION = 0.2
 
@@ -198,6 +207,24 @@ def linear_kernel_values(
     return _constrained_fit(masks.astype(np.float64), weights, targets, total, np.ones(n))
 
 
+def _pair_design(masks: np.ndarray) -> np.ndarray:
+    """Columns of a 2-additive game: the masks, then the products of every pair of them."""
+    first, second = np.triu_indices(masks.shape[1], 1)
+    return np.hstack([masks, masks[:, first] & masks[:, second]]).astype(np.float64)
+
+
+def _pairwise_fit(
+    masks: np.ndarray, weights: np.ndarray, targets: np.ndarray, total: np.ndarray
+) -> np.ndarray:
+    """Coefficients (M + M(M-1)/2, O) of the kernel-weighted best 2-additive game through the
+    sampled coalitions, with g(full) = total."""
+    n = masks.shape[1]
+    design = _pair_design(masks)
+    scale = (weights[:, None] * masks).sum(axis=0).mean()
+    ridge = np.concatenate([np.zeros(n), np.full(design.shape[1] - n, PAIR_RIDGE * scale)])
+    return _constrained_fit(design, weights, targets, total, np.ones(design.shape[1]), ridge)
+
+
 def pairwise_kernel_values(
     masks: np.ndarray, weights: np.ndarray, targets: np.ndarray, total: np.ndarray
 ) -> np.ndarray:
@@ -208,19 +235,61 @@ def pairwise_kernel_values(
     """
     n = masks.shape[1]
     first, second = np.triu_indices(n, 1)
-    design = np.hstack([masks, masks[:, first] & masks[:, second]]).astype(np.float64)
-    scale = (weights[:, None] * masks).sum(axis=0).mean()
-    ridge = np.concatenate([np.zeros(n), np.full(len(first), PAIR_RIDGE * scale)])
-    fitted = _constrained_fit(design, weights, targets, total, np.ones(design.shape[1]), ridge)
+    fitted = _pairwise_fit(masks, weights, targets, total)
     values = fitted[:n].copy()
     np.add.at(values, first, fitted[n:] / 2)
     np.add.at(values, second, fitted[n:] / 2)
     return values
 
 
+def _tree_surrogate(coalitions: np.ndarray, residuals: np.ndarray) -> Any:
+    """A boosted tree ensemble on the coalition masks, fitted to one output's residuals."""
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    model = GradientBoostingRegressor(
+        n_estimators=SURROGATE_TREES, max_depth=SURROGATE_DEPTH, random_state=0
+    )
+    return model.fit(coalitions, residuals)
+
+
+def surrogate_kernel_values(
+    masks: np.ndarray, weights: np.ndarray, targets: np.ndarray, total: np.ndarray
+) -> np.ndarray:
+    """Regression-adjusted KernelSHAP: exact Shapley values of a surrogate game g, plus the
+    pairwise kernel estimate of what g misses.
+
+    g is the 2-additive fit plus boosted trees on its residuals (trees capture the high-order
+    interactions of tree models and saturating outputs, which the regression leaves as sampling
+    noise). g is cheap, so its Shapley values come from all 2^M coalitions; the kernel estimate of
+    the residual game v - g then has much less to explain. Both parts are additive, so the
+    values add up to ``total`` exactly.
+    """
+    n = masks.shape[1]
+    ends = np.zeros((2, n), dtype=bool)
+    ends[1] = True
+    seen = np.concatenate([ends, masks])
+    observed = np.vstack([np.zeros((1, targets.shape[1])), total[None, :], targets])
+    every = all_coalitions(n)
+    pair_game = _pair_design(every) @ _pairwise_fit(masks, weights, targets, total)
+    codes = seen @ (1 << np.arange(n))
+    residual = observed - pair_game[codes]
+    surrogate = pair_game.copy()
+    for output in range(targets.shape[1]):
+        surrogate[:, output] += _tree_surrogate(seen, residual[:, output]).predict(every)
+    left = observed - surrogate[codes]
+    correction = pairwise_kernel_values(masks, weights, left[2:] - left[0], left[1] - left[0])
+    return shapley_from_table(surrogate, n) + correction
+
+
 def _uses_pairs(n_features: int, n_samples: int) -> bool:
     n_params = n_features + n_features * (n_features - 1) // 2
     return n_features <= PAIR_MAX_FEATURES and n_samples >= PAIR_SAMPLES_PER_PARAMETER * n_params
+
+
+def _uses_surrogate(n_features: int, n_samples: int) -> bool:
+    return SURROGATE_MIN_FEATURES <= n_features <= SURROGATE_MAX_FEATURES and _uses_pairs(
+        n_features, n_samples
+    )
 
 
 # ------------------------------------------------------------------------------------ feature selection
@@ -297,7 +366,8 @@ def _as_background(data: Any) -> Masker:
 
 class KernelExplainer(ExplainerBase):
     """KernelSHAP with exact small and large coalition sizes, paired stratified sampling for the
-    rest, and a pairwise (2-additive) regression when the budget allows; always additive.
+    rest, and a pairwise (2-additive) regression, adjusted by a tree surrogate of the game, when
+    the budget allows; always additive.
 
     Args:
         model: a function of a 2-D array, torch module, Keras model or sklearn estimator.
@@ -426,6 +496,8 @@ class KernelExplainer(ExplainerBase):
         if l1_reg == "auto":
             l1_reg = "aic" if fraction < AUTO_L1_FRACTION else False
         if not l1_reg:
+            if _uses_surrogate(m, len(masks)):
+                return surrogate_kernel_values(masks, weights, targets, total)
             if _uses_pairs(m, len(masks)):
                 return pairwise_kernel_values(masks, weights, targets, total)
             return linear_kernel_values(masks, weights, targets, total)

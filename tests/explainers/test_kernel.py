@@ -8,7 +8,13 @@ import pytest
 
 import shapwise
 from shapwise.explainers import Kernel
-from shapwise.explainers.kernel import plan_coalitions, size_weight
+from shapwise.explainers.exact import all_coalitions, shapley_from_table
+from shapwise.explainers.kernel import (
+    pairwise_kernel_values,
+    plan_coalitions,
+    size_weight,
+    surrogate_kernel_values,
+)
 from tests.explainers.models import additive_model, interaction_model
 from tests.reference import masked_game, shapley_values
 
@@ -105,7 +111,7 @@ def test_more_accurate_than_shap_at_the_same_budget():
         theirs.append(
             np.abs(explainer.shap_values(X, nsamples=150, l1_reg=False, silent=True) - truth).mean()
         )
-    assert np.mean(ours) < 0.85 * np.mean(theirs)  # measured: 0.69
+    assert np.mean(ours) < 0.7 * np.mean(theirs)  # measured: 0.50
 
 
 def test_plan_enumerates_cheap_sizes_and_keeps_kernel_weight_per_size():
@@ -218,3 +224,30 @@ def test_tiny_budgets_still_add_up(budget):
     np.testing.assert_allclose(
         explanation.values.sum(axis=1) + explanation.base_values, model(X), atol=1e-12
     )
+
+
+def test_tree_surrogate_beats_the_pairwise_fit_on_a_game_of_high_order_interactions():
+    n = 10
+    every = all_coalitions(n)
+    # tree-like game: a three-way AND, an OR and a saturating sum, plus main effects
+    table = (
+        3.0 * (every[:, 0] & every[:, 1] & every[:, 2])
+        + 2.0 * (every[:, 3] | every[:, 4])
+        + np.tanh(every[:, 5:].sum(axis=1) - 2.0)
+        + every @ np.linspace(-1.0, 1.0, n)
+    )[:, None]
+    truth = shapley_from_table(table - table[0], n)
+    codes = 1 << np.arange(n)
+    errors = {"surrogate": [], "pairwise": []}
+    for seed in range(4):
+        masks, weights = plan_coalitions(n, 150, np.random.default_rng(seed))
+        targets, total = table[masks @ codes] - table[0], table[-1] - table[0]
+        for name, solve in (
+            ("surrogate", surrogate_kernel_values),
+            ("pairwise", pairwise_kernel_values),
+        ):
+            values = solve(masks, weights, targets, total)
+            np.testing.assert_allclose(values.sum(axis=0), total, atol=1e-10)
+            errors[name].append(np.abs(values - truth).mean())
+    # measured: 0.63 of the pairwise fit's error at 150 of 1024 coalitions
+    assert np.mean(errors["surrogate"]) < 0.8 * np.mean(errors["pairwise"])
