@@ -306,10 +306,11 @@ class DeepReplay:
                 return RULE
             return UNKNOWN if len(moving) > 1 else RULE
         if op.type in tf_rules.LINEAR:
-            return LINEAR
+            both_vary = op.type in tf_rules.LINEAR_IN_FIRST_OPERAND and len(moving) > 1
+            return UNKNOWN if both_vary else LINEAR
         if op.type in tf_rules.BILINEAR:
             return RULE if len(moving) > 1 else LINEAR
-        if op.type in tf_rules.RULES:
+        if op.type in tf_rules.RULES and tf_rules.rule_applies(op):
             return RULE
         return UNKNOWN
 

@@ -29,6 +29,12 @@ import numpy as np
 
 from shapwise._optional import require
 
+# Linear in their first operand while the second (a kernel) is constant; with both varying they are
+# bilinear and have no rule here.
+LINEAR_IN_FIRST_OPERAND = frozenset(
+    {"DepthwiseConv2dNative", "Conv2DBackpropInput", "Conv3D", "Conv3DBackpropInputV2"}
+)
+
 LINEAR = frozenset({
     "AddV2", "Add", "AddN", "Sub", "BiasAdd", "Neg", "Sum", "Mean", "Reshape", "Transpose",
     "ConcatV2", "Concat", "Pack", "Unpack", "StridedSlice", "Slice", "GatherV2", "Gather",
@@ -212,16 +218,10 @@ def reduce_max_rule(ctx: RuleContext, inputs: list[Any], refs: list[Any]) -> lis
     tf = _tf()
     (y,) = ctx.literal(inputs)
     x, x_ref = inputs[0], refs[0]
-    axes = ctx.op.inputs[1]
     rank = x.shape.rank
-    axis_values = _constant_value(axes)
-    if rank is None or axis_values is None:
-        return _fallback(ctx, inputs)
-    reduced = sorted({int(a) % rank for a in np.atleast_1d(axis_values)})
+    reduced = _reduced_axes(ctx.op)
     kept = [a for a in range(rank) if a not in reduced]
     sizes = [x.shape[a] for a in reduced]
-    if any(s is None for s in sizes):
-        return _fallback(ctx, inputs)
     order = kept + reduced
     flat_size = int(np.prod(sizes))
 
@@ -241,8 +241,6 @@ def max_pool_rule(ctx: RuleContext, inputs: list[Any], refs: list[Any]) -> list[
     tf = _tf()
     (y,) = ctx.literal(inputs)
     op = ctx.op
-    if op.get_attr("data_format") not in (b"NHWC", "NHWC"):
-        return _fallback(ctx, inputs)
     ksize = list(op.get_attr("ksize"))
     strides = list(op.get_attr("strides"))
     padding = op.get_attr("padding")
@@ -254,8 +252,6 @@ def max_pool_rule(ctx: RuleContext, inputs: list[Any], refs: list[Any]) -> list[
         pads = []
         for axis in (1, 2):
             size, k, s = x.shape[axis], ksize[axis], strides[axis]
-            if size is None:
-                return _fallback(ctx, inputs)
             out = -(-size // s)
             total = max((out - 1) * s + k - size, 0)
             pads.append([total // 2, total - total // 2])
@@ -327,8 +323,26 @@ def elementwise_rule(ctx: RuleContext, inputs: list[Any], refs: list[Any]) -> li
     return [rescale(x, x_ref, y, ref_y, function, ctx.epsilon)]
 
 
-def _fallback(ctx: RuleContext, inputs: list[Any]) -> list[Any]:
-    return ctx.literal(inputs)
+def _reduced_axes(op: Any) -> list[int] | None:
+    """The axes a Max/Min op reduces, when they and the input's rank are known statically."""
+    rank = op.inputs[0].shape.rank
+    axis_values = _constant_value(op.inputs[1])
+    if rank is None or axis_values is None:
+        return None
+    return sorted({int(a) % rank for a in np.atleast_1d(axis_values)})
+
+
+def rule_applies(op: Any) -> bool:
+    """Whether the op's rule covers this use of it; if not, the op counts as one without a rule."""
+    if op.type in ("Max", "Min"):
+        axes = _reduced_axes(op)
+        return axes is not None and all(op.inputs[0].shape[a] is not None for a in axes)
+    if op.type == "MaxPool":
+        padding = op.get_attr("padding")
+        same = (padding.decode() if isinstance(padding, bytes) else padding) == "SAME"
+        nhwc = op.get_attr("data_format") in (b"NHWC", "NHWC")
+        return nhwc and not (same and None in op.inputs[0].shape[1:3])
+    return True
 
 
 def _constant_value(tensor: Any) -> Any:

@@ -229,3 +229,18 @@ def test_subclassed_model_and_bad_arguments(zoo):
     grid_output = keras.Model(inputs, L.Reshape((2, 2))(L.Dense(4)(inputs)))
     with pytest.raises(ValueError, match=r"output has rank 3; DeepExplainer explains.*\(N,\)"):
         TFDeepExplainer(grid_output, np.zeros((3, 4), np.float32))
+
+
+def test_a_rule_that_cannot_cover_an_op_names_it():
+    # A max over an axis only known at run time has no static pairwise tree: named, not silent.
+    inputs = keras.Input((5, 3))
+
+    def run_time_axis(t):
+        return tf.ensure_shape(tf.reduce_max(t, axis=tf.shape(t)[0] * 0 + 1), [None, 4])
+
+    hidden = L.Lambda(run_time_axis, output_shape=(4,))(L.Dense(4, activation="gelu")(inputs))
+    model = keras.Model(inputs, L.Dense(2)(hidden))
+    rng = np.random.default_rng(0)
+    background = rng.normal(size=(4, 5, 3)).astype(np.float32)
+    with pytest.warns(ShapwiseWarning, match="no exact DeepLIFT rule for op.*Max"):
+        TFDeepExplainer(model, background)
