@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from shapwise._optional import require
-from shapwise.explanation import FEATURE, OUTPUT, ROW, Explanation
+from shapwise.explanation import FEATURE, OUTPUT, ROW, Explanation, OpChain
 
 # shap's colours, which users read without a legend: red raises the output, blue lowers it.
 RED = "#ff0051"
@@ -100,6 +100,30 @@ def top_features(importance: np.ndarray, max_display: int) -> tuple[np.ndarray, 
 
 def others_label(count: int) -> str:
     return f"Sum of {count} other feature{'s' if count != 1 else ''}"
+
+
+def feature_importance(order: Any, explanation: Explanation, default: np.ndarray) -> np.ndarray:
+    """Per-feature importance from shap's ``order=``, or ``default`` without one.
+
+    ``order`` may be an op chain applied to the explanation (``Explanation.abs.max(0)``), an
+    ordering of feature positions, most important first (``exp.abs.mean(0).argsort.flip``), or one
+    importance per feature.
+    """
+    if order is None:
+        return default
+    if isinstance(order, OpChain):
+        order = order.apply(explanation)
+    order = np.asarray(getattr(order, "values", order))
+    n_features = len(default)
+    if order.shape != (n_features,):
+        raise ValueError(
+            f"order must give one entry per feature ({n_features}); got shape {order.shape}"
+        )
+    if order.dtype.kind in "iu" and sorted(order.tolist()) == list(range(n_features)):
+        importance = np.empty(n_features)
+        importance[order] = np.arange(n_features, 0, -1)
+        return importance
+    return np.abs(order.astype(np.float64))
 
 
 def displayed_features(

@@ -14,6 +14,7 @@ from shapwise.plots._common import (
     clean_spines,
     displayed_features,
     dtype_note,
+    feature_importance,
     feature_names,
     finish,
     format_signed,
@@ -40,6 +41,7 @@ def _bar_values(explanation: Explanation) -> tuple[np.ndarray, bool]:
 def bar(
     explanation: Explanation | Cohorts,
     max_display: int = 10,
+    order: Any = None,
     show: bool = True,
     ax: Any = None,
 ) -> Any:
@@ -58,7 +60,8 @@ def bar(
     names = feature_names(explanation)
     if not is_global and explanation.values.ndim == 1:
         names = labelled_with_data(names, explanation.data)
-    shown, labels, entries = displayed_features(values, names, values, max_display)
+    importance = feature_importance(order, explanation, values)
+    shown, labels, entries = displayed_features(values, names, importance, max_display)
     heights = [float(h) for h in entries]
     colors = [RED if h >= 0 or is_global else BLUE for h in heights[: len(shown)]]
     colors += [GREY] * (len(heights) - len(shown))

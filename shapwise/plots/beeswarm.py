@@ -12,6 +12,7 @@ from shapwise.plots._common import (
     clean_spines,
     displayed_features,
     dtype_note,
+    feature_importance,
     feature_names,
     finish,
     matrix,
@@ -55,13 +56,19 @@ def _color_scale(column: np.ndarray) -> np.ndarray:
 
 
 def beeswarm(
-    explanation: Explanation, max_display: int = 10, show: bool = True, ax: Any = None
+    explanation: Explanation,
+    max_display: int = 10,
+    order: Any = None,
+    show: bool = True,
+    ax: Any = None,
 ) -> Any:
     """One row of dots per feature (most important at the top), coloured low -> high by value.
 
     Args:
         explanation: rows x features with one output, e.g. ``exp`` or ``exp[..., 1]``.
         max_display: the most rows of dots; the rest are summed into "Sum of N other features".
+        order: which features come first, as in shap: ``Explanation.abs.max(0)``, an ordering of
+            feature positions, or one importance per feature (default: mean |value|).
 
     Returns:
         The matplotlib Axes; the figure also holds a "Feature value" colorbar.
@@ -73,9 +80,8 @@ def beeswarm(
     raw = explanation.data
     if raw is not None and raw.shape == values.shape and raw.dtype.kind in "fiub":
         data = raw.astype(np.float64)
-    shown, labels, columns = displayed_features(
-        values, names, np.abs(values).mean(axis=0), max_display
-    )
+    importance = feature_importance(order, explanation, np.abs(values).mean(axis=0))
+    shown, labels, columns = displayed_features(values, names, importance, max_display)
     colors_by = [None if data is None else data[:, f] for f in shown]
     colors_by += [None] * (len(columns) - len(shown))  # the summed rest has no feature value
     rows = list(zip(labels, columns, colors_by, strict=True))

@@ -56,3 +56,17 @@ def test_bar_multi_output_asks_to_pick_one(iris_explanation):
         plots.bar(iris_explanation, show=False)
     ax = plots.bar(iris_explanation[..., 0], show=False)
     assert len(ax.patches) == 4
+
+
+def test_order_as_in_shap(diabetes_explanation):
+    from shapwise import Explanation
+
+    by_max = np.argsort(-np.abs(diabetes_explanation.values).max(axis=0))
+    names = diabetes_explanation.feature_names
+    ax = plots.bar(diabetes_explanation, max_display=4, order=Explanation.abs.max(0), show=False)
+    assert tick_labels(ax)[::-1][:3] == [names[i] for i in by_max[:3]]
+    reverse = np.arange(len(names))[::-1]  # an explicit ordering of positions
+    ax = plots.bar(diabetes_explanation, max_display=4, order=reverse, show=False)
+    assert tick_labels(ax)[::-1][:3] == [names[i] for i in reverse[:3]]
+    with pytest.raises(ValueError, match="one entry per feature"):
+        plots.bar(diabetes_explanation, order=np.arange(3), show=False)

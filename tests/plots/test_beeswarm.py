@@ -42,3 +42,14 @@ def test_swarm_offsets_separate_equal_values():
 def test_beeswarm_rejects_one_row(diabetes_explanation):
     with pytest.raises(ValueError, match="not one row"):
         plots.beeswarm(diabetes_explanation[0], show=False)
+
+
+def test_beeswarm_order_as_in_shap(diabetes_explanation):
+    from shapwise import Explanation
+
+    names = diabetes_explanation.feature_names
+    by_max = np.argsort(-np.abs(diabetes_explanation.values).max(axis=0))
+    ax = plots.beeswarm(
+        diabetes_explanation, max_display=4, order=Explanation.abs.max(0), show=False
+    )
+    assert tick_labels(ax)[::-1][:3] == [names[i] for i in by_max[:3]]
