@@ -6,9 +6,8 @@
 2. Explained pass: the model runs on the inputs under ``_ExplainedPass``; the k-th call pairs with
    the k-th recorded call (same op and shapes, else ``PathMismatchError``), and each op with a rule
    returns its exact forward value carrying the rule's multipliers as gradient (``torch_rules``).
-3. One backward with a batch of one-hot output vectors (``is_grads_batched``) gives the multipliers
-   of all requested outputs at once; attributions are multipliers * (x - x'), averaged over the
-   background.
+3. One backward per requested output position (a one-hot output vector; the graph is kept between
+   them) gives the multipliers; attributions are multipliers * (x - x'), averaged over the background.
 
 The pair batch holds (row, background row) pairs, row-major, so the reference pass of a chunk depends
 only on its number of rows and is recorded once per chunk size.
@@ -318,12 +317,7 @@ class DeepLiftEngine:
             )
             one_hot.scatter_(2, pairs.T.unsqueeze(-1), 1.0)
             leaves = [leaf for leaf, _, _ in points]
-            if output.requires_grad:
-                grads = torch.autograd.grad(
-                    output, leaves, one_hot, is_grads_batched=True, allow_unused=True
-                )
-            else:
-                grads = (None,) * len(leaves)
+            grads = self._multipliers(output, leaves, one_hot)
         values: dict[int, torch.Tensor] = {}
         for (leaf, ref, index), grad in zip(points, grads, strict=False):
             if grad is None:
@@ -337,6 +331,33 @@ class DeepLiftEngine:
             values[index] = values[index] + per_row if index in values else per_row
         ordered = [values[index].movedim(0, -1) for index in sorted(values)]
         return ChunkResult(ordered, mode.without_rule, mode.inexact)
+
+    @staticmethod
+    def _multipliers(
+        output: torch.Tensor, leaves: list[torch.Tensor], one_hot: torch.Tensor
+    ) -> list[torch.Tensor | None]:
+        """(K, *leaf.shape) multipliers per leaf: one backward per output position, graph kept.
+
+        Separate backward passes beat one ``is_grads_batched`` pass here: each pass touches
+        K times less memory and no op runs under vmap.
+        """
+        if not output.requires_grad:
+            return [None] * len(leaves)
+        passes = []
+        for k in range(one_hot.shape[0]):
+            passes.append(
+                torch.autograd.grad(
+                    output,
+                    leaves,
+                    one_hot[k],
+                    retain_graph=k + 1 < one_hot.shape[0],
+                    allow_unused=True,
+                )
+            )
+        return [
+            None if passes[0][i] is None else torch.stack([p[i] for p in passes])
+            for i in range(len(leaves))
+        ]
 
     def _attribution_points(
         self,
