@@ -123,6 +123,23 @@ def _sklearn_predict(estimator: Any) -> Callable[[np.ndarray], Any]:
     return estimator.predict
 
 
+def _with_column_names(predict: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray], Any]:
+    """For a method of an estimator fitted on a DataFrame, pass rows as a DataFrame with its own
+    column names (as it was fitted), not a bare array it would warn about."""
+    columns = getattr(getattr(predict, "__self__", None), "feature_names_in_", None)
+    if columns is None:
+        return predict
+
+    def predict_frame(X: np.ndarray) -> Any:
+        import pandas as pd
+
+        if X.ndim != 2 or X.shape[1] != len(columns):
+            return predict(X)
+        return predict(pd.DataFrame(X, columns=columns))
+
+    return predict_frame
+
+
 def as_model(model: Any, batch_size: int | None = None) -> Model:
     """Wrap ``model`` as a batched :class:`Model`.
 
@@ -143,9 +160,10 @@ def as_model(model: Any, batch_size: int | None = None) -> Model:
         predict, dtype = _keras_predict(model)
         return Model(predict, batch_size, name=name, input_dtype=dtype)
     if hasattr(model, "predict") and hasattr(model, "fit"):
-        return Model(_sklearn_predict(model), batch_size, name=name)
+        return Model(_with_column_names(_sklearn_predict(model)), batch_size, name=name)
     if callable(model):
-        return Model(model, batch_size, name=getattr(model, "__name__", name))
+        name = getattr(model, "__name__", name)
+        return Model(_with_column_names(model), batch_size, name=name)
     raise TypeError(
         f"cannot explain a {name}: pass a function of a 2-D array, a torch.nn.Module, a Keras "
         "model, or an estimator with predict / predict_proba"

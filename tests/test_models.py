@@ -69,3 +69,16 @@ def test_wrong_row_count_and_nan_output_are_errors():
         as_model(lambda X: np.full(len(X), np.nan))(np.ones((3, 2)))
     with pytest.raises(TypeError, match="cannot explain a int"):
         as_model(3)
+
+
+def test_estimators_fitted_on_frames_get_frames():
+    import warnings
+
+    import pandas as pd
+
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(30, 2)), columns=["a", "b"])
+    reg = LinearRegression().fit(frame, frame["a"] * 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn warns when a frame-fitted model gets an array
+        for model in (as_model(reg), as_model(reg.predict)):
+            np.testing.assert_allclose(model(frame.to_numpy())[:, 0], reg.predict(frame))
