@@ -78,6 +78,22 @@ def _derivative(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> 
     return slope
 
 
+def secant(
+    x: torch.Tensor,
+    x_ref: torch.Tensor,
+    y: torch.Tensor,
+    y_ref: torch.Tensor,
+    derivative: Callable[[], torch.Tensor],
+) -> torch.Tensor:
+    """The slope (y - y') / (x - x'), or ``derivative()`` (its limit) where |x - x'| is tiny."""
+    delta = x - x_ref
+    small = ~(delta.abs() > rescale_epsilon(x.dtype))  # also catches NaN (e.g. -inf - -inf)
+    slope = (y - y_ref) / torch.where(small, torch.ones_like(delta), delta)
+    if bool(small.any()):
+        slope = torch.where(small, derivative(), slope)
+    return slope.nan_to_num(0.0, 0.0, 0.0)
+
+
 def rescale(
     fn: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -89,12 +105,8 @@ def rescale(
     with torch.no_grad():
         y = fn(x.detach()) if y is None else y.detach()
         y_ref = fn(x_ref) if y_ref is None else y_ref
-        delta = x.detach() - x_ref
-        small = ~(delta.abs() > rescale_epsilon(x.dtype))  # also catches NaN (e.g. -inf - -inf)
-        slope = (y - y_ref) / torch.where(small, torch.ones_like(delta), delta)
-    if bool(small.any()):
-        slope = torch.where(small, _derivative(fn, x), slope)
-    return _Multipliers.apply(x, y, slope.nan_to_num(0.0, 0.0, 0.0))
+        slope = secant(x.detach(), x_ref, y, y_ref, lambda: _derivative(fn, x))
+    return _Multipliers.apply(x, y, slope)
 
 
 def shapley_product(
@@ -334,30 +346,55 @@ def _softmax_dim(call: Call) -> int:
     return dim
 
 
-def _shifted_exp(call: Call, dim: int) -> tuple[Pair, Pair]:
-    """(x - c, exp(x - c)) with c the same detached constant in both passes."""
-    x, x_ref = call.args[0], call.ref_args[0]
+def _shifted(call: Call, dims: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x - c, x' - c), detached, with c the same constant in both passes (the larger maximum)."""
+    x, x_ref = call.args[0].detach(), call.ref_args[0]
     dtype = call.kwargs.get("dtype")
     dtype = dtype or next((a for a in call.args[2:] if isinstance(a, torch.dtype)), None)
     if dtype is not None:
         x, x_ref = x.to(dtype), x_ref.to(dtype)
-    with torch.no_grad():
-        shift = torch.maximum(x.detach().amax(dim, keepdim=True), x_ref.amax(dim, keepdim=True))
-        shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
-    shifted = Pair(x, x_ref).affine(lambda t: t - shift)
-    return shifted, shifted.rescale(torch.exp)
+    shift = torch.maximum(x.amax(dims, keepdim=True), x_ref.amax(dims, keepdim=True))
+    shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
+    return x - shift, x_ref - shift
 
 
-def _log_probabilities(call: Call) -> Pair:
-    """log_softmax = (x - c) - log(sum(exp(x - c))), as a pair.
+def _log_total(z: torch.Tensor, z_ref: torch.Tensor, dims: Any) -> tuple[Any, ...]:
+    """log(sum(exp(z))) in both passes and the multipliers of z on it: m_log * m_exp."""
+    e, e_ref = torch.exp(z), torch.exp(z_ref)
+    m_exp = secant(z, z_ref, e, e_ref, lambda: e)
+    total, total_ref = e.sum(dims, keepdim=True), e_ref.sum(dims, keepdim=True)
+    log_total, log_total_ref = torch.log(total), torch.log(total_ref)
+    m_log = secant(total, total_ref, log_total, log_total_ref, lambda: 1 / total)
+    return log_total, log_total_ref, m_log * m_exp
 
-    The log domain keeps every multiplier of order one: with the shift common to both passes, the
-    pass with the smaller maximum has a tiny sum, and 1/sum would give huge multipliers that cancel.
+
+class _SoftmaxMultipliers(torch.autograd.Function):
+    """Returns ``value``; the gradient g reaching ``x`` is a - sum(a) * ``inner``, a = g * ``outer``.
+
+    The chain of the log-domain decomposition folded into one step: log_softmax(x) = z - log(sum(
+    exp(z))) with z = x - c, the exp and the log by rescale (their product is ``inner``); for softmax
+    the final exp by rescale (``outer``).
     """
-    dim = _softmax_dim(call)
-    shifted, exp = _shifted_exp(call, dim)
-    log_total = exp.affine(lambda t: t.sum(dim, keepdim=True)).rescale(torch.log)
-    return Pair(shifted.x - log_total.x, shifted.ref - log_total.ref)
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        value: torch.Tensor,
+        inner: torch.Tensor,
+        outer: torch.Tensor | None,
+        dims: Any,
+    ) -> Any:
+        ctx.save_for_backward(inner, outer)
+        ctx.dims, ctx.dtype = dims, x.dtype
+        return value.view_as(value)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Any:
+        inner, outer = ctx.saved_tensors
+        a = grad if outer is None else grad * outer
+        result = torch.addcmul(a, a.sum(ctx.dims, keepdim=True), inner, value=-1)
+        return result.to(ctx.dtype), None, None, None, None
 
 
 def _exact_value(call: Call) -> torch.Tensor:
@@ -366,31 +403,37 @@ def _exact_value(call: Call) -> torch.Tensor:
         return call.func(*args, **call.kwargs)
 
 
+def _softmax_family(call: Call, probabilities: bool) -> Any:
+    dim = _softmax_dim(call)
+    with torch.no_grad():
+        z, z_ref = _shifted(call, dim)
+        log_total, log_total_ref, inner = _log_total(z, z_ref, dim)
+        outer = None
+        if probabilities:
+            log_p, log_p_ref = z - log_total, z_ref - log_total_ref
+            p, p_ref = torch.exp(log_p), torch.exp(log_p_ref)
+            outer = secant(log_p, log_p_ref, p, p_ref, lambda: p)
+    return _SoftmaxMultipliers.apply(call.args[0], _exact_value(call), inner, outer, dim)
+
+
 def _softmax(call: Call) -> Any:
-    probabilities = _log_probabilities(call).rescale(torch.exp)
-    return _GradientOf.apply(probabilities.x, _exact_value(call))
+    return _softmax_family(call, probabilities=True)
 
 
 def _log_softmax(call: Call) -> Any:
-    return _GradientOf.apply(_log_probabilities(call).x, _exact_value(call))
+    return _softmax_family(call, probabilities=False)
 
 
 def _logsumexp(call: Call) -> Any:
     dims, _ = call.argument(1, "dim")
     keepdim, _ = call.argument(2, "keepdim", False)
     dims = tuple(dims) if isinstance(dims, (list, tuple)) else (dims,)
-    x, x_ref = call.args[0], call.ref_args[0]
     with torch.no_grad():
-        shift = torch.maximum(x.detach().amax(dims, keepdim=True), x_ref.amax(dims, keepdim=True))
-        shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
-    exp = Pair(x, x_ref).affine(lambda t: t - shift).rescale(torch.exp)
-    log_total = exp.affine(lambda t: t.sum(dims, keepdim=True)).rescale(torch.log)
-    carrier = log_total.x + shift
-    if not keepdim:
-        carrier = carrier.squeeze(dims)
-    with torch.no_grad():
-        value = torch.logsumexp(x.detach(), dims, keepdim=keepdim)
-    return _GradientOf.apply(carrier, value)
+        z, z_ref = _shifted(call, dims)
+        _, _, multipliers = _log_total(z, z_ref, dims)
+        value = torch.logsumexp(call.args[0].detach(), dims, keepdim=True)
+    result = _Multipliers.apply(call.args[0], value, multipliers)
+    return result if keepdim else result.squeeze(dims)
 
 
 # ----------------------------------------------------------------------------- decompositions

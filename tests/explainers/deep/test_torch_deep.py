@@ -34,6 +34,7 @@ ZOO = {
     "reused_activation": (zoo.ReusedActivation, (6,)),
     "inplace_relu": (zoo.InplaceReLU, (6,)),
     "layernorm_mlp": (zoo.layernorm_mlp, (6,)),
+    "composites": (zoo.Composites, (6,)),
     "transformer_mha": (lambda: zoo.TransformerBlock(attention="mha"), (5, 16)),
     "transformer_sdpa": (lambda: zoo.TransformerBlock(attention="sdpa"), (5, 16)),
     "transformer_manual": (lambda: zoo.TransformerBlock(attention="manual"), (5, 16)),

@@ -115,6 +115,29 @@ def layernorm_mlp() -> nn.Module:
     )
 
 
+class Composites(nn.Module):
+    """log_softmax, logsumexp, GroupNorm, InstanceNorm and a causally masked softmax, one each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(6, 16), nn.Linear(68, 3)
+        self.group = nn.GroupNorm(2, 4)
+        self.instance = nn.InstanceNorm1d(4, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.a(x)
+        square = h.reshape(-1, 4, 4)
+        causal = torch.ones(4, 4, dtype=torch.bool).triu(1)
+        parts = [
+            F.log_softmax(h, dim=-1),
+            torch.logsumexp(square, dim=-1),
+            torch.softmax(square.masked_fill(causal, float("-inf")), dim=-1).flatten(1),
+            self.group(square).flatten(1),
+            self.instance(square).flatten(1),
+        ]
+        return self.b(torch.cat(parts, dim=1))
+
+
 class TransformerBlock(nn.Module):
     """Pre-norm encoder block: LayerNorm, attention, residual, LayerNorm, GELU MLP, residual, head.
 
