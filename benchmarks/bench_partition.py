@@ -58,13 +58,15 @@ def _small_cnn(keras: Any) -> Any:
     keras.mixed_precision.set_global_policy("float32")
     keras.utils.set_random_seed(1)
     layers = keras.layers
-    return keras.Sequential([
-        keras.Input(ACCURACY_SHAPE),
-        layers.Conv2D(8, 3, padding="same", activation="relu"),
-        layers.Conv2D(8, 3, padding="same", activation="relu"),
-        layers.GlobalAveragePooling2D(),
-        layers.Dense(3),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(ACCURACY_SHAPE),
+            layers.Conv2D(8, 3, padding="same", activation="relu"),
+            layers.Conv2D(8, 3, padding="same", activation="relu"),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(3),
+        ]
+    )
 
 
 class _Timed:
@@ -119,16 +121,28 @@ def _speed_rows(keras: Any) -> list[dict]:
         model = _resnet(keras, policy)
         model(images[:1], training=False)  # build and warm up outside the clocks
         runs: dict[str, Callable[[], tuple]] = {
-            "shapwise": lambda m=model: _run_shapwise(m, Image("blur(8,8)", SPEED_SHAPE), images, MAX_EVALS),
+            "shapwise": lambda m=model: _run_shapwise(
+                m, Image("blur(8,8)", SPEED_SHAPE), images, MAX_EVALS
+            ),
             "shap": lambda m=model: _run_shap(m, "blur(8,8)", images, MAX_EVALS),
         }
         for library, run in runs.items():
-            row: dict[str, Any] = {"case": f"resnet50 64x64 {policy}", "library": library,
-                                   "max_evals": MAX_EVALS}
+            row: dict[str, Any] = {
+                "case": f"resnet50 64x64 {policy}",
+                "library": library,
+                "max_evals": MAX_EVALS,
+            }
             try:
                 _, total, inside, error = run()[:4]
-                row.update({"total_s": total, "model_s": inside, "outside_model_s": total - inside,
-                            "outside_share": (total - inside) / total, "additivity_err": error})
+                row.update(
+                    {
+                        "total_s": total,
+                        "model_s": inside,
+                        "outside_model_s": total - inside,
+                        "outside_share": (total - inside) / total,
+                        "additivity_err": error,
+                    }
+                )
             except Exception as failure:  # shap may fail on float16 (the original bug): a finding
                 row["error"] = f"{type(failure).__name__}: {str(failure).splitlines()[0][:90]}"
                 if os.environ.get("BENCH_TRACEBACK"):
@@ -158,10 +172,19 @@ def _accuracy_rows(keras: Any) -> list[dict]:
         shap_values, *_, shap_clustering = _run_shap(model, "blur(3,3)", images, budget)
         exact_shap = _exact_owen(model, np.asarray(shap_clustering, dtype=np.float64), images)
         scale = float(np.abs(exact_ours).max())
-        for library, got, exact in (("shapwise", values, exact_ours), ("shap", shap_values, exact_shap)):
-            rows.append({"case": "cnn 8x8x1 accuracy", "library": library, "max_evals": budget,
-                         "max_abs_err_vs_exact_owen": float(np.abs(got - exact).max()),
-                         "relative_err": float(np.abs(got - exact).max()) / scale})
+        for library, got, exact in (
+            ("shapwise", values, exact_ours),
+            ("shap", shap_values, exact_shap),
+        ):
+            rows.append(
+                {
+                    "case": "cnn 8x8x1 accuracy",
+                    "library": library,
+                    "max_evals": budget,
+                    "max_abs_err_vs_exact_owen": float(np.abs(got - exact).max()),
+                    "relative_err": float(np.abs(got - exact).max()) / scale,
+                }
+            )
     return rows
 
 

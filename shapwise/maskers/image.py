@@ -93,7 +93,9 @@ class Image(Masker):
         channels_last: bool | None = None,
     ) -> None:
         if partition_scheme != 0:
-            raise ValueError(f"partition_scheme must be 0 (halves of the longest side); got {partition_scheme}")
+            raise ValueError(
+                f"partition_scheme must be 0 (halves of the longest side); got {partition_scheme}"
+            )
         self.blur_kernel: tuple[int, int] | None = None
         self.inpaint_method: str | None = None
         self.constant: np.ndarray | None = None
@@ -197,7 +199,9 @@ class Image(Masker):
         if not hidden.any():
             return x
         if hidden.all():  # nothing to inpaint from: the mean colour
-            return self._from_hwc(np.broadcast_to(image.mean(axis=(0, 1)), image.shape)).astype(x.dtype)
+            return self._from_hwc(np.broadcast_to(image.mean(axis=(0, 1)), image.shape)).astype(
+                x.dtype
+            )
         flags = getattr(cv2, self.inpaint_method)
         region = hidden.astype(np.uint8)
         channels = image.shape[2]

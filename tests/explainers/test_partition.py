@@ -259,14 +259,16 @@ def _keras_twins(keras, build):
 
 def _keras_cnn(keras):
     layers = keras.layers
-    return keras.Sequential([
-        keras.Input(IMAGE_SHAPE),
-        layers.Conv2D(8, 3, activation="relu"),
-        layers.MaxPooling2D(),
-        layers.Conv2D(8, 3, activation="relu"),
-        layers.GlobalAveragePooling2D(),
-        layers.Dense(3, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(IMAGE_SHAPE),
+            layers.Conv2D(8, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(8, 3, activation="relu"),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
 
 
 @pytest.mark.parametrize("mask_value", ["blur(4,4)", "inpaint_telea"])
@@ -275,11 +277,11 @@ def test_keras_mixed_float16_cnn(keras_mixed_float16, mask_value) -> None:
     assert half.dtype_policy.compute_dtype == "float16"
     images = _images(IMAGE_SHAPE)
     masker = Image(mask_value, IMAGE_SHAPE)
-    results = [PartitionExplainer(m, masker)(images, max_evals=200, silent=True) for m in (half, full)]
+    results = [
+        PartitionExplainer(m, masker)(images, max_evals=200, silent=True) for m in (half, full)
+    ]
     assert results[1].model_dtype == "float32"
-    _check_half_against_twin(
-        results[0], results[1], "float16", lambda v: _quadrants(v, 16, 16, 2)
-    )
+    _check_half_against_twin(results[0], results[1], "float16", lambda v: _quadrants(v, 16, 16, 2))
 
 
 @pytest.mark.slow
@@ -340,7 +342,9 @@ def test_torch_cnn_in_half_precision(dtype) -> None:
     masker = Image("blur(3,3)", shape)
     full = _torch_cnn(torch)
     half = _torch_cnn(torch).to(getattr(torch, dtype))
-    results = [PartitionExplainer(m, masker)(images, max_evals=200, silent=True) for m in (half, full)]
+    results = [
+        PartitionExplainer(m, masker)(images, max_evals=200, silent=True) for m in (half, full)
+    ]
     _check_half_against_twin(results[0], results[1], dtype, lambda v: _quadrants(v, 16, 16, 0))
 
 

@@ -21,7 +21,9 @@ def _image(shape, dtype=np.float32, seed=0):
     return rng.random(shape).astype(dtype)
 
 
-@pytest.mark.parametrize("shape, channel_axis", [((4, 4, 1), 2), ((6, 6, 3), 2), ((3, 6, 5), 0), ((5, 7), None)])
+@pytest.mark.parametrize(
+    "shape, channel_axis", [((4, 4, 1), 2), ((6, 6, 3), 2), ((3, 6, 5), 0), ((5, 7), None)]
+)
 def test_hierarchy_is_a_valid_linkage_over_every_value(shape, channel_axis) -> None:
     linkage = image_linkage(shape, channel_axis)
     n = int(np.prod(shape))
@@ -157,7 +159,9 @@ def test_partition_on_images_is_additive_at_small_budgets() -> None:
         explanation = PartitionExplainer(model, masker)(images, max_evals=budget)
         totals = explanation.values.reshape(2, -1, 3).sum(axis=1) + explanation.base_values
         np.testing.assert_allclose(totals, explanation.output_values, atol=1e-10)
-        np.testing.assert_allclose(explanation.output_values, model(images.astype(np.float32)), atol=1e-10)
+        np.testing.assert_allclose(
+            explanation.output_values, model(images.astype(np.float32)), atol=1e-10
+        )
 
 
 def test_bad_input_raises_clear_errors() -> None:
@@ -171,7 +175,9 @@ def test_bad_input_raises_clear_errors() -> None:
         Image(np.array([np.nan, 0.0, 0.0]), (8, 8, 3))
     masker = Image("blur(3,3)", (8, 8, 3))
     explainer = PartitionExplainer(lambda x: x.reshape(len(x), -1).sum(1), masker)
-    with pytest.raises(ValueError, match=r"an image of shape \(6, 6, 3\) does not fit this Image masker"):
+    with pytest.raises(
+        ValueError, match=r"an image of shape \(6, 6, 3\) does not fit this Image masker"
+    ):
         explainer(np.zeros((2, 6, 6, 3)))
     nan_images = np.zeros((2, 8, 8, 3), dtype=np.float16)
     nan_images[1, 2, 3, 0] = np.nan
