@@ -436,6 +436,80 @@ def _logsumexp(call: Call) -> Any:
     return result if keepdim else result.squeeze(dims)
 
 
+# ----------------------------------------------------------------------------- normalisation
+class _NormMultipliers(torch.autograd.Function):
+    """Returns ``value``; applies the multipliers of a (centred) normalisation in one step.
+
+    With c the (centred) input, r = rsqrt(mean(c²) + eps), y = c·r·γ + β, the exact rules give
+    Δc·r̄ (product), Δr = s·Δv (rescale, slope s), Δv = mean(2·c̄·Δc) (product), with γ and β
+    constants, so the gradient g of y reaches c as γ·r̄·g + (Σ g·γ·c̄)·(2s/D)·c̄; centring subtracts
+    the mean over the normalised dims. ``scale`` = γ·r̄, ``mixed`` = γ·c̄, ``spread`` = (2s/D)·c̄
+    (centred when the input is), ``weight`` = γ (None: ones) for the centring term.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, value: torch.Tensor, parts: dict[str, Any]) -> Any:
+        ctx.parts, ctx.dtype = parts, x.dtype
+        return value.view_as(value)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Any:
+        parts, dims = ctx.parts, ctx.parts["dims"]
+        dot = (grad * parts["mixed"]).sum(dims, keepdim=True)
+        result = grad * parts["scale"]
+        if parts["centered"]:
+            weighted = grad if parts["weight"] is None else grad * parts["weight"]
+            result -= parts["radius"] * weighted.mean(dims, keepdim=True)
+        result.addcmul_(dot, parts["spread"])
+        return result.to(ctx.dtype), None, None
+
+
+class Normalization(Rule):
+    """layer_norm (``centered``) and rms_norm: the exact decomposition's multipliers in one step."""
+
+    def __init__(self, centered: bool) -> None:
+        self.centered = centered
+
+    def explain(self, call: Call) -> Any:
+        x, x_ref = call.argument(0, "input")
+        shape, _ = call.argument(1, "normalized_shape")
+        weight, _ = call.argument(2, "weight")
+        if self.centered:
+            bias, _ = call.argument(3, "bias")
+            eps, _ = call.argument(4, "eps", 1e-5)
+        else:
+            bias, (eps, _) = None, call.argument(3, "eps")
+            eps = torch.finfo(x.dtype).eps if eps is None else eps
+        if not _varies(x):
+            return call.plain()
+        if _varies(weight) or _varies(bias):
+            call.inexact(f"{call.name} with an input-dependent weight or bias")
+            return call.plain()
+        dims = tuple(range(x.dim() - len(_tuple(shape, 1)), x.dim()))
+        with torch.no_grad():
+            c, c_ref = x.detach(), x_ref
+            if self.centered:
+                c, c_ref = c - c.mean(dims, keepdim=True), c_ref - c_ref.mean(dims, keepdim=True)
+            v, v_ref = ((t * t).mean(dims, keepdim=True) + eps for t in (c, c_ref))
+            r, r_ref = torch.rsqrt(v), torch.rsqrt(v_ref)
+            slope = secant(v, v_ref, r, r_ref, lambda: -0.5 * r**3)
+            radius, middle = (r + r_ref) / 2, (c + c_ref) / 2
+            gamma = None if weight is None else weight.detach()
+            spread = middle * (2 * slope / math.prod(x.shape[d] for d in dims))
+            if self.centered:
+                spread -= spread.mean(dims, keepdim=True)
+            parts = {
+                "dims": dims,
+                "centered": self.centered,
+                "radius": radius,
+                "scale": radius if gamma is None else radius * gamma,
+                "mixed": middle if gamma is None else middle * gamma,
+                "spread": spread,
+                "weight": gamma,
+            }
+        return _NormMultipliers.apply(x, _exact_value(call), parts)
+
+
 # ----------------------------------------------------------------------------- decompositions
 def _pairwise_max(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """max(a, b) = (a + b)/2 + |a - b|/2: affine plus one rescaled |.|, exact by composition."""
@@ -586,41 +660,6 @@ def _adaptive_max_pool(n: int) -> Callable[..., Any]:
     return pool
 
 
-def _normalize_last(x: torch.Tensor, dims: list[int], eps: float) -> torch.Tensor:
-    centered = x - x.mean(dims, keepdim=True)
-    variance = (centered * centered).mean(dims, keepdim=True)
-    return centered * torch.rsqrt(variance + eps)
-
-
-def _layer_norm(
-    input: torch.Tensor,
-    normalized_shape: Any,
-    weight: torch.Tensor | None = None,
-    bias: torch.Tensor | None = None,
-    eps: float = 1e-5,
-) -> torch.Tensor:
-    count = len(_tuple(normalized_shape, 1))
-    result = _normalize_last(input, list(range(input.dim() - count, input.dim())), eps)
-    if weight is not None:
-        result = result * weight
-    if bias is not None:
-        result = result + bias
-    return result
-
-
-def _rms_norm(
-    input: torch.Tensor,
-    normalized_shape: Any,
-    weight: torch.Tensor | None = None,
-    eps: float | None = None,
-) -> torch.Tensor:
-    count = len(_tuple(normalized_shape, 1))
-    dims = list(range(input.dim() - count, input.dim()))
-    eps = torch.finfo(input.dtype).eps if eps is None else eps
-    result = input * torch.rsqrt((input * input).mean(dims, keepdim=True) + eps)
-    return result if weight is None else result * weight
-
-
 def _channel_affine(x: torch.Tensor, weight: Any, bias: Any) -> torch.Tensor:
     shape = (1, -1) + (1,) * (x.dim() - 2)
     if weight is not None:
@@ -638,7 +677,7 @@ def _group_norm(
     eps: float = 1e-5,
 ) -> torch.Tensor:
     grouped = input.reshape(input.shape[0], num_groups, -1)
-    result = _normalize_last(grouped, [2], eps).reshape(input.shape)
+    result = F.layer_norm(grouped, grouped.shape[-1:], eps=eps).reshape(input.shape)
     return _channel_affine(result, weight, bias)
 
 
@@ -658,7 +697,8 @@ def _instance_norm(
             running_var.reshape(shape) + eps
         )
         return _channel_affine(scaled, weight, bias)
-    result = _normalize_last(input, list(range(2, input.dim())), eps)
+    flat = input.reshape(*input.shape[:2], -1)
+    result = F.layer_norm(flat, flat.shape[-1:], eps=eps).reshape(input.shape)
     return _channel_affine(result, weight, bias)
 
 
@@ -918,8 +958,6 @@ _PRODUCTS: dict[str, Sequence[int] | None] = {
 }
 
 _DECOMPOSITIONS: dict[str, Callable[..., Any]] = {
-    "layer_norm": _layer_norm,
-    "rms_norm": _rms_norm,
     "group_norm": _group_norm,
     "instance_norm": _instance_norm,
     "scaled_dot_product_attention": _attention,
@@ -959,6 +997,8 @@ RULES: dict[str, Rule] = {
     **{name: PairRule(_softmax) for name in ["softmax", "_softmax", "special_softmax"]},
     **{name: PairRule(_log_softmax) for name in ["log_softmax", "special_log_softmax"]},
     "logsumexp": PairRule(_logsumexp),
+    "layer_norm": Normalization(centered=True),
+    "rms_norm": Normalization(centered=False),
     "batch_norm": BatchStatistics(),
     **{name: SameMask(0, "condition") for name in ["where"]},
     **{name: SameMask(1, "mask") for name in ["masked_fill", "masked_fill_"]},

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from shapwise.errors import AdditivityError, ShapwiseWarning  # noqa: E402
@@ -289,6 +290,16 @@ def test_unknown_op_warns_once_and_additivity_error_lists_it():
     assert len(caught) == 1
     with pytest.warns(ShapwiseWarning, match="cumprod"):
         explainer.shap_values(x, check_additivity=False)
+
+
+def test_layer_norm_with_an_input_dependent_weight_warns():
+    class BatchWeighted(nn.Module):
+        def forward(self, x):
+            return F.layer_norm(x, (4,), torch.sigmoid(x.mean(0)))[:, :2]
+
+    bg, x = _data((4,))
+    with pytest.warns(ShapwiseWarning, match="layer_norm with an input-dependent weight or bias"):
+        DeepExplainer(BatchWeighted(), bg).shap_values(x, check_additivity=False)
 
 
 @pytest.mark.parametrize(
