@@ -345,13 +345,12 @@ class DeepLiftEngine:
             return [None] * len(leaves)
         passes = []
         for k in range(one_hot.shape[0]):
+            # A scalar objective, not grad_outputs: torch imports sympy on the first backward
+            # given grad_outputs, seconds that every new process would pay.
+            objective = (output * one_hot[k]).sum()
             passes.append(
                 torch.autograd.grad(
-                    output,
-                    leaves,
-                    one_hot[k],
-                    retain_graph=k + 1 < one_hot.shape[0],
-                    allow_unused=True,
+                    objective, leaves, retain_graph=k + 1 < one_hot.shape[0], allow_unused=True
                 )
             )
         return [

@@ -74,7 +74,7 @@ def _derivative(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> 
     """The elementwise derivative of ``fn`` at ``x``."""
     with torch.enable_grad():
         point = x.detach().requires_grad_(True)
-        (slope,) = torch.autograd.grad(fn(point), point, torch.ones_like(x))
+        (slope,) = torch.autograd.grad(fn(point).sum(), point)  # elementwise: the sum's gradient
     return slope
 
 
