@@ -249,11 +249,48 @@ class SameMask(Rule):
         return call.plain()
 
 
-class Product(Rule):
-    """An op bilinear in the operands at ``factors`` (positions), affine in the rest."""
+class _BilinearMultipliers(torch.autograd.Function):
+    """Returns ``value`` = a·b (``kind`` 'mul') or a @ b ('matmul'); the gradient reaches each
+    factor through the other factor's midpoint: the Shapley split, with no second forward."""
 
-    def __init__(self, factors: Sequence[int] | None = None) -> None:
+    @staticmethod
+    def forward(
+        ctx: Any,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        value: torch.Tensor,
+        a_middle: torch.Tensor,
+        b_middle: torch.Tensor,
+        kind: str,
+    ) -> Any:
+        ctx.save_for_backward(a_middle, b_middle)
+        ctx.kind, ctx.shapes = kind, ((a.shape, a.dtype), (b.shape, b.dtype))
+        return value.view_as(value)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Any:
+        a_middle, b_middle = ctx.saved_tensors
+        (a_shape, a_dtype), (b_shape, b_dtype) = ctx.shapes
+        a_grad = b_grad = None
+        if ctx.needs_input_grad[0]:
+            a_grad = grad * b_middle if ctx.kind == "mul" else grad @ b_middle.mT
+            a_grad = a_grad.sum_to_size(a_shape).to(a_dtype)
+        if ctx.needs_input_grad[1]:
+            b_grad = grad * a_middle if ctx.kind == "mul" else a_middle.mT @ grad
+            b_grad = b_grad.sum_to_size(b_shape).to(b_dtype)
+        return a_grad, b_grad, None, None, None, None
+
+
+class Product(Rule):
+    """An op bilinear in the operands at ``factors`` (positions), affine in the rest.
+
+    ``kind`` ('mul' or 'matmul'): the op is that product of its first two arguments, and when both
+    vary one autograd Function carries the split (matmul: when both have at least two dims).
+    """
+
+    def __init__(self, factors: Sequence[int] | None = None, kind: str | None = None) -> None:
         self.factors = factors  # None: every tensor argument is a factor (einsum)
+        self.kind = kind
 
     def explain(self, call: Call) -> Any:
         func, kwargs, inplace = _out_of_place(call)
@@ -272,12 +309,25 @@ class Product(Rule):
             call.inexact(f"{call.name} with more than two input-dependent factors")
             return call.plain()
 
+        if self._fuses(args, varying, kwargs):
+            a, b = args
+            with torch.no_grad():
+                value = func(a.detach(), b.detach())
+                middles = ((a.detach() + refs[0]) / 2, (b.detach() + refs[1]) / 2)
+            result = _BilinearMultipliers.apply(a, b, value, *middles, self.kind)
+            return _write_back(call, result, inplace)
+
         def fn(*operands: Any) -> torch.Tensor:
             return func(*operands, **kwargs)
 
         mixed_refs = [refs[i] if i in varying else args[i] for i in range(len(args))]
         result = shapley_product(fn, args, mixed_refs)
         return _write_back(call, result, inplace)
+
+    def _fuses(self, args: list[Any], varying: list[int], kwargs: dict[str, Any]) -> bool:
+        if self.kind is None or varying != [0, 1] or kwargs or len(args) != 2:
+            return False
+        return self.kind == "mul" or min(args[0].dim(), args[1].dim()) >= 2
 
 
 class Quotient(Rule):
@@ -925,15 +975,11 @@ _ELEMENTWISE = [
     "float_power",
 ]
 
+_MULTIPLICATIONS = ["mul", "mul_", "multiply", "__mul__", "__rmul__", "__imul__"]
 _PRODUCTS: dict[str, Sequence[int] | None] = {
-    **dict.fromkeys(["mul", "mul_", "multiply", "__mul__", "__rmul__", "__imul__"], (0, 1)),
     **dict.fromkeys(
         [
-            "matmul",
-            "__matmul__",
             "__rmatmul__",
-            "mm",
-            "bmm",
             "mv",
             "dot",
             "inner",
@@ -981,6 +1027,8 @@ _DECOMPOSITIONS: dict[str, Callable[..., Any]] = {
 RULES: dict[str, Rule] = {
     **{name: Rescale() for name in _ELEMENTWISE},
     **{name: Product(factors) for name, factors in _PRODUCTS.items()},
+    **{name: Product((0, 1), "mul") for name in _MULTIPLICATIONS},
+    **{name: Product((0, 1), "matmul") for name in ["matmul", "__matmul__", "mm", "bmm"]},
     **{
         name: Quotient()
         for name in [
