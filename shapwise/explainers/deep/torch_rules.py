@@ -570,10 +570,10 @@ def _max_along(x: torch.Tensor, dim: int, keepdim: bool = True) -> torch.Tensor:
     """The maximum along ``dim`` as a tree of pairwise maxima."""
     while x.shape[dim] > 1:
         half = x.shape[dim] // 2
-        paired = _pairwise_max(x.narrow(dim, 0, half), x.narrow(dim, half, half))
-        if x.shape[dim] % 2:
-            paired = torch.cat([paired, x.narrow(dim, 2 * half, 1)], dim)
-        x = paired
+        # split, not narrow: its backward is one cat, where each narrow's fills a zero tensor
+        parts = x.split([half, half, x.shape[dim] - 2 * half], dim)
+        paired = _pairwise_max(parts[0], parts[1])
+        x = torch.cat([paired, parts[2]], dim) if parts[2].shape[dim] else paired
     return x if keepdim else x.squeeze(dim)
 
 
@@ -663,7 +663,11 @@ def _max_pool(n: int) -> Callable[..., Any]:
             if p or right:
                 # Replicated border values never exceed the window's own maximum.
                 result = _pad_replicate(result, dim, p, right)
-            windows = result.unfold(dim, span, s).narrow(dim, 0, out)
+            if s == span and d == 1:  # disjoint windows: a reshape, cheaper than unfold
+                cropped = result.narrow(dim, 0, out * s) if out * s < result.shape[dim] else result
+                windows = cropped.unflatten(dim, (out, s)).movedim(dim + 1, -1)
+            else:
+                windows = result.unfold(dim, span, s).narrow(dim, 0, out)
             if d > 1:
                 windows = windows[..., ::d]
             result = _max_along(windows, windows.dim() - 1, keepdim=False)
