@@ -32,6 +32,7 @@ def _seeded(factory):
 # name -> (model factory, input shape)
 ZOO = {
     "gelu_cnn": (zoo.gelu_cnn, (1, 28, 28)),
+    "single_channel_convs": (zoo.single_channel_convs, (1, 9, 9)),
     "reused_activation": (zoo.ReusedActivation, (6,)),
     "inplace_relu": (zoo.InplaceReLU, (6,)),
     "layernorm_mlp": (zoo.layernorm_mlp, (6,)),

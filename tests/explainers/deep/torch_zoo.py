@@ -79,6 +79,18 @@ def gelu_cnn(outputs: int = 10) -> nn.Module:
     )
 
 
+def single_channel_convs() -> nn.Module:
+    """Convolutions with one input channel per group: strided, padded and dilated, then depthwise."""
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, stride=2, padding=1, dilation=2),
+        nn.GELU(),
+        nn.Conv2d(4, 4, 3, padding=1, groups=4),
+        nn.Tanh(),
+        nn.Flatten(),
+        nn.Linear(64, 3),
+    )
+
+
 class ReusedActivation(nn.Module):
     """One activation module instance called three times."""
 
