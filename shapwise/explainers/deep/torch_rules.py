@@ -313,7 +313,11 @@ class Product(Rule):
             a, b = args
             with torch.no_grad():
                 value = func(a.detach(), b.detach())
-                middles = ((a.detach() + refs[0]) / 2, (b.detach() + refs[1]) / 2)
+                # contiguous once here, or every backward pass copies them for its batched matmul
+                middles = (
+                    ((a.detach() + refs[0]) / 2).contiguous(),
+                    ((b.detach() + refs[1]) / 2).contiguous(),
+                )
             result = _BilinearMultipliers.apply(a, b, value, *middles, self.kind)
             return _write_back(call, result, inplace)
 
