@@ -169,6 +169,8 @@ class TorchDeepExplainer:
         selection = self._selection(outputs, ranked_outputs, output_rank_order)
         rows = inputs[0].shape[0]
         per_chunk = max(1, self.batch_size // self.data[0].shape[0])
+        # equal chunks: one reference pass serves them all, and no small last chunk
+        per_chunk = -(-rows // -(-rows // per_chunk)) if rows else per_chunk
         parts: list[list[Any]] = []
         without_rule: set[str] = set()
         inexact: set[str] = set()
