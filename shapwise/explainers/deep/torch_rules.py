@@ -1,6 +1,6 @@
 """DeepLIFT / DeepSHAP rules for PyTorch, one table: operation name -> rule.
 
-The math is in ``shared/design/deep-rules.md``. In short, every rule gives an operation y = f(a, b, ...)
+The math is in ``docs/deep-attribution.md``. In short, every rule gives an operation y = f(a, b, ...)
 multipliers such that  y - y' = sum_i m_i * (a_i - a_i')  (summation-to-delta), where ' marks the
 reference (background) pass. The engine applies a rule by returning the exact forward value whose
 *gradient* is the rule's multiplier, so that one ordinary backward pass chains the multipliers.

@@ -1,0 +1,47 @@
+"""Tabular maskers: background handling, masking, and the feature clustering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shapwise.maskers import Independent, Partition
+from tests.reference import leaves, linkage_to_tree
+
+
+def test_independent_masks_with_background_values():
+    background = np.arange(12.0).reshape(4, 3)
+    masker = Independent(background)
+    x = np.array([-1.0, -2.0, -3.0])
+    masked = masker.masked_batch(np.array([[True, False, True], [False, False, False]]), x)
+    assert masked.shape == (2, 4, 3)
+    np.testing.assert_array_equal(masked[0][:, [0, 2]], np.tile([-1.0, -3.0], (4, 1)))
+    np.testing.assert_array_equal(masked[0][:, 1], background[:, 1])
+    np.testing.assert_array_equal(masked[1], background)
+    np.testing.assert_array_equal(masker(np.array([1, 1, 1]), x), np.tile(x, (4, 1)))
+
+
+def test_background_is_subsampled_to_max_samples():
+    background = np.random.default_rng(0).normal(size=(500, 2))
+    masker = Independent(background, max_samples=100)
+    assert masker.shape == (100, 2)
+    assert {tuple(r) for r in masker.data} <= {tuple(r) for r in background}
+
+
+def test_correlated_features_cluster_first():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 200))
+    data = np.stack([a, b, a + 0.01 * rng.normal(size=200), b + 0.01 * rng.normal(size=200)], 1)
+    tree = linkage_to_tree(Partition(data).clustering)
+    groups = sorted(sorted(leaves(child)) for child in tree)
+    assert groups == [[0, 2], [1, 3]]
+
+
+def test_user_clustering_any_float_dtype_and_bad_shapes():
+    data = np.random.default_rng(0).normal(size=(20, 3))
+    linkage = np.array([[0, 1, 0.5, 2], [2, 3, 1.0, 3]], dtype=np.float16)
+    assert Partition(data, clustering=linkage).clustering.dtype == np.float64
+    with pytest.raises(ValueError, match=r"linkage matrix of shape \(2, 4\) for 3 features"):
+        Partition(data, clustering=np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="must be 2-D"):
+        Independent(np.zeros((2, 3, 4)))
