@@ -21,6 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._table import print_table
+from benchmarks._timing import TimedModel
 from tests.reference import masked_game, shapley_values
 
 N_FEATURES = 12
@@ -28,20 +29,6 @@ N_BACKGROUND = 20
 N_ROWS = 10
 BUDGETS = (100, 300, 1000)
 SEEDS = (0, 1, 2)
-
-
-class TimedModel:
-    """Counts rows and seconds spent inside the model."""
-
-    def __init__(self, predict):
-        self.predict, self.seconds, self.rows = predict, 0.0, 0
-
-    def __call__(self, X):
-        start = time.perf_counter()
-        out = self.predict(np.asarray(X))
-        self.seconds += time.perf_counter() - start
-        self.rows += len(X)
-        return out
 
 
 def _problems():
