@@ -30,6 +30,10 @@ _LAZY = {
     "LinearExplainer": ("shapwise.explainers.linear", "LinearExplainer"),
     "DeepExplainer": ("shapwise.explainers.deep", "DeepExplainer"),
     "GradientExplainer": ("shapwise.explainers.gradient", "GradientExplainer"),
+    "summary_plot": ("shapwise.plots.legacy", "summary_plot"),
+    "dependence_plot": ("shapwise.plots.legacy", "dependence_plot"),
+    "force_plot": ("shapwise.plots.legacy", "force_plot"),
+    "image_plot": ("shapwise.plots.legacy", "image_plot"),
     "kmeans": ("shapwise.background", "kmeans"),
     "sample": ("shapwise.background", "sample"),
 }
