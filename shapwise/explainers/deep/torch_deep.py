@@ -11,11 +11,11 @@ import numpy as np
 from shapwise._optional import require
 from shapwise._progress import progress
 from shapwise.errors import AdditivityError, ShapwiseWarning
+from shapwise.explainers._tensor_inputs import output_ranks
 from shapwise.explanation import Explanation
 from shapwise.numeric import additivity_tolerance, to_numpy
 
 _HALF_TYPES = ("float16", "bfloat16")
-_RANK_ORDERS = ("max", "min", "max_abs")
 
 
 class TorchDeepExplainer:
@@ -148,25 +148,14 @@ class TorchDeepExplainer:
         return output.reshape(output.shape[0], -1).to(self._compute_dtype)
 
     # ----------------------------------------------------------------- explaining
-    def _selection(self, outputs: Any, ranked_outputs: int | None, order: str) -> Any:
-        torch = self._torch
-        rows = outputs.shape[0]
-        if ranked_outputs is None:
-            return torch.arange(self.num_outputs, device=outputs.device).expand(rows, -1)
-        if order not in _RANK_ORDERS:
-            raise ValueError(f"output_rank_order must be one of {_RANK_ORDERS}, got {order!r}")
-        if ranked_outputs < 1:
-            raise ValueError(f"ranked_outputs must be at least 1, got {ranked_outputs}")
-        keys = {"max": -outputs, "min": outputs, "max_abs": -outputs.abs()}[order]
-        return torch.argsort(keys, dim=1, stable=True)[:, :ranked_outputs]
-
     def _explain(
         self, X: Any, ranked_outputs: int | None, output_rank_order: str, check_additivity: bool
     ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, list[Any]]:
         torch = self._torch
         inputs = self._as_tensors(X, "X")
         outputs = self._forward(self._model, inputs)
-        selection = self._selection(outputs, ranked_outputs, output_rank_order)
+        ranks = output_ranks(to_numpy(outputs), ranked_outputs, output_rank_order, True)
+        selection = torch.as_tensor(ranks, device=outputs.device)
         rows = inputs[0].shape[0]
         per_chunk = max(1, self.batch_size // self.data[0].shape[0])
         # equal chunks: one reference pass serves them all, and no small last chunk
