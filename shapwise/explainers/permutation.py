@@ -9,6 +9,8 @@ v(full) - v(empty), so every estimate is additive. Three things cut the variance
 - a coalition is evaluated once however many permutations pass through it, and the budget counts
   distinct coalitions, so the small and large coalitions that many permutations share cost once and
   more permutations fit in ``max_evals``.
+The plan (orders and their distinct coalitions) is made once per explanation; each row uses it under
+its own random relabelling of the features, which keeps all three properties.
 """
 
 from __future__ import annotations
@@ -76,6 +78,20 @@ def plan_permutations(
         n_blocks *= 2
 
 
+def _shared_plan(
+    shared: dict, n_features: int, max_evals: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Orders, their distinct coalitions, and each prefix's index among them, planned once per
+    explanation (``shared`` lives as long as one call) and relabelled by each row."""
+    key = ("permutation plan", n_features, max_evals)
+    if key not in shared:
+        orders, chains = plan_permutations(n_features, max_evals, rng)
+        masks = chains.reshape(-1, n_features)
+        _, first, inverse = np.unique(coalition_keys(masks), return_index=True, return_inverse=True)
+        shared[key] = (orders, masks[first], inverse.reshape(-1))
+    return shared[key]
+
+
 class PermutationExplainer(ExplainerBase):
     """Shapley values estimated from antithetic, position-balanced permutations.
 
@@ -94,11 +110,13 @@ class PermutationExplainer(ExplainerBase):
         if n <= 30 and 2**n <= max_evals:
             table = game.values(all_coalitions(n))
             return shapley_from_table(table, n), table[0], table[-1]
-        orders, chains = plan_permutations(n, max_evals, rng)
-        masks = chains.reshape(-1, n)
-        _, first, inverse = np.unique(coalition_keys(masks), return_index=True, return_inverse=True)
-        table = game.values(masks[first])
-        chain = table[inverse.reshape(-1)].reshape(len(orders), n + 1, -1)
+        orders, distinct, inverse = _shared_plan(game.shared, n, max_evals, rng)
+        # A random relabelling of the features gives this row its own permutations: a bijection
+        # on coalitions, so distinctness, antithetic pairs and position balance are kept.
+        relabel = rng.permutation(n)
+        orders = relabel[orders]
+        table = game.values(distinct[:, np.argsort(relabel)])
+        chain = table[inverse].reshape(len(orders), n + 1, -1)
         gains = np.diff(chain, axis=1)
         values = np.zeros((n, table.shape[1]), dtype=np.float64)
         np.add.at(values, orders.reshape(-1), gains.reshape(-1, table.shape[1]))
