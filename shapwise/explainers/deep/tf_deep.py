@@ -174,7 +174,7 @@ class TFDeepExplainer:
         error = np.abs(total + expected[ranks] - explained)
         scale = float(np.abs(outputs).max()) if outputs.size else 1.0
         tolerance = additivity_tolerance(self.graph.dtype.name, scale)
-        if error.max() > tolerance:
+        if not error.max() <= tolerance:  # also catches NaN
             without = (
                 f" Ops without an exact rule (gradient used): {', '.join(self.ops_without_rule)}."
                 if self.ops_without_rule

@@ -13,7 +13,7 @@ from shapwise._progress import progress
 from shapwise.errors import AdditivityError, ShapwiseWarning
 from shapwise.explainers._tensor_inputs import output_ranks
 from shapwise.explanation import Explanation
-from shapwise.numeric import additivity_tolerance, to_numpy
+from shapwise.numeric import additivity_tolerance, check_finite, to_numpy
 
 _HALF_TYPES = ("float16", "bfloat16")
 
@@ -126,6 +126,13 @@ class TorchDeepExplainer:
         tensors = []
         for position, item in enumerate(items):
             array = to_numpy(item, name=f"{name}[{position}]", allow_integers=True)
+            check_finite(array, f"{name}[{position}]")
+            if name != "data" and array.shape[1:] != tuple(self.data[position].shape[1:]):
+                raise ValueError(
+                    f"{name}[{position}] has rows of shape {array.shape[1:]} but the background "
+                    f"rows have shape {tuple(self.data[position].shape[1:])}; pass rows shaped "
+                    "like the background"
+                )
             tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
             if tensor.is_floating_point() or array.dtype.kind == "b":
                 tensor = tensor.to(self._compute_dtype)
@@ -200,7 +207,7 @@ class TorchDeepExplainer:
         scale = max(float(np.max(np.abs(chosen), initial=0.0)), float(np.max(np.abs(expected))))
         dtype_name = str(self._compute_dtype).replace("torch.", "")
         tolerance = additivity_tolerance(dtype_name, scale)
-        if error > tolerance:
+        if not error <= tolerance:  # also catches NaN
             if lacking:
                 cause = f"operations without an exact rule: {', '.join(lacking)}"
             elif self.layer is not None:
@@ -238,9 +245,9 @@ class TorchDeepExplainer:
         result = values if self.multi_input else values[0]
         return (result, indexes) if ranked_outputs is not None else result
 
-    def __call__(self, X: Any) -> Explanation | list[Explanation]:
+    def __call__(self, X: Any, check_additivity: bool = True) -> Explanation | list[Explanation]:
         """An ``Explanation`` of ``X`` for all outputs (a list of them for several inputs)."""
-        values, _, outputs, inputs = self._explain(X, None, "max", True)
+        values, _, outputs, inputs = self._explain(X, None, "max", check_additivity)
         native = None
         if self._model is not self.model:
             native_inputs = [

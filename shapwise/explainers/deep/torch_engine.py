@@ -321,7 +321,9 @@ class DeepLiftEngine:
         values: dict[int, torch.Tensor] = {}
         for (leaf, ref, index), grad in zip(points, grads, strict=False):
             if grad is None:
-                grad = torch.zeros((one_hot.shape[0], *leaf.shape), dtype=leaf.dtype)
+                grad = torch.zeros(
+                    (one_hot.shape[0], *leaf.shape), dtype=leaf.dtype, device=leaf.device
+                )
             contribution = grad * (leaf.detach() - ref)
             if self.layer is None and not inputs[index].is_floating_point():
                 contribution = contribution.sum(-1)  # an embedding vector -> its token

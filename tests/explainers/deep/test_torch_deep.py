@@ -359,3 +359,25 @@ def test_argument_error_messages():
     multi = DeepExplainer(_seeded(_TwoInputs), [torch.zeros(2, 4), torch.zeros(2, 2)])
     with pytest.raises(TypeError, match="pass X as a list"):
         multi.shap_values(torch.zeros(1, 4))
+
+
+def test_nan_inputs_and_misshapen_rows_are_named():
+    model = _seeded(lambda: zoo.mlp(nn.ReLU))
+    background = torch.zeros(4, 6)
+    with pytest.raises(ValueError, match=r"data\[0\] contains 1 NaN"):
+        DeepExplainer(model, torch.tensor([[float("nan")] + [0.0] * 5]))
+    explainer = DeepExplainer(model, background)
+    bad = torch.zeros(2, 6)
+    bad[1, 3] = float("inf")
+    with pytest.raises(ValueError, match=r"X\[0\] contains 1 NaN or infinite"):
+        explainer.shap_values(bad)
+    with pytest.raises(
+        ValueError, match=r"rows of shape \(7,\) but the background rows have shape \(6,\)"
+    ):
+        explainer.shap_values(torch.zeros(2, 7))
+
+
+def test_call_takes_check_additivity():
+    explainer = DeepExplainer(_seeded(lambda: zoo.mlp(nn.GELU)), torch.randn(4, 6))
+    explanation = explainer(torch.randn(2, 6), check_additivity=False)
+    assert explanation.values.shape == (2, 6, 3)
