@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from shapwise._torch_modes import eval_mode
 from shapwise.numeric import check_finite, native_dtype_name, to_numpy
 
 # Without an explicit batch size, a model call gets at most this many rows, and at most this many
@@ -94,13 +95,8 @@ def _torch_predict(module: Any) -> tuple[Callable[[np.ndarray], Any], str]:
     device = parameter.device if parameter is not None else torch.device("cpu")
 
     def predict(X: np.ndarray) -> Any:
-        was_training = module.training
-        module.eval()
-        try:
-            with torch.no_grad():
-                return module(torch.as_tensor(X).to(device=device, dtype=dtype))
-        finally:
-            module.train(was_training)
+        with eval_mode(module), torch.no_grad():
+            return module(torch.as_tensor(X).to(device=device, dtype=dtype))
 
     return predict, str(dtype).replace("torch.", "")
 

@@ -82,3 +82,12 @@ def test_estimators_fitted_on_frames_get_frames():
         warnings.simplefilter("error")  # sklearn warns when a frame-fitted model gets an array
         for model in (as_model(reg), as_model(reg.predict)):
             np.testing.assert_allclose(model(frame.to_numpy())[:, 0], reg.predict(frame))
+
+
+def test_torch_submodules_keep_their_own_modes():
+    torch = pytest.importorskip("torch")
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Dropout(0.5))
+    net.train()
+    net[1].eval()  # fine-tuning with frozen batch statistics
+    as_model(net)(np.ones((5, 3), dtype=np.float32))
+    assert net.training and not net[1].training and net[2].training

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from shapwise._optional import require
+from shapwise._torch_modes import eval_mode
 
 
 def _float_dtype_of(model: Any) -> Any:
@@ -18,18 +19,6 @@ def _float_dtype_of(model: Any) -> Any:
         if tensor.is_floating_point():
             return tensor.dtype
     return torch.float32
-
-
-@contextlib.contextmanager
-def _eval_mode(model: Any) -> Iterator[None]:
-    """Run in eval mode and give every submodule its own train/eval flag back afterwards."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, training in modes:
-            module.train(training)
 
 
 class TorchGradientModel:
@@ -61,7 +50,7 @@ class TorchGradientModel:
             self.layer = self.model.get_submodule(name)
             self.layer_name = name
         self.n_inputs = len(background)
-        with _eval_mode(self.model), torch.no_grad():
+        with eval_mode(self.model), torch.no_grad():
             probe = self.model(*self._tensors([b[:1] for b in background], self.compute_dtype))
         self._forward_check(probe)
         # shap's convention for torch: (N, 1) outputs count as a single output.
@@ -114,7 +103,7 @@ class TorchGradientModel:
     # ---------------------------------------------------------------- interface
     def outputs(self, inputs: list[np.ndarray]) -> np.ndarray:
         torch = require("torch", "torch")
-        with _eval_mode(self.model), torch.no_grad():
+        with eval_mode(self.model), torch.no_grad():
             out = self._forward(self.model, self._tensors(inputs, self.compute_dtype))
         return out.cpu().numpy()
 
@@ -123,7 +112,7 @@ class TorchGradientModel:
         if self.model is self.native_model:
             return None
         dtype = _float_dtype_of(self.native_model)
-        with _eval_mode(self.native_model), torch.no_grad():
+        with eval_mode(self.native_model), torch.no_grad():
             out = self._forward(self.native_model, self._tensors(inputs, dtype))
         return out.float().cpu().numpy()
 
@@ -132,7 +121,7 @@ class TorchGradientModel:
         if self.layer is None:
             return inputs
         captured: list[Any] = []
-        with _eval_mode(self.model), torch.no_grad(), self._substitute_layer_inputs(None, captured):
+        with eval_mode(self.model), torch.no_grad(), self._substitute_layer_inputs(None, captured):
             self._forward(self.model, self._tensors(inputs, self.compute_dtype))
         if not captured:
             raise RuntimeError(f"layer '{self.layer_name}' did not run in the model's forward pass")
@@ -158,7 +147,7 @@ class TorchGradientModel:
             ]
 
         index = torch.as_tensor(output_index.T.reshape(-1, 1), device=self.device)
-        with _eval_mode(self.model), contextlib.ExitStack() as stack:
+        with eval_mode(self.model), contextlib.ExitStack() as stack:
             stack.enter_context(torch.enable_grad())
             if self.layer is None:
                 leaves = [t.requires_grad_() for t in repeat(inputs)]

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
+from shapwise._torch_modes import eval_mode
 from shapwise.explainers.deep.torch_rules import AFFINE_OPS, RULES, Call, Decompose, Rule
 
 
@@ -201,16 +202,13 @@ def _carries_gradient(value: Any) -> bool:
 @contextlib.contextmanager
 def frozen(model: torch.nn.Module) -> Iterator[None]:
     """Eval mode and no parameter gradients while explaining; everything restored afterwards."""
-    modes = [(module, module.training) for module in model.modules()]
     flags = [(parameter, parameter.requires_grad) for parameter in model.parameters()]
     try:
-        model.eval()
-        for parameter, _ in flags:
-            parameter.requires_grad_(False)
-        yield
+        with eval_mode(model):
+            for parameter, _ in flags:
+                parameter.requires_grad_(False)
+            yield
     finally:
-        for module, training in modes:
-            module.training = training
         for parameter, requires_grad in flags:
             parameter.requires_grad_(requires_grad)
 
