@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from shapwise.links import get_link, identity
 from shapwise.maskers._base import Masker
 
 # Explainer classes by algorithm name, imported only when used (some need torch or tensorflow).
@@ -82,6 +83,21 @@ def Explainer(
             f"unknown algorithm {algorithm!r}; choose 'auto' or one of {sorted(_ALGORITHMS)}"
         )
     if algorithm in ("deep", "gradient"):
+        ignored = [
+            name
+            for name, given in (
+                ("link", get_link(link) is not identity),
+                ("output_names", output_names),
+                ("feature_names", feature_names),
+            )
+            if given
+        ]
+        if ignored:
+            raise ValueError(
+                f"the {algorithm} explainer does not take {', '.join(ignored)}: its values add up "
+                "in the model's own output space and it names features from DataFrame inputs; "
+                "leave these out, or use a model-agnostic algorithm such as 'permutation'"
+            )
         return _load(*_ALGORITHMS[algorithm])(model, masker, **kwargs)
     names = {"output_names": output_names, "feature_names": feature_names}
     if algorithm == "linear" or (algorithm == "auto" and _is_linear_estimator(model)):

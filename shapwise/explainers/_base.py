@@ -121,31 +121,35 @@ class ExplainerBase:
 
         X_raw = args[0]
         X = self._rows(X_raw)
-        if batch_size != "auto":
-            self.model.batch_size = int(batch_size)
         n_features = self.masker.shape[1]
         budget = self.default_max_evals(n_features) if max_evals == "auto" else int(max_evals)
         if budget < 2:
             raise ValueError(f"max_evals must be at least 2; got {max_evals}")
         rng = np.random.default_rng(self.seed)
-        if isinstance(outputs, OpChain):  # e.g. Explanation.argsort.flip[:3]: top outputs per row
-            outputs = outputs_by_rank(outputs, self.link(self.model(X)))
-        row_outputs = select_outputs(outputs, len(X), None)
-        shared: dict = {}
-        rows = []
-        with progress(len(X), f"{type(self).__name__}", silent) as bar:
-            for i, x in enumerate(X):
-                game = CoalitionGame(
-                    self.model,
-                    self.masker,
-                    x,
-                    self.link,
-                    shared,
-                    outputs=None if row_outputs is None else row_outputs[i],
-                    linearize_link=self.linearize_link,
-                )
-                rows.append(self.explain_row(game, budget, rng))
-                bar.update(1)
+        saved_batch_size = self.model.batch_size
+        if batch_size != "auto":
+            self.model.batch_size = int(batch_size)  # for this call only
+        try:
+            if isinstance(outputs, OpChain):  # e.g. Explanation.argsort.flip[:3]: top outputs
+                outputs = outputs_by_rank(outputs, self.link(self.model(X)))
+            row_outputs = select_outputs(outputs, len(X), None)
+            shared: dict = {}
+            rows = []
+            with progress(len(X), f"{type(self).__name__}", silent) as bar:
+                for i, x in enumerate(X):
+                    game = CoalitionGame(
+                        self.model,
+                        self.masker,
+                        x,
+                        self.link,
+                        shared,
+                        outputs=None if row_outputs is None else row_outputs[i],
+                        linearize_link=self.linearize_link,
+                    )
+                    rows.append(self.explain_row(game, budget, rng))
+                    bar.update(1)
+        finally:
+            self.model.batch_size = saved_batch_size
         values = np.stack([r[0] for r in rows])
         base_values = np.stack([r[1] for r in rows])
         output_values = np.stack([r[2] for r in rows])

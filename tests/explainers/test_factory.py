@@ -144,3 +144,14 @@ def test_outputs_by_rank_with_shaps_op_chain():
     assert repr(shapwise.Explanation.abs.mean(0)) == "Explanation.abs.mean(...)"
     order = shapwise.Explanation.abs.mean(0).argsort.apply(full[..., 0])
     np.testing.assert_array_equal(order.values, np.argsort(np.abs(full.values[..., 0]).mean(0)))
+
+
+def test_call_options_do_not_stick_and_deep_rejects_a_link():
+    explainer = shapwise.Explainer(interaction_model(3), _data(3), batch_size=64)
+    calls = []
+    inner = explainer.model._predict
+    explainer.model._predict = lambda X: (calls.append(len(X)), inner(X))[1]
+    explainer(_data(3)[:1], batch_size=5)
+    assert max(calls) == 5 and explainer.model.batch_size == 64
+    with pytest.raises(ValueError, match="the deep explainer does not take link"):
+        shapwise.Explainer(np.sum, _data(3), algorithm="deep", link="logit")
