@@ -72,7 +72,7 @@ class TFDeepExplainer:
         """DeepSHAP values for the rows of ``X``, in shap 0.51's return conventions.
 
         Returns:
-            one input: (N, *shape) for a rank-1 model output, else (N, *shape, K); several inputs:
+            one input: (N, *shape, K), K = 1 for a single output; several inputs:
             a list of those. With ``ranked_outputs``, the pair ``(values, ranks)``.
         """
         inputs = self._read_inputs(X)
@@ -81,10 +81,10 @@ class TFDeepExplainer:
         values = self._attribute(inputs, ranks)
         if check_additivity:
             self._check_additivity(values, outputs, ranks)
-        if not self.multi_output:
-            values = [v[..., 0] for v in values]
+        # As shap 0.51: a trailing output axis even for a rank-1 output, and the ranks whenever
+        # ranked_outputs is given.
         result = values if len(values) > 1 else values[0]
-        return (result, ranks) if ranked_outputs is not None and self.multi_output else result
+        return (result, ranks) if ranked_outputs is not None else result
 
     def __call__(self, X: Any, check_additivity: bool = True) -> Explanation | list[Explanation]:
         """An ``Explanation`` of all outputs (a list of them for a model of several inputs)."""

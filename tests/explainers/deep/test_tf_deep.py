@@ -151,9 +151,12 @@ def test_single_output_multiple_inputs_and_ranked_outputs(zoo):
     background, X = _data((5,))
     explainer = TFDeepExplainer(model, [background[:, :3], background[:, 3:]])
     values = explainer.shap_values([X[:, :3], X[:, 3:]])
-    assert [v.shape for v in values] == [(3, 3), (3, 2)]  # rank-1 output: no output axis
-    total = values[0].sum(1) + values[1].sum(1) + explainer.expected_value
+    # as shap 0.51's code: a trailing output axis for one output too, ranks whenever asked for
+    assert [v.shape for v in values] == [(3, 3, 1), (3, 2, 1)]
+    total = values[0].sum(1)[:, 0] + values[1].sum(1)[:, 0] + explainer.expected_value
     np.testing.assert_allclose(total, np.asarray(model([X[:, :3], X[:, 3:]])), atol=1e-5)
+    _, single_ranks = explainer.shap_values([X[:, :3], X[:, 3:]], ranked_outputs=1)
+    np.testing.assert_array_equal(single_ranks, np.zeros((3, 1)))
 
     model, shape = zoo[("gelu", "float32")]
     background, X = _data(shape)
