@@ -10,7 +10,8 @@ from shapwise.maskers._base import Masker
 from shapwise.numeric import check_finite, feature_names_of, to_numpy
 
 
-def _background(data: Any, max_samples: int, seed: int) -> tuple[np.ndarray, list[str] | None]:
+def _background(data: Any) -> tuple[np.ndarray, list[str] | None]:
+    """All background rows as a checked 2-D array, and the feature names of a DataFrame."""
     names = feature_names_of(data)
     array = to_numpy(data, name="the background data")
     if array.ndim == 1:
@@ -22,10 +23,14 @@ def _background(data: Any, max_samples: int, seed: int) -> tuple[np.ndarray, lis
     if array.shape[0] == 0:
         raise ValueError("the background data is empty; pass at least one row")
     check_finite(array, "the background data")
-    if array.shape[0] > max_samples:
-        rows = np.random.default_rng(seed).choice(array.shape[0], max_samples, replace=False)
-        array = array[np.sort(rows)]
     return array, names
+
+
+def _subsample(array: np.ndarray, max_samples: int, seed: int) -> np.ndarray:
+    if array.shape[0] <= max_samples:
+        return array
+    rows = np.random.default_rng(seed).choice(array.shape[0], max_samples, replace=False)
+    return array[np.sort(rows)]
 
 
 class Independent(Masker):
@@ -39,9 +44,15 @@ class Independent(Masker):
     empty_is_constant = True
 
     def __init__(self, data: Any, max_samples: int = 100, seed: int = 0) -> None:
-        self.data, self.feature_names = _background(data, max_samples, seed)
-        self.shape = self.data.shape
+        self._keep_background(data, max_samples, seed)
         self.clustering = None
+
+    def _keep_background(self, data: Any, max_samples: int, seed: int) -> np.ndarray:
+        """Keep up to ``max_samples`` background rows; return all of them (for clustering)."""
+        full, self.feature_names = _background(data)
+        self.data = _subsample(full, max_samples, seed)
+        self.shape = self.data.shape
+        return full
 
     def check_row(self, x: np.ndarray) -> None:
         if x.shape != self.data.shape[1:]:
@@ -106,9 +117,8 @@ class Partition(Independent):
     def __init__(
         self, data: Any, max_samples: int = 100, clustering: Any = "correlation", seed: int = 0
     ) -> None:
-        super().__init__(data, max_samples=max_samples, seed=seed)
+        full = self._keep_background(data, max_samples, seed)
         if isinstance(clustering, str):
-            full = to_numpy(data, name="the background data").reshape(len(data), -1)
             self.clustering = cluster_features(full, clustering)
         else:
             self.clustering = check_linkage(clustering, self.shape[1])
