@@ -9,7 +9,6 @@ from shapwise.maskers.tabular import Independent, Partition
 
 _LAZY = {
     "Image": "shapwise.maskers.image",
-    "Text": "shapwise.maskers.text",
 }
 
 
@@ -21,4 +20,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'shapwise.maskers' has no attribute {name!r}")
 
 
-__all__ = ["CallableMasker", "Image", "Independent", "Masker", "Partition", "Text"]
+__all__ = ["CallableMasker", "Image", "Independent", "Masker", "Partition"]

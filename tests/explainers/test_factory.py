@@ -155,3 +155,12 @@ def test_call_options_do_not_stick_and_deep_rejects_a_link():
     assert max(calls) == 5 and explainer.model.batch_size == 64
     with pytest.raises(ValueError, match="the deep explainer does not take link"):
         shapwise.Explainer(np.sum, _data(3), algorithm="deep", link="logit")
+
+
+def test_every_public_name_resolves():
+    import shapwise.explainers
+    import shapwise.maskers
+
+    for module in (shapwise, shapwise.explainers, shapwise.maskers):
+        for name in module.__all__:
+            assert getattr(module, name) is not None, f"{module.__name__}.{name}"
