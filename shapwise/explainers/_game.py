@@ -59,11 +59,23 @@ class CoalitionGame:
         chunk = max(1, ROWS_PER_CHUNK // rows_per_mask)
         pieces = []
         for start in range(0, len(masks), chunk):
-            inputs = self.masker.masked_batch(masks[start : start + chunk], self.x)
+            inputs = self._masked_inputs(masks[start : start + chunk])
             k, rows = inputs.shape[:2]
             out = self.model(inputs.reshape(k * rows, *inputs.shape[2:]))
             pieces.append(reduce(out.reshape(k, rows, -1)))
         return np.concatenate(pieces, axis=0)
+
+    def _masked_inputs(self, masks: np.ndarray) -> np.ndarray:
+        """The masker's inputs for K masks, written into one buffer reused for the whole call
+        when the masker can (a fresh array per batch costs more than filling it)."""
+        if not self.masker.writes_into:
+            return self.masker.masked_batch(masks, self.x)
+        buffer = self.shared.get("input buffer")
+        if buffer is not None and len(buffer) >= len(masks):
+            return self.masker.masked_batch(masks, self.x, out=buffer[: len(masks)])
+        inputs = self.masker.masked_batch(masks, self.x)
+        self.shared["input buffer"] = inputs
+        return inputs
 
     def _row_probabilities(self) -> np.ndarray | None:
         """The masker's background-row weights, normalised to sum to one (None: equal weights)."""

@@ -17,6 +17,8 @@ class Masker:
             can be computed once per explanation.
         feature_names: names of the features, when the masker knows them.
         weights: a weight per background row (e.g. k-means cluster sizes), or None for equal weights.
+        writes_into: ``masked_batch`` accepts ``out=``, an array to fill and return instead of a
+            new one (explainers reuse one buffer for every batch of a call).
     """
 
     shape: tuple[int, int]
@@ -24,6 +26,7 @@ class Masker:
     empty_is_constant: bool = False
     feature_names: list[str] | None = None
     weights: np.ndarray | None = None
+    writes_into: bool = False
 
     def masked_batch(self, masks: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Masked inputs for K boolean masks (K, n_features) of one row: shape (K, rows, *x.shape)."""

@@ -33,6 +33,10 @@ def _subsample(array: np.ndarray, max_samples: int, seed: int) -> np.ndarray:
     return array[np.sort(rows)]
 
 
+# Up to this many features the masked inputs are written column by column (fast, no temporaries).
+COLUMNWISE_MAX_FEATURES = 256
+
+
 class Independent(Masker):
     """Hides features by replacing them with background values, independently of the others.
 
@@ -42,6 +46,7 @@ class Independent(Masker):
     """
 
     empty_is_constant = True
+    writes_into = True
 
     def __init__(self, data: Any, max_samples: int = 100, seed: int = 0) -> None:
         self._keep_background(data, max_samples, seed)
@@ -61,8 +66,27 @@ class Independent(Masker):
                 f"{self.data.shape[1:]}; pass data with the same features as the background"
             )
 
-    def masked_batch(self, masks: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return np.where(masks[:, None, :], x[None, None, :], self.data[None, :, :])
+    def masked_batch(
+        self, masks: np.ndarray, x: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Masked inputs (K, rows, features), written into ``out`` when given.
+
+        The background is broadcast into the result, then each feature's column takes the row's
+        value in the coalitions that hold it: with a reused ``out`` this is a few times faster
+        than building a new array, which matters for models that cost well under a microsecond
+        per row.
+        """
+        shape = (len(masks), *self.data.shape)
+        dtype = np.result_type(self.data, x)
+        if out is None or out.shape != shape or out.dtype != dtype:
+            out = np.empty(shape, dtype=dtype)
+        if masks.shape[1] > COLUMNWISE_MAX_FEATURES:
+            np.copyto(out, np.where(masks[:, None, :], x[None, None, :], self.data[None, :, :]))
+            return out
+        np.copyto(out, self.data[None, :, :])
+        for feature in range(masks.shape[1]):
+            out[masks[:, feature], :, feature] = x[feature]
+        return out
 
 
 def cluster_features(data: np.ndarray, metric: str = "correlation") -> np.ndarray:

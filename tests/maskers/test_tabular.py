@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shapwise.maskers import Independent, Partition
+from shapwise.maskers import Independent, Partition, tabular
 from tests.reference import leaves, linkage_to_tree
 
 
@@ -45,3 +45,21 @@ def test_user_clustering_any_float_dtype_and_bad_shapes():
         Partition(data, clustering=np.zeros((3, 4)))
     with pytest.raises(ValueError, match="must be 2-D"):
         Independent(np.zeros((2, 3, 4)))
+
+
+@pytest.mark.parametrize("n_features", [6, tabular.COLUMNWISE_MAX_FEATURES + 3])
+def test_masked_batch_into_a_reused_buffer_equals_the_definition(n_features):
+    rng = np.random.default_rng(3)
+    background = rng.normal(size=(7, n_features))
+    masker = Independent(background)
+    buffer = np.full((5, 7, n_features), np.nan)
+    for _ in range(3):  # stale contents of the buffer must never leak into a batch
+        x = rng.normal(size=n_features)
+        masks = rng.random((5, n_features)) < 0.5
+        expected = np.where(masks[:, None, :], x, background[None])
+        written = masker.masked_batch(masks, x, out=buffer)
+        assert written is buffer
+        np.testing.assert_array_equal(written, expected)
+    # a buffer of the wrong shape or dtype is not used
+    fresh = masker.masked_batch(masks, x, out=np.empty((4, 7, n_features), np.float32))
+    np.testing.assert_array_equal(fresh, expected)
