@@ -14,9 +14,11 @@ the values always add up to the model output. Within a budget of ``max_evals`` c
   game), whose Shapley values are the main effects plus half of each pair term. Over all coalitions
   the kernel-weighted 2-additive fit gives exactly the Shapley values, as the linear fit does, but
   on a sample it explains more of v, so less sampling noise is left in the values;
-- for up to 16 features the values are regression-adjusted: boosted trees on the coalition masks
-  fit what the pairwise game misses, the surrogate's Shapley values are computed exactly over all
-  2^M coalitions, and the kernel regression only estimates the residual game.
+- for up to 16 features the values are regression-adjusted: a small neural network and then boosted
+  trees on the coalition masks fit what the pairwise game misses (the network the smooth,
+  saturating part that networks and probabilities show, the trees the sharp high-order
+  interactions of tree models), the surrogate's Shapley values are computed exactly over all 2^M
+  coalitions, and the kernel regression only estimates the residual game.
 
 With a budget of 2^M coalitions every coalition is evaluated and the values are exact.
 """
@@ -24,6 +26,7 @@ With a budget of 2^M coalitions every coalition is evaluated and the values are 
 from __future__ import annotations
 
 import re
+import warnings
 from math import comb
 from typing import Any
 
@@ -50,6 +53,12 @@ SURROGATE_MIN_FEATURES = 4
 SURROGATE_MAX_FEATURES = 16
 SURROGATE_TREES = 100
 SURROGATE_DEPTH = 5
+# The network stage: one hidden layer, a strong weight penalty (it sees a few hundred coalitions),
+# and a short L-BFGS run; measured on saved games of boosted trees, random forests, MLPs and
+# saturated sigmoids, it lowers the error at every budget tried (100, 300, 1000 of 4096).
+SURROGATE_HIDDEN = 32
+SURROGATE_PENALTY = 3.0
+SURROGATE_ITERATIONS = 100
 # l1_reg="auto" selects features (AIC) when less than this share of the coalitions is evaluated.
 AUTO_L1_FRACTION = 0.2
 
@@ -252,15 +261,37 @@ def _tree_surrogate(coalitions: np.ndarray, residuals: np.ndarray) -> Any:
     return model.fit(coalitions, residuals)
 
 
+def _network_surrogate(coalitions: np.ndarray, residuals: np.ndarray) -> Any | None:
+    """A one-hidden-layer network on the coalition masks (coded -1/+1), fitted to one output's
+    standardised residuals; returns predict(masks) -> residuals, or None if nothing is left."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor
+
+    scale = float(residuals.std())
+    if not scale > 0:
+        return None
+    network = MLPRegressor(
+        hidden_layer_sizes=(SURROGATE_HIDDEN,),
+        alpha=SURROGATE_PENALTY,
+        solver="lbfgs",
+        max_iter=SURROGATE_ITERATIONS,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # a short run is intended
+        network.fit(2.0 * coalitions - 1.0, residuals / scale)
+    return lambda masks: scale * network.predict(2.0 * masks - 1.0)
+
+
 def surrogate_kernel_values(
     masks: np.ndarray, weights: np.ndarray, targets: np.ndarray, total: np.ndarray
 ) -> np.ndarray:
     """Regression-adjusted KernelSHAP: exact Shapley values of a surrogate game g, plus the
     pairwise kernel estimate of what g misses.
 
-    g is the 2-additive fit plus boosted trees on its residuals (trees capture the high-order
-    interactions of tree models and saturating outputs, which the regression leaves as sampling
-    noise). g is cheap, so its Shapley values come from all 2^M coalitions; the kernel estimate of
+    g is the 2-additive fit, plus a small network on its residuals (the smooth saturation of
+    networks and bounded outputs), plus boosted trees on what is still left (the sharp high-order
+    interactions of tree models); the regression alone leaves all that as sampling noise. g is cheap, so its Shapley values come from all 2^M coalitions; the kernel estimate of
     the residual game v - g then has much less to explain. Both parts are additive, so the
     values add up to ``total`` exactly.
     """
@@ -275,7 +306,11 @@ def surrogate_kernel_values(
     residual = observed - pair_game[codes]
     surrogate = pair_game.copy()
     for output in range(targets.shape[1]):
-        surrogate[:, output] += _tree_surrogate(seen, residual[:, output]).predict(every)
+        network = _network_surrogate(seen, residual[:, output])
+        if network is not None:
+            surrogate[:, output] += network(every)
+        left = observed[:, output] - surrogate[codes, output]
+        surrogate[:, output] += _tree_surrogate(seen, left).predict(every)
     left = observed - surrogate[codes]
     correction = pairwise_kernel_values(masks, weights, left[2:] - left[0], left[1] - left[0])
     return shapley_from_table(surrogate, n) + correction
