@@ -48,7 +48,7 @@ PAIR_MAX_FEATURES = 32
 # determined fit stable without moving a well determined one.
 PAIR_RIDGE = 1e-4
 # With pairwise terms and at most this many features (2^M surrogate evaluations), the values are
-# regression-adjusted by a tree surrogate of the game; fewer features leave little to adjust.
+# regression-adjusted by a surrogate of the game; fewer features leave little to adjust.
 SURROGATE_MIN_FEATURES = 4
 SURROGATE_MAX_FEATURES = 16
 SURROGATE_TREES = 100
@@ -401,7 +401,7 @@ def _as_background(data: Any) -> Masker:
 
 class KernelExplainer(ExplainerBase):
     """KernelSHAP with exact small and large coalition sizes, paired stratified sampling for the
-    rest, and a pairwise (2-additive) regression, adjusted by a tree surrogate of the game, when
+    rest, and a pairwise (2-additive) regression, adjusted by a surrogate of the game (a small network and trees), when
     the budget allows; always additive.
 
     Args:
