@@ -401,8 +401,8 @@ def _as_background(data: Any) -> Masker:
 
 class KernelExplainer(ExplainerBase):
     """KernelSHAP with exact small and large coalition sizes, paired stratified sampling for the
-    rest, and a pairwise (2-additive) regression, adjusted by a surrogate of the game (a small network and trees), when
-    the budget allows; always additive.
+    rest, and a pairwise (2-additive) regression, adjusted by a surrogate of the game (a small
+    network and trees) when the budget allows; always additive.
 
     Args:
         model: a function of a 2-D array, torch module, Keras model or sklearn estimator.
