@@ -84,13 +84,22 @@ def secant(
     y: torch.Tensor,
     y_ref: torch.Tensor,
     derivative: Callable[[], torch.Tensor],
+    on_undefined: Callable[[], None] | None = None,
 ) -> torch.Tensor:
-    """The slope (y - y') / (x - x'), or ``derivative()`` (its limit) where |x - x'| is tiny."""
+    """The slope (y - y') / (x - x'), or ``derivative()`` (its limit) where |x - x'| is tiny.
+
+    Where the slope is not finite it becomes 0: right where the output is the same infinity in
+    both passes (a masked score), wrong where it changes (log(0) in one pass only), which calls
+    ``on_undefined`` so the op can be named.
+    """
     delta = x - x_ref
     small = ~(delta.abs() > rescale_epsilon(x.dtype))  # also catches NaN (e.g. -inf - -inf)
     slope = (y - y_ref) / torch.where(small, torch.ones_like(delta), delta)
     if bool(small.any()):
         slope = torch.where(small, derivative(), slope)
+    undefined = ~torch.isfinite(slope)
+    if on_undefined is not None and bool((undefined & (y != y_ref)).any()):
+        on_undefined()
     return slope.nan_to_num(0.0, 0.0, 0.0)
 
 
@@ -100,12 +109,13 @@ def rescale(
     x_ref: torch.Tensor,
     y: torch.Tensor | None = None,
     y_ref: torch.Tensor | None = None,
+    on_undefined: Callable[[], None] | None = None,
 ) -> torch.Tensor:
     """``fn(x)`` carrying the rescale multiplier (y - y') / (x - x') to ``x``."""
     with torch.no_grad():
         y = fn(x.detach()) if y is None else y.detach()
         y_ref = fn(x_ref) if y_ref is None else y_ref
-        slope = secant(x.detach(), x_ref, y, y_ref, lambda: _derivative(fn, x))
+        slope = secant(x.detach(), x_ref, y, y_ref, lambda: _derivative(fn, x), on_undefined)
     return _Multipliers.apply(x, y, slope)
 
 
@@ -232,7 +242,16 @@ class Rescale(Rule):
             return func(*args, **kwargs)
 
         x, x_ref = call.args[position], call.ref_args[position]
-        result = rescale(fn, x, x_ref, y_ref=call.ref_output)
+        result = rescale(
+            fn,
+            x,
+            x_ref,
+            y_ref=call.ref_output,
+            on_undefined=lambda: call.inexact(
+                f"{call.name} whose output change is infinite or undefined (e.g. log(0) in one "
+                "pass only; its multiplier was set to 0)"
+            ),
+        )
         return _write_back(call, result, inplace)
 
 

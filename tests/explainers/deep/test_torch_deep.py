@@ -381,3 +381,33 @@ def test_call_takes_check_additivity():
     explainer = DeepExplainer(_seeded(lambda: zoo.mlp(nn.GELU)), torch.randn(4, 6))
     explanation = explainer(torch.randn(2, 6), check_additivity=False)
     assert explanation.values.shape == (2, 6, 3)
+
+
+def test_an_infinite_output_change_in_one_pass_is_named():
+    class LogOfRelu(nn.Module):
+        def forward(self, x):
+            return torch.exp(torch.log(torch.relu(x))).sum(1, keepdim=True)
+
+    background = -torch.ones(3, 4)  # relu = 0, so log = -inf in the reference pass only
+    x = torch.rand(2, 4) + 0.5
+    explainer = DeepExplainer(LogOfRelu(), background)
+    with (
+        pytest.warns(ShapwiseWarning, match="log whose output change is infinite"),
+        pytest.raises(AdditivityError, match="log whose output change is infinite"),
+    ):
+        explainer.shap_values(x)
+
+
+def test_the_same_infinity_in_both_passes_is_exact():
+    class MaskedSoftmaxScore(nn.Module):
+        def forward(self, x):
+            masked = x.masked_fill(torch.tensor([False, False, True, True]), float("-inf"))
+            return torch.exp(masked).sum(1, keepdim=True)
+
+    bg, x = _data((4,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ShapwiseWarning)  # nothing to name here
+        values = DeepExplainer(MaskedSoftmaxScore(), bg).shap_values(x)
+    with torch.no_grad():
+        expected = MaskedSoftmaxScore()(x) - MaskedSoftmaxScore()(bg).mean(0)
+    np.testing.assert_allclose(values.sum(1), expected.numpy(), rtol=1e-5, atol=1e-6)
