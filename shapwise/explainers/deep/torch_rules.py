@@ -97,8 +97,7 @@ def secant(
     slope = (y - y_ref) / torch.where(small, torch.ones_like(delta), delta)
     if bool(small.any()):
         slope = torch.where(small, derivative(), slope)
-    undefined = ~torch.isfinite(slope)
-    if on_undefined is not None and bool((undefined & (y != y_ref)).any()):
+    if on_undefined is not None and bool((~torch.isfinite(slope) & (y != y_ref)).any()):
         on_undefined()
     return slope.nan_to_num(0.0, 0.0, 0.0)
 
