@@ -13,7 +13,7 @@ from shapwise.numeric import check_finite, native_dtype_name, to_numpy
 
 # Without an explicit batch size, a model call gets at most this many rows, and at most this many
 # input elements (so that large inputs such as images come in batches that fit in memory).
-DEFAULT_BATCH_ROWS = 10_000
+DEFAULT_BATCH_ROWS = 65_536
 DEFAULT_BATCH_ELEMENTS = 4_000_000
 
 
@@ -58,12 +58,16 @@ class Model:
         n = len(X)
         if n == 0:
             raise ValueError("the model was asked to evaluate zero rows")
-        step = self.batch_size
-        if step is None:
-            row_size = max(int(np.prod(X.shape[1:])), 1)
-            step = max(1, min(DEFAULT_BATCH_ROWS, DEFAULT_BATCH_ELEMENTS // row_size))
+        step = self.rows_per_call(X.shape[1:])
         chunks = [self._evaluate(X[start : start + step]) for start in range(0, n, step)]
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=0)
+
+    def rows_per_call(self, row_shape: tuple[int, ...]) -> int:
+        """The most rows of shape ``row_shape`` passed to the model in one call."""
+        if self.batch_size is not None:
+            return self.batch_size
+        row_size = max(int(np.prod(row_shape)), 1)
+        return max(1, min(DEFAULT_BATCH_ROWS, DEFAULT_BATCH_ELEMENTS // row_size))
 
     def _evaluate(self, X: np.ndarray) -> np.ndarray:
         start = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -101,6 +102,20 @@ class ExplainerBase:
         """Return (values (n_features, n_outputs), base value (n_outputs,), output (n_outputs,))."""
         raise NotImplementedError
 
+    def explain_rows(
+        self,
+        games: list[CoalitionGame],
+        max_evals: int,
+        rng: np.random.Generator,
+        done: Callable[[int], Any],
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Explain every row (``done(n)`` after each n rows); one at a time unless overridden."""
+        rows = []
+        for game in games:
+            rows.append(self.explain_row(game, max_evals, rng))
+            done(1)
+        return rows
+
     def default_max_evals(self, n_features: int) -> int:
         return 500
 
@@ -134,20 +149,20 @@ class ExplainerBase:
                 outputs = outputs_by_rank(outputs, self.link(self.model(X)))
             row_outputs = select_outputs(outputs, len(X), None)
             shared: dict = {}
-            rows = []
+            games = [
+                CoalitionGame(
+                    self.model,
+                    self.masker,
+                    x,
+                    self.link,
+                    shared,
+                    outputs=None if row_outputs is None else row_outputs[i],
+                    linearize_link=self.linearize_link,
+                )
+                for i, x in enumerate(X)
+            ]
             with progress(len(X), f"{type(self).__name__}", silent) as bar:
-                for i, x in enumerate(X):
-                    game = CoalitionGame(
-                        self.model,
-                        self.masker,
-                        x,
-                        self.link,
-                        shared,
-                        outputs=None if row_outputs is None else row_outputs[i],
-                        linearize_link=self.linearize_link,
-                    )
-                    rows.append(self.explain_row(game, budget, rng))
-                    bar.update(1)
+                rows = self.explain_rows(games, budget, rng, bar.update)
         finally:
             self.model.batch_size = saved_batch_size
         values = np.stack([r[0] for r in rows])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -10,8 +11,12 @@ from shapwise.links import Link
 from shapwise.maskers._base import Masker
 from shapwise.models import Model
 
-# Masked rows built at once; bounds memory while keeping model calls large.
+# Masked rows built at once: as many as the model takes in one call (so a batch is built, evaluated
+# and reduced while it is still in cache), at least MIN_ROWS_PER_CHUNK and at most ROWS_PER_CHUNK.
 ROWS_PER_CHUNK = 100_000
+MIN_ROWS_PER_CHUNK = 4096
+# Coalitions of several rows evaluated together (their model calls span the rows).
+GROUP_COALITIONS = 8192
 
 
 class CoalitionGame:
@@ -50,62 +55,7 @@ class CoalitionGame:
         self.shared = {} if shared is None else shared
         self.outputs = outputs
         self.linearize_link = linearize_link and link.name != "identity"
-        self.n_coalitions = 0
         self._link_weights: tuple[np.ndarray, np.ndarray] | None = None
-
-    def _reduced_outputs(self, masks: np.ndarray, reduce: Callable) -> np.ndarray:
-        """Model outputs of the masked rows of K masks, (K, rows, O) reduced to (K, O) in chunks."""
-        rows_per_mask = max(self.masker.shape[0], 1)
-        chunk = max(1, ROWS_PER_CHUNK // rows_per_mask)
-        pieces = []
-        for start in range(0, len(masks), chunk):
-            inputs = self._masked_inputs(masks[start : start + chunk])
-            k, rows = inputs.shape[:2]
-            out = self.model(inputs.reshape(k * rows, *inputs.shape[2:]))
-            pieces.append(reduce(out.reshape(k, rows, -1)))
-        return np.concatenate(pieces, axis=0)
-
-    def _masked_inputs(self, masks: np.ndarray) -> np.ndarray:
-        """The masker's inputs for K masks, written into one buffer reused for the whole call
-        when the masker can (a fresh array per batch costs more than filling it)."""
-        if not self.masker.writes_into:
-            return self.masker.masked_batch(masks, self.x)
-        buffer = self.shared.get("input buffer")
-        if buffer is not None and len(buffer) >= len(masks):
-            return self.masker.masked_batch(masks, self.x, out=buffer[: len(masks)])
-        inputs = self.masker.masked_batch(masks, self.x)
-        self.shared["input buffer"] = inputs
-        return inputs
-
-    def _row_probabilities(self) -> np.ndarray | None:
-        """The masker's background-row weights, normalised to sum to one (None: equal weights)."""
-        weights = getattr(self.masker, "weights", None)
-        return None if weights is None else np.asarray(weights, np.float64) / np.sum(weights)
-
-    def _background_mean(self, out: np.ndarray) -> np.ndarray:
-        """Mean over the background rows (axis 1), weighted when the masker's rows carry weights."""
-        probabilities = self._row_probabilities()
-        if probabilities is None:
-            return out.mean(axis=1)
-        return np.einsum("kro,r->ko", out, probabilities)
-
-    def raw_values(self, masks: np.ndarray) -> np.ndarray:
-        """Background-averaged model outputs (before the link) for K masks: (K, n_outputs)."""
-        masks = np.asarray(masks, dtype=bool)
-        empty = ~masks.any(axis=1)
-        cached = self.masker.empty_is_constant and "empty" in self.shared
-        todo = np.flatnonzero(~empty) if cached else np.arange(len(masks))
-        self.n_coalitions += len(todo)
-        if not cached:
-            result = self._reduced_outputs(masks, self._background_mean)
-            if self.masker.empty_is_constant and empty.any():
-                self.shared["empty"] = result[np.flatnonzero(empty)[0]]
-            return result
-        result = np.empty((len(masks), len(self.shared["empty"])), dtype=np.float64)
-        result[empty] = self.shared["empty"]
-        if len(todo):
-            result[todo] = self._reduced_outputs(masks[todo], self._background_mean)
-        return result
 
     def values(self, masks: np.ndarray) -> np.ndarray:
         """v(S) for K masks: (K, n_outputs) float64.
@@ -113,22 +63,23 @@ class CoalitionGame:
         link(background-averaged output), or with ``linearize_link`` the weighted mean of the
         linked outputs of the background rows.
         """
-        if not self.linearize_link:
-            return self.link(self.raw_values(masks))
-        masks = np.asarray(masks, dtype=bool)
-        weights, empty_value = self._linearization()
-        empty = ~masks.any(axis=1)
-        todo = np.flatnonzero(~empty)
-        self.n_coalitions += len(todo)
-        result = np.empty((len(masks), len(empty_value)), dtype=np.float64)
-        result[empty] = empty_value
-        if len(todo):
-            result[todo] = self._reduced_outputs(
-                masks[todo], lambda out: self._background_mean(weights * self.link(out))
-            )
-        return result
+        return evaluate([self], [masks])[0]
 
-    def _linearization(self) -> tuple[np.ndarray, np.ndarray]:
+    def _row_probabilities(self, n_rows: int) -> np.ndarray:
+        """The masker's weights of its ``n_rows`` background rows, normalised to sum to one
+        (equal weights when it has none)."""
+        key = ("row probabilities", n_rows)
+        if key not in self.shared:
+            weights = getattr(self.masker, "weights", None)
+            weights = np.ones(n_rows) if weights is None else np.asarray(weights, np.float64)
+            self.shared[key] = weights / weights.sum()
+        return self.shared[key]
+
+    def background_mean(self, out: np.ndarray) -> np.ndarray:
+        """(Weighted) mean over the background rows: (K, rows, O) -> (K, O)."""
+        return np.matmul(self._row_probabilities(out.shape[1]), out)
+
+    def linearization(self) -> tuple[np.ndarray, np.ndarray]:
         """Background-row weights (rows, O) for the linearised link, and v(empty) = link(mean)."""
         if self._link_weights is None:
             constant = self.masker.empty_is_constant
@@ -136,16 +87,159 @@ class CoalitionGame:
                 self._link_weights = self.shared["link_weights"]
             else:
                 empty = np.zeros((1, self.n_features), dtype=bool)
-                rows = self._reduced_outputs(empty, lambda out: out)[0]
-                self.n_coalitions += 1
-                probabilities = self._row_probabilities()
-                if probabilities is None:
-                    probabilities = np.full(len(rows), 1.0 / len(rows))
+                rows = _evaluate_requests([_Request(self, empty, lambda out: out)])[0][0]
+                probabilities = self._row_probabilities(len(rows))
                 weights = link_weights(rows, self.link, probabilities)
                 self._link_weights = (weights, self.link(probabilities @ rows))
                 if constant:
                     self.shared["link_weights"] = self._link_weights
         return self._link_weights
+
+
+class _Request(NamedTuple):
+    """Coalitions of one game to evaluate, and how to reduce their (K, rows, O) model outputs."""
+
+    game: CoalitionGame
+    masks: np.ndarray
+    reduce: Callable[[np.ndarray], np.ndarray]
+
+
+def evaluate(games: Sequence[CoalitionGame], masks: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """v(S) of each game's masks, [(K_i, n_outputs)], the model calls spanning the games.
+
+    The games belong to one explanation (same model, masker, link and ``shared``); batching their
+    coalitions together means fewer, fuller model calls and no per-row round trips.
+    """
+    masks = [np.asarray(m, dtype=bool) for m in masks]
+    empties = [~m.any(axis=1) for m in masks]
+    first = games[0]
+    if first.linearize_link:
+        weighted = [game.linearization() for game in games]
+        requests = [
+            _Request(game, m[~e], lambda out, g=game, w=w: g.background_mean(w * g.link(out)))
+            for game, m, e, (w, _) in zip(games, masks, empties, weighted, strict=True)
+        ]
+        reduced = _evaluate_requests(requests)
+        constants = [empty_value for _, empty_value in weighted]
+        return [_fill(e, r, c) for e, r, c in zip(empties, reduced, constants, strict=True)]
+
+    # With a constant empty coalition, it is evaluated once (in the first game that has it).
+    constant = first.masker.empty_is_constant
+    owner = None
+    if constant and "empty" not in first.shared:
+        owner = next((i for i, e in enumerate(empties) if e.any()), None)
+    mean = first.background_mean  # the same for every game of the explanation
+    requests = [
+        _Request(game, m if not constant or i == owner else m[~e], mean)
+        for i, (game, m, e) in enumerate(zip(games, masks, empties, strict=True))
+    ]
+    reduced = _evaluate_requests(requests)
+    if owner is not None:
+        first.shared["empty"] = reduced[owner][np.flatnonzero(empties[owner])[0]]
+    if constant:
+        reduced = [
+            r if i == owner else _fill(e, r, first.shared.get("empty"))
+            for i, (r, e) in enumerate(zip(reduced, empties, strict=True))
+        ]
+    return [first.link(r) for r in reduced]
+
+
+def row_groups(games: list[CoalitionGame], coalitions_per_row: int) -> list[list[CoalitionGame]]:
+    """The games in consecutive groups of at most GROUP_COALITIONS coalitions (at least one game
+    each), evaluated together: bounds the memory of their value tables, and lets a progress bar
+    move."""
+    size = max(1, GROUP_COALITIONS // max(coalitions_per_row, 1))
+    return [games[start : start + size] for start in range(0, len(games), size)]
+
+
+def _fill(empty: np.ndarray, others: np.ndarray, constant: np.ndarray | None) -> np.ndarray:
+    """Values of K masks from the values of the non-empty ones and one value for the empty ones."""
+    if not empty.any():
+        return others
+    result = np.empty((len(empty), len(constant)), dtype=np.float64)
+    result[empty] = constant
+    result[~empty] = others
+    return result
+
+
+def _evaluate_requests(requests: list[_Request]) -> list[np.ndarray]:
+    """Reduced model outputs of every request's masks, built and evaluated in chunks that fill
+    model calls across requests."""
+    first = requests[0].game
+    rows_per_mask = max(first.masker.shape[0], 1)
+    rows = max(first.model.rows_per_call(first.x.shape), MIN_ROWS_PER_CHUNK)
+    chunk = max(1, min(rows, ROWS_PER_CHUNK) // rows_per_mask)
+    pieces: list[list[np.ndarray]] = [[] for _ in requests]
+    n_outputs = None
+    pending: list[tuple[int, int, int]] = []  # (request, start, stop) making up the next chunk
+    filled = 0
+    work = [(i, r) for i, r in enumerate(requests) if len(r.masks)]
+    for index, request in work:
+        start = 0
+        while start < len(request.masks):
+            stop = min(len(request.masks), start + chunk - filled)
+            pending.append((index, start, stop))
+            filled += stop - start
+            start = stop
+            if filled == chunk:
+                n_outputs = _run_chunk(requests, pending, pieces)
+                pending, filled = [], 0
+    if pending:
+        n_outputs = _run_chunk(requests, pending, pieces)
+    return [
+        np.concatenate(p) if p else np.empty((0, n_outputs or 0), dtype=np.float64) for p in pieces
+    ]
+
+
+def _run_chunk(
+    requests: list[_Request], pending: list[tuple[int, int, int]], pieces: list[list[np.ndarray]]
+) -> int:
+    """Build the masked inputs of one chunk, call the model once, reduce each piece."""
+    first = requests[0].game
+    total = sum(stop - start for _, start, stop in pending)
+    buffer = _input_buffer(first, total)
+    parts, offset = [], 0
+    for index, start, stop in pending:
+        request = requests[index]
+        masks = request.masks[start:stop]
+        if buffer is None:
+            parts.append(request.game.masker.masked_batch(masks, request.game.x))
+        else:
+            request.game.masker.masked_batch(
+                masks, request.game.x, out=buffer[offset : offset + len(masks)]
+            )
+        offset += len(masks)
+    inputs = (
+        buffer if buffer is not None else parts[0] if len(parts) == 1 else np.concatenate(parts)
+    )
+    k, rows = inputs.shape[:2]
+    out = first.model(inputs.reshape(k * rows, *inputs.shape[2:])).reshape(k, rows, -1)
+    reduce = requests[pending[0][0]].reduce
+    together = all(requests[index].reduce is reduce for index, _, _ in pending)
+    reduced = reduce(out) if together else None
+    offset = 0
+    for index, start, stop in pending:
+        part = slice(offset, offset + stop - start)
+        pieces[index].append(reduced[part] if together else requests[index].reduce(out[part]))
+        offset += stop - start
+    return out.shape[2]
+
+
+def _input_buffer(game: CoalitionGame, n_masks: int) -> np.ndarray | None:
+    """A buffer for the masked inputs of ``n_masks`` masks, reused for the whole call (a fresh
+    array per chunk costs more than filling it), or None when the masker cannot write into one."""
+    if not game.masker.writes_into:
+        return None
+    shape, dtype = game.masker.batch_layout(game.x)
+    buffer = game.shared.get("input buffer")
+    if (
+        buffer is None
+        or len(buffer) < n_masks
+        or buffer.shape[1:] != shape
+        or buffer.dtype != dtype
+    ):
+        buffer = game.shared["input buffer"] = np.empty((n_masks, *shape), dtype=dtype)
+    return buffer[:n_masks]
 
 
 def link_weights(outputs: np.ndarray, link: Link, probabilities: np.ndarray) -> np.ndarray:

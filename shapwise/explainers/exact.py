@@ -2,40 +2,87 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import lru_cache
 from math import factorial
+from typing import Any
 
 import numpy as np
 
 from shapwise.explainers._base import ExplainerBase
-from shapwise.explainers._game import CoalitionGame
+from shapwise.explainers._game import CoalitionGame, evaluate, row_groups
 
 MAX_FEATURES = 20
 
 
+@lru_cache(maxsize=4)
 def all_coalitions(n_features: int) -> np.ndarray:
-    """Every subset of ``n_features`` as boolean masks; row k is the subset with bit pattern k."""
+    """Every subset of ``n_features`` as boolean masks; row k is the subset with bit pattern k.
+
+    Cached and read-only.
+    """
     codes = np.arange(2**n_features, dtype=np.int64)
-    return ((codes[:, None] >> np.arange(n_features)) & 1).astype(bool)
+    masks = ((codes[:, None] >> np.arange(n_features)) & 1).astype(bool)
+    masks.setflags(write=False)
+    return masks
+
+
+@lru_cache(maxsize=4)
+def _table_weights(n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per coalition T (by bit pattern): the weight of v(T) in the value of a feature in T plus
+    that of a feature not in T, and the latter alone.
+
+    The Shapley value of f is sum_{T holds f} w(|T| - 1) v(T) - sum_{T lacks f} w(|T|) v(T), with
+    w(s) = s! (n - s - 1)! / n!; writing both sums over all T makes it one sum over the T that hold
+    f minus one sum that is the same for every feature.
+    """
+    n = n_features
+    w = np.array([factorial(s) * factorial(n - s - 1) / factorial(n) for s in range(n)] + [0.0])
+    sizes = all_coalitions(n).sum(axis=1)
+    lacking = w[sizes]
+    holding = np.where(sizes > 0, w[np.maximum(sizes - 1, 0)], 0.0)
+    return holding + lacking, lacking
 
 
 def shapley_from_table(table: np.ndarray, n_features: int) -> np.ndarray:
     """Shapley values from v(S) for all subsets (indexed by bit pattern): (n_features, n_outputs)."""
-    codes = np.arange(2**n_features, dtype=np.int64)
-    sizes = np.zeros(len(codes), dtype=np.int64)
-    for bit in range(n_features):
-        sizes += (codes >> bit) & 1
-    weights = np.array(
-        [
-            factorial(s) * factorial(n_features - s - 1) / factorial(n_features)
-            for s in range(n_features)
-        ]
-    )
-    values = np.empty((n_features, table.shape[1]), dtype=np.float64)
+    both, lacking = _table_weights(n_features)
+    table = table - table[0]  # values ignore a constant; this keeps the two sums small
+    weighted = both[:, None] * table
+    n_outputs = table.shape[1]
+    values = np.empty((n_features, n_outputs), dtype=np.float64)
     for feature in range(n_features):
-        without = codes[(codes >> feature) & 1 == 0]
-        with_feature = without | (1 << feature)
-        values[feature] = weights[sizes[without]] @ (table[with_feature] - table[without])
-    return values
+        # coalitions whose bit `feature` is set: the second half of each block of 2^(feature+1)
+        blocks = weighted.reshape(-1, 2, 2**feature, n_outputs)
+        values[feature] = blocks[:, 1].sum(axis=(0, 1))
+    return values - lacking @ table
+
+
+def check_exact_size(n_features: int) -> None:
+    """Raise a ValueError when 2^n_features coalitions are too many to evaluate."""
+    if n_features > MAX_FEATURES:
+        raise ValueError(
+            f"exact explanations of {n_features} features need 2^{n_features} coalitions; use "
+            "explainers.Permutation or explainers.Partition for more than "
+            f"{MAX_FEATURES} features"
+        )
+
+
+def exact_rows(
+    games: list[CoalitionGame], done: Callable[[int], Any]
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Exact Shapley values of every game: all coalitions of several rows evaluated together,
+    then the weights applied to all their tables at once."""
+    n = games[0].n_features
+    coalitions = all_coalitions(n)
+    rows = []
+    for group in row_groups(games, len(coalitions)):
+        tables = np.stack(evaluate(group, [coalitions] * len(group)), axis=1)  # (2^n, rows, O)
+        values = shapley_from_table(tables.reshape(len(coalitions), -1), n)
+        values = values.reshape(n, *tables.shape[1:])
+        rows.extend((values[:, i], tables[0, i], tables[-1, i]) for i in range(len(group)))
+        done(len(group))
+    return rows
 
 
 class ExactExplainer(ExplainerBase):
@@ -46,18 +93,15 @@ class ExactExplainer(ExplainerBase):
     def default_max_evals(self, n_features: int) -> int:
         return 2**n_features
 
-    def explain_row(
-        self, game: CoalitionGame, max_evals: int, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        n = game.n_features
-        if n > MAX_FEATURES:
-            raise ValueError(
-                f"exact explanations of {n} features need 2^{n} coalitions; use "
-                "explainers.Permutation or explainers.Partition for more than "
-                f"{MAX_FEATURES} features"
-            )
-        table = game.values(all_coalitions(n))
-        return shapley_from_table(table, n), table[0], table[-1]
+    def explain_rows(
+        self,
+        games: list[CoalitionGame],
+        max_evals: int,
+        rng: np.random.Generator,
+        done: Callable[[int], Any],
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        check_exact_size(games[0].n_features)
+        return exact_rows(games, done)
 
 
 Exact = ExactExplainer

@@ -32,6 +32,10 @@ class Masker:
         """Masked inputs for K boolean masks (K, n_features) of one row: shape (K, rows, *x.shape)."""
         raise NotImplementedError
 
+    def batch_layout(self, x: np.ndarray) -> tuple[tuple[int, ...], np.dtype]:
+        """Shape and dtype of one coalition's masked inputs of ``x`` (for ``writes_into``)."""
+        raise NotImplementedError
+
     def __call__(self, mask: Any, x: Any) -> np.ndarray:
         """Masked inputs for one mask (shap's masker protocol): shape (rows, *x.shape)."""
         mask = np.asarray(mask, dtype=bool).reshape(1, -1)

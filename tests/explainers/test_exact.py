@@ -40,9 +40,21 @@ def test_each_coalition_evaluated_once_in_few_calls():
     explainer = Exact(interaction_model(6), background)
     explainer(background[:3])
     model = explainer.model
-    # 64 coalitions for the first row, 63 for the next two (the empty one is shared).
+    # 64 coalitions for the first row, 63 for the next two (the empty one is shared), all rows
+    # in one model call.
     assert model.n_evaluations == (64 + 63 + 63) * 20
-    assert model.n_calls == 3
+    assert model.n_calls == 1
+
+
+def test_rows_batched_together_equal_rows_alone_for_any_batch_size():
+    rng = np.random.default_rng(1)
+    background, X = rng.normal(size=(9, 5)), rng.normal(size=(4, 5))
+    model = interaction_model(5, n_outputs=2)
+    together = Exact(model, background)(X, batch_size=7)  # model calls split rows anywhere
+    for row in range(len(X)):
+        alone = Exact(model, background)(X[row : row + 1])
+        np.testing.assert_allclose(together.values[row], alone.values[0], atol=1e-12)
+        np.testing.assert_allclose(together.base_values[row], alone.base_values[0], atol=1e-12)
 
 
 def test_too_many_features_for_exact():

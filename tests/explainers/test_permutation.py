@@ -71,3 +71,16 @@ def test_seed_makes_runs_repeatable():
     first = Permutation(model, background, seed=7)(background[:2], max_evals=80).values
     second = Permutation(model, background, seed=7)(background[:2], max_evals=80).values
     np.testing.assert_array_equal(first, second)
+
+
+def test_rows_share_model_calls_without_changing_values():
+    rng = np.random.default_rng(5)
+    model = interaction_model(8, 2)
+    background, X = rng.normal(size=(6, 8)), rng.normal(size=(5, 8))
+    for link in ("identity", "logit"):
+        explainer = Permutation(model, background, link=link, seed=3)
+        default = explainer(X, max_evals=60)
+        assert explainer.model.n_calls == 1  # every row's coalitions in one call
+        split = Permutation(model, background, link=link, seed=3)(X, max_evals=60, batch_size=7)
+        np.testing.assert_allclose(split.values, default.values, atol=1e-12)
+        np.testing.assert_allclose(split.base_values, default.base_values, atol=1e-12)

@@ -47,12 +47,13 @@ def test_user_clustering_any_float_dtype_and_bad_shapes():
         Independent(np.zeros((2, 3, 4)))
 
 
-@pytest.mark.parametrize("n_features", [6, tabular.COLUMNWISE_MAX_FEATURES + 3])
-def test_masked_batch_into_a_reused_buffer_equals_the_definition(n_features):
+@pytest.mark.parametrize("n_rows", [tabular.SCATTER_MIN_ROWS - 1, tabular.SCATTER_MIN_ROWS + 3])
+@pytest.mark.parametrize("n_features", [1, 6, 300])
+def test_masked_batch_into_a_reused_buffer_equals_the_definition(n_rows, n_features):
     rng = np.random.default_rng(3)
-    background = rng.normal(size=(7, n_features))
+    background = rng.normal(size=(n_rows, n_features))
     masker = Independent(background)
-    buffer = np.full((5, 7, n_features), np.nan)
+    buffer = np.full((5, n_rows, n_features), np.nan)
     for _ in range(3):  # stale contents of the buffer must never leak into a batch
         x = rng.normal(size=n_features)
         masks = rng.random((5, n_features)) < 0.5
@@ -61,5 +62,5 @@ def test_masked_batch_into_a_reused_buffer_equals_the_definition(n_features):
         assert written is buffer
         np.testing.assert_array_equal(written, expected)
     # a buffer of the wrong shape or dtype is not used
-    fresh = masker.masked_batch(masks, x, out=np.empty((4, 7, n_features), np.float32))
+    fresh = masker.masked_batch(masks, x, out=np.empty((4, n_rows, n_features), np.float32))
     np.testing.assert_array_equal(fresh, expected)
