@@ -14,6 +14,9 @@ class TimedModel:
 
     def __init__(self, predict: Callable[[np.ndarray], Any]) -> None:
         self.predict, self.seconds, self.rows = predict, 0.0, 0
+        # Like the bound method it wraps, it names its estimator, so a library sees what it
+        # would see if given the method itself.
+        self.__self__ = getattr(predict, "__self__", None)
 
     def __call__(self, X: Any) -> Any:
         start = time.perf_counter()

@@ -91,3 +91,32 @@ def test_torch_submodules_keep_their_own_modes():
     net[1].eval()  # fine-tuning with frozen batch statistics
     as_model(net)(np.ones((5, 3), dtype=np.float32))
     assert net.training and not net[1].training and net[2].training
+
+
+def test_sklearn_trees_get_float32_inputs_with_identical_explanations():
+    from sklearn.datasets import load_diabetes
+    from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+    from sklearn.linear_model import Ridge
+
+    import shapwise
+
+    seen = []
+
+    class RecordingBoosting(GradientBoostingRegressor):
+        def predict(self, X):
+            seen.append(X.dtype)
+            return super().predict(X)
+
+    X, y = load_diabetes(return_X_y=True)
+    boosting = RecordingBoosting(n_estimators=20, random_state=0).fit(X, y)
+    forest = RandomForestRegressor(n_estimators=5, random_state=0).fit(X, y)
+    assert as_model(forest.predict).input_array_dtype(np.float64) == np.float32
+    assert as_model(Ridge().fit(X, y)).input_array_dtype(np.float64) == np.float64
+
+    # the trees round float64 inputs to float32 themselves: building them in float32 changes nothing
+    narrow = shapwise.explainers.Exact(boosting, X[:20])(X[30:33]).values
+    assert set(seen) == {np.dtype(np.float32)}
+    seen.clear()
+    wide = shapwise.explainers.Exact(lambda rows: boosting.predict(rows), X[:20])(X[30:33]).values
+    assert set(seen) == {np.dtype(np.float64)}
+    np.testing.assert_array_equal(narrow, wide)

@@ -111,7 +111,7 @@ def evaluate(games: Sequence[CoalitionGame], masks: Sequence[np.ndarray]) -> lis
     coalitions together means fewer, fuller model calls and no per-row round trips.
     """
     masks = [np.asarray(m, dtype=bool) for m in masks]
-    empties = [~m.any(axis=1) for m in masks]
+    empties = list(~np.any(masks, axis=2)) if _same_shape(masks) else [~m.any(1) for m in masks]
     first = games[0]
     if first.linearize_link:
         weighted = [game.linearization() for game in games]
@@ -142,6 +142,10 @@ def evaluate(games: Sequence[CoalitionGame], masks: Sequence[np.ndarray]) -> lis
             for i, (r, e) in enumerate(zip(reduced, empties, strict=True))
         ]
     return [first.link(r) for r in reduced]
+
+
+def _same_shape(arrays: list[np.ndarray]) -> bool:
+    return all(a.shape == arrays[0].shape for a in arrays)
 
 
 def row_groups(games: list[CoalitionGame], coalitions_per_row: int) -> list[list[CoalitionGame]]:
@@ -230,7 +234,8 @@ def _input_buffer(game: CoalitionGame, n_masks: int) -> np.ndarray | None:
     array per chunk costs more than filling it), or None when the masker cannot write into one."""
     if not game.masker.writes_into:
         return None
-    shape, dtype = game.masker.batch_layout(game.x)
+    shape, data_dtype = game.masker.batch_layout(game.x)
+    dtype = game.model.input_array_dtype(data_dtype)
     buffer = game.shared.get("input buffer")
     if (
         buffer is None

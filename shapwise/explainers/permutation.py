@@ -231,19 +231,17 @@ class PermutationExplainer(ExplainerBase):
             # A random relabelling of the features gives each row its own permutations: a
             # bijection on coalitions, so distinctness, antithetic pairs and position balance
             # are kept.
-            relabels = [rng.permutation(n) for _ in group]
-            masks = [plan.distinct[:, np.argsort(relabel)] for relabel in relabels]
-            tables = np.stack(evaluate(group, masks), axis=1)  # (K, rows, O)
+            relabels = np.stack([rng.permutation(n) for _ in group])  # (rows, M)
+            masks = np.take(plan.distinct, np.argsort(relabels, axis=1), axis=1)  # (K, rows, M)
+            tables = np.stack(evaluate(group, masks.transpose(1, 0, 2)), axis=1)  # (K, rows, O)
             in_plan = plan.contributions @ tables.reshape(len(plan.distinct), -1)
-            in_plan = in_plan.reshape(n, *tables.shape[1:])
+            in_plan = in_plan.reshape(n, *tables.shape[1:]).transpose(1, 0, 2)  # (rows, M, O)
             # the orthogonal projection onto sum = v(full) - v(empty): additive, and never
             # farther from the true values than the estimates were
-            gap = in_plan.sum(axis=0) - (tables[plan.full] - tables[plan.empty])
-            in_plan -= gap / n
-            for i, relabel in enumerate(relabels):
-                values = np.empty_like(in_plan[:, i])
-                values[relabel] = in_plan[:, i]
-                rows.append((values, tables[plan.empty, i], tables[plan.full, i]))
+            gap = in_plan.sum(axis=1) - (tables[plan.full] - tables[plan.empty])
+            values = np.empty_like(in_plan)
+            values[np.arange(len(group))[:, None], relabels] = in_plan - gap[:, None, :] / n
+            rows.extend(zip(values, tables[plan.empty], tables[plan.full], strict=True))
             done(len(group))
         return rows
 

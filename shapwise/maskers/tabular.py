@@ -73,7 +73,8 @@ class Independent(Masker):
     def masked_batch(
         self, masks: np.ndarray, x: np.ndarray, out: np.ndarray | None = None
     ) -> np.ndarray:
-        """Masked inputs (K, rows, features), written into ``out`` when given.
+        """Masked inputs (K, rows, features), written into ``out`` (any float dtype; values are
+        rounded to it) when given.
 
         The background is broadcast into the result, then every (coalition, feature) pair of the
         masks writes the row's value into its column: with a reused ``out`` this is a few times
@@ -82,7 +83,7 @@ class Independent(Masker):
         """
         layout, dtype = self.batch_layout(x)
         shape = (len(masks), *layout)
-        if out is None or out.shape != shape or out.dtype != dtype:
+        if out is None or out.shape != shape or out.dtype.kind != "f":
             out = np.empty(shape, dtype=dtype)
         if len(self.data) < SCATTER_MIN_ROWS:
             np.copyto(out, np.where(masks[:, None, :], x[None, None, :], self.data[None, :, :]))

@@ -61,6 +61,9 @@ def test_masked_batch_into_a_reused_buffer_equals_the_definition(n_rows, n_featu
         written = masker.masked_batch(masks, x, out=buffer)
         assert written is buffer
         np.testing.assert_array_equal(written, expected)
-    # a buffer of the wrong shape or dtype is not used
-    fresh = masker.masked_batch(masks, x, out=np.empty((4, n_rows, n_features), np.float32))
+    # a buffer of the wrong shape is not used; a float32 one holds the values rounded to it
+    fresh = masker.masked_batch(masks, x, out=np.empty((4, n_rows, n_features)))
     np.testing.assert_array_equal(fresh, expected)
+    narrow = np.empty((5, n_rows, n_features), np.float32)
+    assert masker.masked_batch(masks, x, out=narrow) is narrow
+    np.testing.assert_array_equal(narrow, expected.astype(np.float32))
