@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shapwise.explainers import Permutation
-from shapwise.explainers.permutation import plan_permutations
+from shapwise.explainers import Permutation, permutation
+from shapwise.explainers.permutation import EXACT_STRATA_SHARE, exact_depth, plan_permutations
 from tests.explainers.models import additive_model, interaction_model
 from tests.reference import masked_game, shapley_values
 
@@ -84,3 +84,45 @@ def test_rows_share_model_calls_without_changing_values():
         split = Permutation(model, background, link=link, seed=3)(X, max_evals=60, batch_size=7)
         np.testing.assert_allclose(split.values, default.values, atol=1e-12)
         np.testing.assert_allclose(split.base_values, default.base_values, atol=1e-12)
+
+
+def test_exact_depth_spends_at_most_its_share_of_the_budget():
+    # all coalitions of <= k or >= M - k features: 112 for k = 2, 352 for k = 3
+    assert [exact_depth(10, budget) for budget in (20, 100, 279, 280, 1000)] == [0, 1, 1, 2, 3]
+    assert exact_depth(4, 10**6) == 1  # at least one position is left to sample
+
+
+@pytest.mark.parametrize("share, exact", [(EXACT_STRATA_SHARE, True), (0.0, False)])
+def test_end_strata_are_computed_exactly(monkeypatch, share, exact):
+    """A game whose only interactions sit in coalitions of 1 and M - 1 features: the exact end
+    strata (two positions at each end at this budget) make the estimate exact; sampling alone
+    does not."""
+    monkeypatch.setattr(permutation, "EXACT_STRATA_SHARE", share)
+    permutation.permutation_plan.cache_clear()
+    n = 10
+    rng = np.random.default_rng(6)
+    a, c, d = rng.normal(size=(3, n))
+
+    def model(S):  # with a zero background and a row of ones, inputs are coalition indicators
+        size = S.sum(axis=1)
+        return S @ a + np.where(size == 1, S @ c, 0.0) + np.where(size == n - 1, (1 - S) @ d, 0.0)
+
+    background, x = np.zeros((1, n)), np.ones(n)
+    truth = shapley_values(masked_game(model, x, background), n).reshape(-1)
+    values = Permutation(model, background, seed=0)(x[None], max_evals=300).values[0]
+    error = np.abs(values - truth).max()
+    permutation.permutation_plan.cache_clear()
+    assert (error < 1e-12) if exact else (error > 1e-3)
+
+
+def test_estimates_are_unbiased():
+    rng = np.random.default_rng(7)
+    n = 8
+    model = interaction_model(n, seed=2)
+    background, x = rng.normal(size=(5, n)), rng.normal(size=(1, n))
+    truth = shapley_values(masked_game(model, x[0], background), n).reshape(-1)
+    runs = np.stack(
+        [Permutation(model, background, seed=s)(x, max_evals=60).values[0] for s in range(300)]
+    )
+    single = np.abs(runs - truth).mean()
+    assert np.abs(runs.mean(axis=0) - truth).mean() < 0.15 * single
