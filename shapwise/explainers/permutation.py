@@ -1,17 +1,19 @@
-"""Permutation sampling of Shapley values with antithetic, position-balanced permutations.
+"""Permutation sampling of Shapley values: antithetic, position-balanced, position-stratified.
 
-Each permutation walks from the empty to the full coalition; the value gained when a feature joins is
-one sample of its marginal contribution, and the samples of one permutation add up exactly to
-v(full) - v(empty), so every estimate is additive. Three things cut the variance at a given budget:
-- every permutation comes with its reverse (antithetic pairs);
-- pairs come in blocks built from cyclic shifts of one random order, so across a block each feature
-  appears at every position equally often (stratified by position);
-- a coalition is evaluated once however many permutations pass through it, and the budget counts
-  distinct coalitions, so the small and large coalitions that many permutations share cost once and
-  more permutations fit in ``max_evals``.
-The plan (orders, their distinct coalitions, and how v of those coalitions combine into values) is
-made once per number of features and budget; each row uses it under its own random relabelling of
-the features, which keeps all three properties.
+A feature's Shapley value is the mean over positions of its expected contribution when it joins an
+order at that position (the value gained over the coalition before it). Estimating it:
+- the first and last few positions are computed exactly, from every coalition of their sizes, as
+  far as a share of the budget allows (for 10 features and 300 evaluations: two at each end);
+- the other positions are sampled from orders that walk from the empty to the full coalition;
+  every order comes with its reverse (antithetic pairs), and pairs come in blocks of cyclic shifts
+  of one random order, so each feature takes every position equally often;
+- a coalition is evaluated once however many orders pass through it, and the budget counts
+  distinct coalitions, so more orders fit in ``max_evals``;
+- the estimates are projected onto sum = v(full) - v(empty) (additive, and never farther from the
+  true values than before).
+The plan (which coalitions, and how their values combine) is made once per number of features and
+budget; each row uses it under its own random relabelling of the features, which keeps all of the
+above and makes each of its orders uniformly random.
 """
 
 from __future__ import annotations
@@ -205,7 +207,8 @@ def permutation_plan(n_features: int, max_evals: int) -> PermutationPlan:
 
 
 class PermutationExplainer(ExplainerBase):
-    """Shapley values estimated from antithetic, position-balanced permutations.
+    """Shapley values estimated from permutations (antithetic, position-balanced), with the
+    positions at both ends of the orders computed exactly where the budget allows.
 
     Exact when ``max_evals`` covers all 2^M coalitions; always additive.
     """
