@@ -67,6 +67,13 @@ class Independent(Masker):
                 f"{self.data.shape[1:]}; pass data with the same features as the background"
             )
 
+    def _background_as(self, dtype: np.dtype) -> np.ndarray:
+        """The background rows in ``dtype``, converted once (copying them is then a plain copy)."""
+        cached = getattr(self, "_converted", None)
+        if cached is None or cached[0] is not self.data or cached[1] != dtype:
+            cached = self._converted = (self.data, dtype, self.data.astype(dtype))
+        return cached[2]
+
     def batch_layout(self, x: np.ndarray) -> tuple[tuple[int, ...], np.dtype]:
         return self.data.shape, np.result_type(self.data, x)
 
@@ -88,7 +95,7 @@ class Independent(Masker):
         if len(self.data) < SCATTER_MIN_ROWS:
             np.copyto(out, np.where(masks[:, None, :], x[None, None, :], self.data[None, :, :]))
             return out
-        np.copyto(out, self.data[None, :, :])
+        np.copyto(out, self._background_as(out.dtype)[None, :, :])
         coalitions, features = np.nonzero(masks)
         out[coalitions, :, features] = x[features][:, None]
         return out
