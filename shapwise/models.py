@@ -143,7 +143,8 @@ def _reads_float32(estimator: Any) -> bool:
     members = getattr(estimator, "estimators_", None)
     if members is None:
         return False
-    members = list(np.ravel(np.asarray(members, dtype=object)))
+    # a list of estimators, or an array of them (gradient boosting: one per stage and class)
+    members = members.ravel().tolist() if isinstance(members, np.ndarray) else list(members)
     return bool(members) and all(hasattr(member, "tree_") for member in members)
 
 

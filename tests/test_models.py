@@ -95,8 +95,11 @@ def test_torch_submodules_keep_their_own_modes():
 
 def test_sklearn_trees_get_float32_inputs_with_identical_explanations():
     from sklearn.datasets import load_diabetes
-    from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+    from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor, VotingRegressor
     from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeRegressor
 
     import shapwise
 
@@ -112,6 +115,10 @@ def test_sklearn_trees_get_float32_inputs_with_identical_explanations():
     forest = RandomForestRegressor(n_estimators=5, random_state=0).fit(X, y)
     assert as_model(forest.predict).input_array_dtype(np.float64) == np.float32
     assert as_model(Ridge().fit(X, y)).input_array_dtype(np.float64) == np.float64
+    mixed = VotingRegressor(
+        [("linear", make_pipeline(StandardScaler(), Ridge())), ("tree", DecisionTreeRegressor())]
+    ).fit(X, y)
+    assert as_model(mixed).input_array_dtype(np.float64) == np.float64  # not all trees
 
     # the trees round float64 inputs to float32 themselves: building them in float32 changes nothing
     narrow = shapwise.explainers.Exact(boosting, X[:20])(X[30:33]).values

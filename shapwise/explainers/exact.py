@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from itertools import combinations
 from math import factorial
 from typing import Any
 
@@ -24,6 +25,14 @@ def all_coalitions(n_features: int) -> np.ndarray:
     codes = np.arange(2**n_features, dtype=np.int64)
     masks = ((codes[:, None] >> np.arange(n_features)) & 1).astype(bool)
     masks.setflags(write=False)
+    return masks
+
+
+def coalitions_of_size(n_features: int, size: int) -> np.ndarray:
+    """Every coalition of exactly ``size`` features as boolean masks: (C(M, size), M)."""
+    members = np.array(list(combinations(range(n_features), size)), dtype=np.int64)
+    masks = np.zeros((len(members), n_features), dtype=bool)
+    masks[np.arange(len(members))[:, None], members.reshape(len(members), size)] = True
     return masks
 
 

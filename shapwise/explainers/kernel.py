@@ -34,7 +34,7 @@ import numpy as np
 
 from shapwise.explainers._base import ExplainerBase
 from shapwise.explainers._game import CoalitionGame
-from shapwise.explainers.exact import all_coalitions, shapley_from_table
+from shapwise.explainers.exact import all_coalitions, coalitions_of_size, shapley_from_table
 from shapwise.explanation import Explanation
 from shapwise.links import Link
 from shapwise.maskers._base import Masker
@@ -87,15 +87,6 @@ def _group_weight(n_features: int, group: tuple[int, ...]) -> float:
     return sum(size_weight(n_features, size) for size in group)
 
 
-def _coalitions_of_size(n_features: int, size: int) -> np.ndarray:
-    from itertools import combinations
-
-    picked = np.array(list(combinations(range(n_features), size)), dtype=np.int64)
-    masks = np.zeros((len(picked), n_features), dtype=bool)
-    masks[np.arange(len(picked))[:, None], picked] = True
-    return masks
-
-
 def _sample_pairs(n_features: int, size: int, n_pairs: int, rng: np.random.Generator) -> np.ndarray:
     """``n_pairs`` distinct coalitions of ``size`` (distinct up to complement when 2*size == M)."""
     self_complementary = 2 * size == n_features
@@ -138,7 +129,7 @@ def plan_coalitions(
         if count > left or share < count - 1e-9:
             break
         for size in group:
-            enumerated = _coalitions_of_size(n_features, size)
+            enumerated = coalitions_of_size(n_features, size)
             masks.append(enumerated)
             weights.append(
                 np.full(len(enumerated), size_weight(n_features, size) / len(enumerated))

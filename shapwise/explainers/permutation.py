@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from itertools import combinations
 from math import comb
 from typing import Any, NamedTuple
 
@@ -28,7 +27,7 @@ import numpy as np
 
 from shapwise.explainers._base import ExplainerBase
 from shapwise.explainers._game import CoalitionGame, evaluate, row_groups
-from shapwise.explainers.exact import exact_rows
+from shapwise.explainers.exact import coalitions_of_size, exact_rows
 
 
 def coalition_keys(masks: np.ndarray) -> np.ndarray:
@@ -128,21 +127,13 @@ _PLAN_SEED = 20260
 EXACT_STRATA_SHARE = 0.4
 
 
-def _masks_of_size(n_features: int, size: int) -> np.ndarray:
-    """Every coalition of ``size`` features, (C(M, size), M) boolean."""
-    members = np.array(list(combinations(range(n_features), size)), dtype=np.int64)
-    masks = np.zeros((len(members), n_features), dtype=bool)
-    masks[np.arange(len(members))[:, None], members.reshape(len(members), size)] = True
-    return masks
-
-
 def _exact_stratum(n: int, position: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The mean contribution of each feature at ``position`` over every coalition of that size,
     divided by M, as entries of a sparse matrix: (masks, entry features, entry mask rows,
     entry coefficients)."""
     weight = 1.0 / (n * comb(n - 1, position))
-    joined = _masks_of_size(n, position + 1)  # v(S + i) for every i in the coalition
-    before = _masks_of_size(n, position)  # - v(S) for every i outside it
+    joined = coalitions_of_size(n, position + 1)  # v(S + i) for every i in the coalition
+    before = coalitions_of_size(n, position)  # - v(S) for every i outside it
     rows_in, features_in = np.nonzero(joined)
     rows_out, features_out = np.nonzero(~before)
     masks = np.concatenate([joined, before])
