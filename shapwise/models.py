@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -78,7 +79,7 @@ class Model:
         """The most rows of shape ``row_shape`` passed to the model in one call."""
         if self.batch_size is not None:
             return self.batch_size
-        row_size = max(int(np.prod(row_shape)), 1)
+        row_size = max(math.prod(row_shape), 1)
         return max(1, min(DEFAULT_BATCH_ROWS, DEFAULT_BATCH_ELEMENTS // row_size))
 
     def _evaluate(self, X: np.ndarray) -> np.ndarray:
@@ -89,7 +90,10 @@ class Model:
         self.n_evaluations += len(X)
         if self.output_dtype is None:
             self.output_dtype = native_dtype_name(raw)
-        out = to_numpy(raw, name=f"the output of {self.name}").astype(np.float64, copy=False)
+        if type(raw) is np.ndarray and raw.dtype == np.float64:
+            out = raw  # the common case, without the boundary's type checks
+        else:
+            out = to_numpy(raw, name=f"the output of {self.name}").astype(np.float64, copy=False)
         if out.ndim == 0 or out.shape[0] != len(X):
             got = "a scalar" if out.ndim == 0 else f"{out.shape[0]} rows (shape {out.shape})"
             raise ValueError(

@@ -104,10 +104,10 @@ def feature_names_of(x: Any) -> list[str] | None:
 
 def check_finite(array: np.ndarray, what: str) -> None:
     """Raise a ValueError naming ``what`` if ``array`` holds NaN or inf."""
-    if array.dtype.kind != "f":
-        return
+    if array.dtype.kind != "f" or np.isfinite(np.add.reduce(array, axis=None)):
+        return  # a sum is NaN or infinite when any term is (one pass, no temporary)
     bad = ~np.isfinite(array)
-    if bad.any():
+    if bad.any():  # else the sum only overflowed
         count = int(bad.sum())
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(

@@ -84,6 +84,14 @@ def test_check_finite_names_what_and_where():
         check_finite(np.array([1.0, np.nan, np.inf]), "the rows")
 
 
+def test_check_finite_tells_an_overflowing_sum_from_infinite_values():
+    check_finite(np.array([1e308, 1e308, -1.0]), "x")  # finite, though their sum is not
+    check_finite(np.full((3, 2), 3e38, dtype=np.float32), "x")
+    for values in ([np.inf, -np.inf], [1e308, 1e308, np.nan], [-np.inf, 0.0]):
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            check_finite(np.array(values), "x")
+
+
 def test_tolerance_follows_dtype_and_scale():
     assert additivity_tolerance("float64", 1.0) < additivity_tolerance("float32", 1.0)
     assert additivity_tolerance("float32", 1.0) < additivity_tolerance("float16", 1.0)

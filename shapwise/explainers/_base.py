@@ -108,13 +108,14 @@ class ExplainerBase:
         max_evals: int,
         rng: np.random.Generator,
         done: Callable[[int], Any],
-    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Explain every row (``done(n)`` after each n rows); one at a time unless overridden."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Explain every row (``done(n)`` after each n rows): values (rows, M, O), base values
+        (rows, O) and outputs (rows, O); one row at a time unless overridden."""
         rows = []
         for game in games:
             rows.append(self.explain_row(game, max_evals, rng))
             done(1)
-        return rows
+        return tuple(np.stack(part) for part in zip(*rows, strict=True))  # type: ignore[return-value]
 
     def default_max_evals(self, n_features: int) -> int:
         return 500
@@ -162,12 +163,11 @@ class ExplainerBase:
                 for i, x in enumerate(X)
             ]
             with progress(len(X), f"{type(self).__name__}", silent) as bar:
-                rows = self.explain_rows(games, budget, rng, bar.update)
+                values, base_values, output_values = self.explain_rows(
+                    games, budget, rng, bar.update
+                )
         finally:
             self.model.batch_size = saved_batch_size
-        values = np.stack([r[0] for r in rows])
-        base_values = np.stack([r[1] for r in rows])
-        output_values = np.stack([r[2] for r in rows])
         values = values.reshape(len(X), *X.shape[1:], values.shape[-1])
         if check_additivity:
             self._check_additivity(values, base_values, output_values)

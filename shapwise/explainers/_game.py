@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
 
 import numpy as np
 
@@ -63,7 +62,8 @@ class CoalitionGame:
         link(background-averaged output), or with ``linearize_link`` the weighted mean of the
         linked outputs of the background rows.
         """
-        return evaluate([self], [masks])[0]
+        masks = np.asarray(masks, dtype=bool)
+        return _values([self], masks, [len(masks)])
 
     def _row_probabilities(self, n_rows: int) -> np.ndarray:
         """The masker's weights of its ``n_rows`` background rows, normalised to sum to one
@@ -77,7 +77,9 @@ class CoalitionGame:
 
     def background_mean(self, out: np.ndarray) -> np.ndarray:
         """(Weighted) mean over the background rows: (K, rows, O) -> (K, O)."""
-        return np.matmul(self._row_probabilities(out.shape[1]), out)
+        k, rows, n_outputs = out.shape
+        by_output = out.transpose(0, 2, 1).reshape(k * n_outputs, rows)  # a view for one output
+        return (by_output @ self._row_probabilities(rows)).reshape(k, n_outputs)
 
     def linearization(self) -> tuple[np.ndarray, np.ndarray]:
         """Background-row weights (rows, O) for the linearised link, and v(empty) = link(mean)."""
@@ -87,7 +89,7 @@ class CoalitionGame:
                 self._link_weights = self.shared["link_weights"]
             else:
                 empty = np.zeros((1, self.n_features), dtype=bool)
-                rows = _evaluate_requests([_Request(self, empty, lambda out: out)])[0][0]
+                rows = _evaluate_masks([self], empty, np.zeros(1, np.intp), lambda out, _: out)[0]
                 probabilities = self._row_probabilities(len(rows))
                 weights = link_weights(rows, self.link, probabilities)
                 self._link_weights = (weights, self.link(probabilities @ rows))
@@ -96,56 +98,49 @@ class CoalitionGame:
         return self._link_weights
 
 
-class _Request(NamedTuple):
-    """Coalitions of one game to evaluate, and how to reduce their (K, rows, O) model outputs."""
+def value_tables(games: Sequence[CoalitionGame], masks: np.ndarray) -> np.ndarray:
+    """v(S) of K masks per game, masks (games, K, M) -> values (K, games, n_outputs).
 
-    game: CoalitionGame
-    masks: np.ndarray
-    reduce: Callable[[np.ndarray], np.ndarray]
-
-
-def evaluate(games: Sequence[CoalitionGame], masks: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """v(S) of each game's masks, [(K_i, n_outputs)], the model calls spanning the games.
-
-    The games belong to one explanation (same model, masker, link and ``shared``); batching their
-    coalitions together means fewer, fuller model calls and no per-row round trips.
+    The games belong to one explanation (same model, masker, link and ``shared``); evaluating
+    their coalitions together means fewer, fuller model calls and no per-row round trips.
     """
-    masks = [np.asarray(m, dtype=bool) for m in masks]
-    empties = list(~np.any(masks, axis=2)) if _same_shape(masks) else [~m.any(1) for m in masks]
+    n_games, k, n_features = masks.shape
+    values = _values(games, masks.reshape(-1, n_features).astype(bool, copy=False), [k] * n_games)
+    return values.reshape(n_games, k, -1).transpose(1, 0, 2)
+
+
+def _values(games: Sequence[CoalitionGame], every: np.ndarray, counts: list[int]) -> np.ndarray:
+    """v(S) of the masks ``every`` (total, M), the first counts[0] of games[0] and so on:
+    (total, n_outputs)."""
+    owners = np.repeat(np.arange(len(games)), counts)
+    empty = ~every.any(axis=1)
     first = games[0]
     if first.linearize_link:
         weighted = [game.linearization() for game in games]
-        requests = [
-            _Request(game, m[~e], lambda out, g=game, w=w: g.background_mean(w * g.link(out)))
-            for game, m, e, (w, _) in zip(games, masks, empties, weighted, strict=True)
-        ]
-        reduced = _evaluate_requests(requests)
-        constants = [empty_value for _, empty_value in weighted]
-        return [_fill(e, r, c) for e, r, c in zip(empties, reduced, constants, strict=True)]
+        weights = np.stack([w for w, _ in weighted])  # (games, rows, O)
+        empty_values = np.stack([value for _, value in weighted])[owners[empty]]
 
-    # With a constant empty coalition, it is evaluated once (in the first game that has it).
-    constant = first.masker.empty_is_constant
-    owner = None
-    if constant and "empty" not in first.shared:
-        owner = next((i for i, e in enumerate(empties) if e.any()), None)
-    mean = first.background_mean  # the same for every game of the explanation
-    requests = [
-        _Request(game, m if not constant or i == owner else m[~e], mean)
-        for i, (game, m, e) in enumerate(zip(games, masks, empties, strict=True))
-    ]
-    reduced = _evaluate_requests(requests)
-    if owner is not None:
-        first.shared["empty"] = reduced[owner][np.flatnonzero(empties[owner])[0]]
-    if constant:
-        reduced = [
-            r if i == owner else _fill(e, r, first.shared.get("empty"))
-            for i, (r, e) in enumerate(zip(reduced, empties, strict=True))
-        ]
-    return [first.link(r) for r in reduced]
+        def reduce(out: np.ndarray, of: np.ndarray) -> np.ndarray:
+            return first.background_mean(weights[of] * first.link(out))
 
+        keep = ~empty
+        return _fill(keep, _evaluate_masks(games, every[keep], owners[keep], reduce), empty_values)
 
-def _same_shape(arrays: list[np.ndarray]) -> bool:
-    return all(a.shape == arrays[0].shape for a in arrays)
+    def mean(out: np.ndarray, of: np.ndarray) -> np.ndarray:
+        return first.background_mean(out)
+
+    if not first.masker.empty_is_constant:
+        values = _evaluate_masks(games, every, owners, mean)
+    else:
+        # the empty coalition is evaluated once per explanation (the first time a game has it)
+        keep = ~empty
+        first_empty = np.flatnonzero(empty)[:1] if "empty" not in first.shared else []
+        keep[first_empty] = True
+        values = _evaluate_masks(games, every[keep], owners[keep], mean)
+        if len(first_empty):
+            first.shared["empty"] = values[np.count_nonzero(keep[: first_empty[0]])]
+        values = _fill(keep, values, first.shared.get("empty"))
+    return first.link(values)
 
 
 def row_groups(games: list[CoalitionGame], coalitions_per_row: int) -> list[list[CoalitionGame]]:
@@ -156,77 +151,55 @@ def row_groups(games: list[CoalitionGame], coalitions_per_row: int) -> list[list
     return [games[start : start + size] for start in range(0, len(games), size)]
 
 
-def _fill(empty: np.ndarray, others: np.ndarray, constant: np.ndarray | None) -> np.ndarray:
-    """Values of K masks from the values of the non-empty ones and one value for the empty ones."""
-    if not empty.any():
-        return others
-    result = np.empty((len(empty), len(constant)), dtype=np.float64)
-    result[empty] = constant
-    result[~empty] = others
+def concatenate_rows(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values, base values, outputs) of groups of rows as those of all rows."""
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(np.concatenate(part) for part in zip(*parts, strict=True))  # type: ignore[return-value]
+
+
+def _fill(keep: np.ndarray, kept: np.ndarray, others: np.ndarray | None) -> np.ndarray:
+    """Values of all masks from those of the kept ones and ``others`` (one value, or one per
+    mask not kept) for the rest."""
+    if keep.all():
+        return kept
+    result = np.empty((len(keep), np.shape(others)[-1]), dtype=np.float64)
+    result[keep] = kept
+    result[~keep] = others
     return result
 
 
-def _evaluate_requests(requests: list[_Request]) -> list[np.ndarray]:
-    """Reduced model outputs of every request's masks, built and evaluated in chunks that fill
-    model calls across requests."""
-    first = requests[0].game
+def _evaluate_masks(
+    games: Sequence[CoalitionGame],
+    masks: np.ndarray,
+    owners: np.ndarray,
+    reduce: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """``reduce(outputs (K, rows, O), owners (K,))`` of the model outputs of ``masks``, mask k of
+    ``games[owners[k]]`` (owners non-decreasing): masked inputs built and evaluated in chunks as
+    large as a model call."""
+    first = games[0]
     rows_per_mask = max(first.masker.shape[0], 1)
     rows = max(first.model.rows_per_call(first.x.shape), MIN_ROWS_PER_CHUNK)
-    chunk = max(1, min(rows, ROWS_PER_CHUNK) // rows_per_mask)
-    pieces: list[list[np.ndarray]] = [[] for _ in requests]
-    n_outputs = None
-    pending: list[tuple[int, int, int]] = []  # (request, start, stop) making up the next chunk
-    filled = 0
-    work = [(i, r) for i, r in enumerate(requests) if len(r.masks)]
-    for index, request in work:
-        start = 0
-        while start < len(request.masks):
-            stop = min(len(request.masks), start + chunk - filled)
-            pending.append((index, start, stop))
-            filled += stop - start
-            start = stop
-            if filled == chunk:
-                n_outputs = _run_chunk(requests, pending, pieces)
-                pending, filled = [], 0
-    if pending:
-        n_outputs = _run_chunk(requests, pending, pieces)
-    return [
-        np.concatenate(p) if p else np.empty((0, n_outputs or 0), dtype=np.float64) for p in pieces
-    ]
-
-
-def _run_chunk(
-    requests: list[_Request], pending: list[tuple[int, int, int]], pieces: list[list[np.ndarray]]
-) -> int:
-    """Build the masked inputs of one chunk, call the model once, reduce each piece."""
-    first = requests[0].game
-    total = sum(stop - start for _, start, stop in pending)
-    buffer = _input_buffer(first, total)
-    parts, offset = [], 0
-    for index, start, stop in pending:
-        request = requests[index]
-        masks = request.masks[start:stop]
-        if buffer is None:
-            parts.append(request.game.masker.masked_batch(masks, request.game.x))
-        else:
-            request.game.masker.masked_batch(
-                masks, request.game.x, out=buffer[offset : offset + len(masks)]
-            )
-        offset += len(masks)
-    inputs = (
-        buffer if buffer is not None else parts[0] if len(parts) == 1 else np.concatenate(parts)
-    )
-    k, rows = inputs.shape[:2]
-    out = first.model(inputs.reshape(k * rows, *inputs.shape[2:])).reshape(k, rows, -1)
-    reduce = requests[pending[0][0]].reduce
-    together = all(requests[index].reduce is reduce for index, _, _ in pending)
-    reduced = reduce(out) if together else None
-    offset = 0
-    for index, start, stop in pending:
-        part = slice(offset, offset + stop - start)
-        pieces[index].append(reduced[part] if together else requests[index].reduce(out[part]))
-        offset += stop - start
-    return out.shape[2]
+    per_chunk = max(1, min(rows, ROWS_PER_CHUNK) // rows_per_mask)
+    xs = np.stack([game.x for game in games])
+    reduced = []
+    for start in range(0, len(masks), per_chunk):
+        chunk_masks, chunk_owners = (
+            masks[start : start + per_chunk],
+            owners[start : start + per_chunk],
+        )
+        inputs = first.masker.masked_rows(
+            chunk_masks, xs, chunk_owners, out=_input_buffer(first, len(chunk_masks))
+        )
+        k, n_rows = inputs.shape[:2]
+        out = first.model(inputs.reshape(k * n_rows, *inputs.shape[2:]))
+        reduced.append(reduce(out.reshape(k, n_rows, -1), chunk_owners))
+    if not reduced:
+        return np.empty((0, 0), dtype=np.float64)
+    return reduced[0] if len(reduced) == 1 else np.concatenate(reduced)
 
 
 def _input_buffer(game: CoalitionGame, n_masks: int) -> np.ndarray | None:

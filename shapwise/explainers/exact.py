@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from shapwise.explainers._base import ExplainerBase
-from shapwise.explainers._game import CoalitionGame, evaluate, row_groups
+from shapwise.explainers._game import CoalitionGame, concatenate_rows, row_groups, value_tables
 
 MAX_FEATURES = 20
 
@@ -79,19 +79,20 @@ def check_exact_size(n_features: int) -> None:
 
 def exact_rows(
     games: list[CoalitionGame], done: Callable[[int], Any]
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact Shapley values of every game: all coalitions of several rows evaluated together,
     then the weights applied to all their tables at once."""
     n = games[0].n_features
     coalitions = all_coalitions(n)
-    rows = []
+    parts = []
     for group in row_groups(games, len(coalitions)):
-        tables = np.stack(evaluate(group, [coalitions] * len(group)), axis=1)  # (2^n, rows, O)
+        masks = np.broadcast_to(coalitions, (len(group), *coalitions.shape))
+        tables = value_tables(group, masks)  # (2^n, rows, O)
         values = shapley_from_table(tables.reshape(len(coalitions), -1), n)
-        values = values.reshape(n, *tables.shape[1:])
-        rows.extend((values[:, i], tables[0, i], tables[-1, i]) for i in range(len(group)))
+        values = values.reshape(n, *tables.shape[1:]).transpose(1, 0, 2)  # (rows, M, O)
+        parts.append((values, tables[0], tables[-1]))
         done(len(group))
-    return rows
+    return concatenate_rows(parts)
 
 
 class ExactExplainer(ExplainerBase):

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from shapwise.explainers._base import ExplainerBase
-from shapwise.explainers._game import CoalitionGame, evaluate, row_groups
+from shapwise.explainers._game import CoalitionGame, concatenate_rows, row_groups, value_tables
 from shapwise.explainers.exact import coalitions_of_size, exact_rows
 
 
@@ -109,8 +109,8 @@ class PermutationPlan(NamedTuple):
     """How v of a few coalitions combines into estimates, shared by every row that uses it.
 
     distinct: the distinct coalitions to evaluate, (K, M) boolean.
-    contributions: sparse (M, K) matrix; contributions @ v(distinct) are the stratified estimates
-        before they are made to add up.
+    contributions: (M, K) matrix (sparse unless small); contributions @ v(distinct) are the
+        stratified estimates before they are made to add up.
     empty, full: positions of the empty and the full coalition among ``distinct``.
     """
 
@@ -125,6 +125,8 @@ _PLAN_SEED = 20260
 # The exact strata may take at most this share of the budget: measured on the benchmark games at
 # 100 to 800 evaluations of 10 features, a larger share starves the sampled positions.
 EXACT_STRATA_SHARE = 0.4
+# A plan's contribution matrix with at most this many entries is kept dense.
+DENSE_PLAN_ENTRIES = 1 << 18
 
 
 def _exact_stratum(n: int, position: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -192,6 +194,9 @@ def permutation_plan(n_features: int, max_evals: int) -> PermutationPlan:
         (np.concatenate(coefficients), (np.concatenate(features), inverse[np.concatenate(rows)])),
         shape=(n, len(first)),
     )  # duplicates are summed
+    if contributions.shape[0] * contributions.shape[1] <= DENSE_PLAN_ENTRIES:
+        contributions = contributions.toarray()  # a dense product costs less at this size
+        contributions.setflags(write=False)
     distinct = every[first]
     distinct.setflags(write=False)
     return PermutationPlan(distinct, contributions, int(inverse[0]), int(inverse[n]))
@@ -215,19 +220,19 @@ class PermutationExplainer(ExplainerBase):
         max_evals: int,
         rng: np.random.Generator,
         done: Callable[[int], Any],
-    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = games[0].n_features
         if n <= 30 and 2**n <= max_evals:
             return exact_rows(games, done)
         plan = permutation_plan(n, max_evals)
-        rows = []
+        parts = []
         for group in row_groups(games, len(plan.distinct)):
             # A random relabelling of the features gives each row its own permutations: a
             # bijection on coalitions, so distinctness, antithetic pairs and position balance
             # are kept.
-            relabels = np.stack([rng.permutation(n) for _ in group])  # (rows, M)
-            masks = np.take(plan.distinct, np.argsort(relabels, axis=1), axis=1)  # (K, rows, M)
-            tables = np.stack(evaluate(group, masks.transpose(1, 0, 2)), axis=1)  # (K, rows, O)
+            relabels = rng.permuted(np.tile(np.arange(n), (len(group), 1)), axis=1)  # (rows, M)
+            masks = plan.distinct.T[np.argsort(relabels, axis=1)].transpose(0, 2, 1)  # (rows, K, M)
+            tables = value_tables(group, masks)  # (K, rows, O)
             in_plan = plan.contributions @ tables.reshape(len(plan.distinct), -1)
             in_plan = in_plan.reshape(n, *tables.shape[1:]).transpose(1, 0, 2)  # (rows, M, O)
             # the orthogonal projection onto sum = v(full) - v(empty): additive, and never
@@ -235,9 +240,9 @@ class PermutationExplainer(ExplainerBase):
             gap = in_plan.sum(axis=1) - (tables[plan.full] - tables[plan.empty])
             values = np.empty_like(in_plan)
             values[np.arange(len(group))[:, None], relabels] = in_plan - gap[:, None, :] / n
-            rows.extend(zip(values, tables[plan.empty], tables[plan.full], strict=True))
+            parts.append((values, tables[plan.empty], tables[plan.full]))
             done(len(group))
-        return rows
+        return concatenate_rows(parts)
 
 
 Permutation = PermutationExplainer

@@ -32,6 +32,32 @@ class Masker:
         """Masked inputs for K boolean masks (K, n_features) of one row: shape (K, rows, *x.shape)."""
         raise NotImplementedError
 
+    def masked_rows(
+        self,
+        masks: np.ndarray,
+        rows: np.ndarray,
+        owners: np.ndarray,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Masked inputs for K masks of several rows: mask k hides features of ``rows[owners[k]]``
+        (``owners`` non-decreasing); shape (K, rows per coalition, *row shape), in ``out`` when
+        given and the masker ``writes_into``.
+
+        By default one ``masked_batch`` per run of masks of the same row.
+        """
+        starts = np.flatnonzero(np.diff(owners)) + 1
+        bounds = zip([0, *starts.tolist()], [*starts.tolist(), len(masks)], strict=True)
+        parts = []
+        for start, stop in bounds:
+            x = rows[owners[start]]
+            if out is not None and self.writes_into:
+                self.masked_batch(masks[start:stop], x, out=out[start:stop])  # type: ignore[call-arg]
+            else:
+                parts.append(self.masked_batch(masks[start:stop], x))
+        if not parts:
+            return out
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
     def batch_layout(self, x: np.ndarray) -> tuple[tuple[int, ...], np.dtype]:
         """Shape and dtype of one coalition's masked inputs of ``x`` (for ``writes_into``)."""
         raise NotImplementedError
