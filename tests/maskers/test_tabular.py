@@ -67,3 +67,22 @@ def test_masked_batch_into_a_reused_buffer_equals_the_definition(n_rows, n_featu
     narrow = np.empty((5, n_rows, n_features), np.float32)
     assert masker.masked_batch(masks, x, out=narrow) is narrow
     np.testing.assert_array_equal(narrow, expected.astype(np.float32))
+
+
+@pytest.mark.parametrize("n_rows", [tabular.SCATTER_MIN_ROWS - 1, tabular.SCATTER_MIN_ROWS + 3])
+def test_masked_rows_of_several_rows_equal_the_definition(n_rows):
+    """Masks of several rows in one pass: mask k keeps the features of rows[owners[k]]; the
+    default of the masker protocol (one masked_batch per row) gives the same."""
+    from shapwise.maskers._base import Masker
+
+    rng = np.random.default_rng(4)
+    background = rng.normal(size=(n_rows, 5))
+    rows = rng.normal(size=(3, 5))
+    owners = np.array([0, 0, 1, 2, 2, 2])
+    masks = rng.random((6, 5)) < 0.5
+    expected = np.where(masks[:, None, :], rows[owners][:, None, :], background[None])
+    masker = Independent(background)
+    buffer = np.full((6, n_rows, 5), np.nan)
+    assert masker.masked_rows(masks, rows, owners, out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, expected)
+    np.testing.assert_array_equal(Masker.masked_rows(masker, masks, rows, owners), expected)
