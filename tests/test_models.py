@@ -127,3 +127,62 @@ def test_sklearn_trees_get_float32_inputs_with_identical_explanations():
     wide = shapwise.explainers.Exact(lambda rows: boosting.predict(rows), X[:20])(X[30:33]).values
     assert set(seen) == {np.dtype(np.float64)}
     np.testing.assert_array_equal(narrow, wide)
+
+
+def _feed(tuner, per_row: dict, calls: int, most: int = 10**9) -> list[int]:
+    """Run ``calls`` full calls through the tuner with a synthetic time per row by size; the sizes
+    it asked for."""
+    asked = []
+    for _ in range(calls):
+        size = tuner.rows(most)
+        asked.append(size)
+        tuner.record(size, size, per_row[size] * size)
+    return asked
+
+
+def test_batch_tuner_times_every_size_then_keeps_the_fastest():
+    from shapwise.models import BATCH_ROWS_CANDIDATES, BatchTuner
+
+    small, middle, large = BATCH_ROWS_CANDIDATES
+    tuner = BatchTuner()
+    asked = _feed(tuner, {small: 3e-7, middle: 2e-7, large: 1e-7}, 3 * BatchTuner.SAMPLES)
+    assert asked == [small] * 3 + [middle] * 3 + [large] * 3  # each size in turn, smallest first
+    assert _feed(tuner, {small: 3e-7, middle: 2e-7, large: 1e-7}, 5) == [large] * 5
+    # the other way round (a model whose activations stay in cache): the smallest wins
+    other = BatchTuner()
+    _feed(other, {small: 1e-7, middle: 2e-7, large: 3e-7}, 9)
+    assert _feed(other, {small: 1e-7, middle: 2e-7, large: 3e-7}, 5) == [small] * 5
+
+
+def test_batch_tuner_times_other_sizes_again_and_recovers_from_a_slow_start():
+    from shapwise.models import BATCH_ROWS_CANDIDATES, BatchTuner
+
+    small, middle, large = BATCH_ROWS_CANDIDATES
+    tuner = BatchTuner()
+    # the first seconds of a process run slow: the small size, timed first, looks worst
+    _feed(tuner, {small: 9e-7, middle: 2e-7, large: 3e-7}, 9)
+    steady = {small: 1e-7, middle: 2e-7, large: 3e-7}
+    asked = _feed(tuner, steady, 400)
+    assert asked[0] == middle and small in asked  # re-timed after EXPLORE_ROWS rows
+    assert asked[-20:] == [small] * 20  # and chosen once its recent calls show it is fastest
+    # re-timing stays rare: most rows go to the chosen size
+    assert asked.count(large) <= 2
+
+
+def test_batch_tuner_ignores_short_calls_and_respects_the_element_cap():
+    from shapwise.models import BatchTuner
+
+    tuner = BatchTuner()
+    tuner.record(4096, 100, 1.0)  # a call well short of its size is not a measure of it
+    assert tuner.recent == {}
+    assert tuner.rows(most=1000) == 1000  # every candidate above the cap collapses to it
+
+
+def test_adapters_of_one_estimator_share_a_tuner_and_a_fixed_batch_size_skips_it():
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    estimator = LinearRegression().fit(X, X[:, 0])
+    assert as_model(estimator).tuner is as_model(estimator.predict).tuner
+    assert as_model(LinearRegression().fit(X, X[:, 1])).tuner is not as_model(estimator).tuner
+    fixed = as_model(estimator.predict, batch_size=7)
+    fixed(np.zeros((20, 3)))
+    assert fixed.n_calls == 3 and fixed.tuner.recent == {}

@@ -10,10 +10,11 @@ from shapwise.links import Link
 from shapwise.maskers._base import Masker
 from shapwise.models import Model
 
-# Masked rows built at once: as many as the model takes in one call (so a batch is built, evaluated
-# and reduced while it is still in cache), at least MIN_ROWS_PER_CHUNK and at most ROWS_PER_CHUNK.
+# Masked rows built at once (one masker pass and one reduction for what may be several model
+# calls): a whole number of calls, of at most ROWS_PER_CHUNK rows and CHUNK_ELEMENTS input
+# elements, but at least one call.
 ROWS_PER_CHUNK = 100_000
-MIN_ROWS_PER_CHUNK = 4096
+CHUNK_ELEMENTS = 4_000_000
 # Coalitions of several rows evaluated together (their model calls span the rows).
 GROUP_COALITIONS = 8192
 
@@ -178,24 +179,25 @@ def _evaluate_masks(
     reduce: Callable[[np.ndarray, np.ndarray], np.ndarray],
 ) -> np.ndarray:
     """``reduce(outputs (K, rows, O), owners (K,))`` of the model outputs of ``masks``, mask k of
-    ``games[owners[k]]`` (owners non-decreasing): masked inputs built and evaluated in chunks as
-    large as a model call."""
+    ``games[owners[k]]`` (owners non-decreasing): masked inputs built in large chunks, each
+    evaluated in one or more model calls."""
     first = games[0]
     rows_per_mask = max(first.masker.shape[0], 1)
-    rows = max(first.model.rows_per_call(first.x.shape), MIN_ROWS_PER_CHUNK)
-    per_chunk = max(1, min(rows, ROWS_PER_CHUNK) // rows_per_mask)
+    most_rows = min(ROWS_PER_CHUNK, CHUNK_ELEMENTS // max(first.x.size, 1))
     xs = np.stack([game.x for game in games])
     reduced = []
-    for start in range(0, len(masks), per_chunk):
-        chunk_masks, chunk_owners = (
-            masks[start : start + per_chunk],
-            owners[start : start + per_chunk],
-        )
+    start = 0
+    while start < len(masks):
+        call = first.model.rows_per_call(first.x.shape)
+        per_chunk = max(1, call * max(1, most_rows // call) // rows_per_mask)
+        chunk_masks = masks[start : start + per_chunk]
+        chunk_owners = owners[start : start + per_chunk]
+        start += per_chunk
         inputs = first.masker.masked_rows(
             chunk_masks, xs, chunk_owners, out=_input_buffer(first, len(chunk_masks))
         )
         k, n_rows = inputs.shape[:2]
-        out = first.model(inputs.reshape(k * n_rows, *inputs.shape[2:]))
+        out = first.model(inputs.reshape(k * n_rows, *inputs.shape[2:]), call)
         reduced.append(reduce(out.reshape(k, n_rows, -1), chunk_owners))
     if not reduced:
         return np.empty((0, 0), dtype=np.float64)
