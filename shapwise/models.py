@@ -29,13 +29,15 @@ class BatchTuner:
     faster in large calls, one whose activations stay in cache in small ones (measured on a 64-wide
     MLP: 266 ns per row in calls of 4,096 rows, 350 ns in calls of 65,536; gradient boosting the
     other way round, 304 and 242 ns). Each candidate size is first timed on SAMPLES calls, then the
-    size with the lowest median over its last SAMPLES calls is used, and after every EXPLORE_ROWS
-    rows the size timed longest ago is timed again on SAMPLES calls (a process's first seconds run
-    slow, and a size timed only then would never be chosen; re-timing costs about a percent). The values do not depend on it: rows are evaluated
+    size with the lowest median over its last SAMPLES calls is used, and now and then (after
+    FIRST_EXPLORE_ROWS rows, then twice as many each time, up to EXPLORE_ROWS) the size timed
+    longest ago is timed again on SAMPLES calls: a process's first seconds run slow, and a size
+    timed only then would never be chosen. Re-timing costs about a percent. The values do not depend on it: rows are evaluated
     independently.
     """
 
     SAMPLES = 3
+    FIRST_EXPLORE_ROWS = 250_000
     EXPLORE_ROWS = 5_000_000
 
     def __init__(self) -> None:
@@ -43,7 +45,8 @@ class BatchTuner:
         self._last_timed: dict[int, int] = {}  # the call count when each size was last timed
         self._calls = 0
         self._rows = 0
-        self._explore_at = self.EXPLORE_ROWS  # the row count at which a size is timed again
+        self._explore_every = self.FIRST_EXPLORE_ROWS  # doubling up to EXPLORE_ROWS
+        self._explore_at = self._explore_every  # the row count at which a size is timed again
         self._retiming: int | None = None  # the size being timed again
         self._fresh = 0  # its calls timed since
 
@@ -54,7 +57,8 @@ class BatchTuner:
             if len(self.recent.get(size, ())) < self.SAMPLES:
                 return size
         if self._retiming is None and self._rows >= self._explore_at:
-            self._explore_at = self._rows + self.EXPLORE_ROWS
+            self._explore_every = min(2 * self._explore_every, self.EXPLORE_ROWS)
+            self._explore_at = self._rows + self._explore_every
             self._retiming, self._fresh = min(sizes, key=self._last_timed.__getitem__), 0
         if self._retiming in sizes:
             return self._retiming
