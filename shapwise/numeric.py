@@ -104,7 +104,11 @@ def feature_names_of(x: Any) -> list[str] | None:
 
 def check_finite(array: np.ndarray, what: str) -> None:
     """Raise a ValueError naming ``what`` if ``array`` holds NaN or inf."""
-    if array.dtype.kind != "f" or np.isfinite(np.add.reduce(array, axis=None)):
+    if array.dtype.kind != "f":
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(array, axis=None)
+    if np.isfinite(total):
         return  # a sum is NaN or infinite when any term is (one pass, no temporary)
     bad = ~np.isfinite(array)
     if bad.any():  # else the sum only overflowed

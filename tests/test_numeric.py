@@ -84,6 +84,7 @@ def test_check_finite_names_what_and_where():
         check_finite(np.array([1.0, np.nan, np.inf]), "the rows")
 
 
+@pytest.mark.filterwarnings("error")  # and says nothing about the overflow
 def test_check_finite_tells_an_overflowing_sum_from_infinite_values():
     check_finite(np.array([1e308, 1e308, -1.0]), "x")  # finite, though their sum is not
     check_finite(np.full((3, 2), 3e38, dtype=np.float32), "x")
