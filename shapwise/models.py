@@ -32,8 +32,8 @@ class BatchTuner:
     size with the lowest median over its last SAMPLES calls is used, and now and then (after
     FIRST_EXPLORE_ROWS rows, then twice as many each time, up to EXPLORE_ROWS) the size timed
     longest ago is timed again on SAMPLES calls: a process's first seconds run slow, and a size
-    timed only then would never be chosen. Re-timing costs about a percent. The values do not depend on it: rows are evaluated
-    independently.
+    timed only then would never be chosen. Re-timing costs about a percent. The values do not
+    depend on it: rows are evaluated independently.
     """
 
     SAMPLES = 3
@@ -56,11 +56,13 @@ class BatchTuner:
         for size in sizes:
             if len(self.recent.get(size, ())) < self.SAMPLES:
                 return size
+        if self._retiming not in sizes:  # none, or one this input's size cap rules out
+            self._retiming = None
         if self._retiming is None and self._rows >= self._explore_at:
             self._explore_every = min(2 * self._explore_every, self.EXPLORE_ROWS)
             self._explore_at = self._rows + self._explore_every
             self._retiming, self._fresh = min(sizes, key=self._last_timed.__getitem__), 0
-        if self._retiming in sizes:
+        if self._retiming is not None:
             return self._retiming
         return min(sizes, key=self.seconds_per_row)
 

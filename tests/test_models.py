@@ -180,6 +180,23 @@ def test_batch_tuner_ignores_short_calls_and_respects_the_element_cap():
     assert tuner.rows(most=1000) == 1000  # every candidate above the cap collapses to it
 
 
+def test_batch_tuner_drops_a_re_timing_that_a_smaller_cap_rules_out():
+    from shapwise.models import BATCH_ROWS_CANDIDATES, BatchTuner
+
+    small, middle, large = BATCH_ROWS_CANDIDATES
+    per_row = {small: 1e-7, middle: 2e-7, large: 3e-7}
+    tuner = BatchTuner()
+    _feed(tuner, per_row, 9)
+    _feed(tuner, per_row, 200)  # past FIRST_EXPLORE_ROWS: a size is due for re-timing
+    tuner._rows = tuner._explore_at  # due now
+    retimed = tuner.rows(most=10**9)
+    assert retimed != small
+    # inputs so wide that no candidate fits: the cap rules the re-timing out, and it is dropped
+    per_row[1000] = 1e-7
+    assert _feed(tuner, per_row, 4, most=1000) == [1000] * 4
+    assert _feed(tuner, per_row, 5, most=10**9) == [small] * 5
+
+
 def test_adapters_of_one_estimator_share_a_tuner_and_a_fixed_batch_size_skips_it():
     X = np.random.default_rng(0).normal(size=(30, 3))
     estimator = LinearRegression().fit(X, X[:, 0])
