@@ -144,15 +144,35 @@ class Model:
         self.n_calls = 0
         self.seconds = 0.0
 
-    def __call__(self, X: np.ndarray, rows_per_call: int | None = None) -> np.ndarray:
+    def __call__(
+        self, X: np.ndarray, rows_per_call: int | None = None, check: bool = True
+    ) -> np.ndarray:
         """Evaluate on all rows of ``X`` in calls of ``rows_per_call`` rows (default: as
-        :meth:`rows_per_call` says); returns (n, n_outputs) float64."""
+        :meth:`rows_per_call` says); returns (n, n_outputs) float64, checked to be finite
+        unless ``check`` is False (for a caller that checks what it makes of them).
+
+        Between calls the outputs are only kept; they are checked and joined after the last
+        call (each step right after a model call runs slowly, in caches the model has just
+        filled).
+        """
         n = len(X)
         if n == 0:
             raise ValueError("the model was asked to evaluate zero rows")
         step = rows_per_call or self.rows_per_call(X.shape[1:])
-        chunks = [self._evaluate(X[start : start + step], step) for start in range(0, n, step)]
-        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=0)
+        predict, clock = self._predict, time.perf_counter
+        raws, seconds = [], []
+        for start in range(0, n, step):
+            began = clock()
+            raws.append(predict(X[start : start + step]))
+            seconds.append(clock() - began)
+        self._account(step, n, seconds)
+        sizes = [min(step, n - start) for start in range(0, n, step)]
+        first = self._outputs(raws[0], sizes[0])
+        parts = [first] + [self._outputs(r, k, first.shape[1]) for r, k in zip(raws[1:], sizes[1:])]
+        out = first if len(parts) == 1 else np.concatenate(parts)
+        if check:
+            self.check_outputs(out)
+        return out
 
     def input_array_dtype(self, data_dtype: np.dtype) -> np.dtype:
         """The dtype to build inputs in: float32 for float64 data and a model that reads float32
@@ -172,32 +192,47 @@ class Model:
         row_size = max(math.prod(row_shape), 1)
         return self.tuner.rows(max(1, DEFAULT_BATCH_ELEMENTS // row_size))
 
-    def _evaluate(self, X: np.ndarray, size: int) -> np.ndarray:
-        """One model call on ``X``, asked for as ``size`` rows (for the tuner)."""
-        start = time.perf_counter()
-        raw = self._predict(X)
-        seconds = time.perf_counter() - start
-        self.seconds += seconds
+    def _account(self, size: int, n_rows: int, seconds: list[float]) -> None:
+        """Count calls of ``size`` rows (the last one may be shorter) over ``n_rows`` rows that
+        took ``seconds``, and tell the tuner."""
+        self.n_calls += len(seconds)
+        self.n_evaluations += n_rows
+        self.seconds += sum(seconds)
         if self.batch_size is None:
-            self.tuner.record(size, len(X), seconds)
-        self.n_calls += 1
-        self.n_evaluations += len(X)
+            for call, took in enumerate(seconds):
+                self.tuner.record(size, min(size, n_rows - call * size), took)
+
+    def check_outputs(self, out: np.ndarray) -> None:
+        """Raise a ValueError naming this model if its outputs ``out`` hold NaN or inf."""
+        check_finite(out, f"the output of {self.name}")
+
+    def _outputs(self, raw: Any, n_rows: int, n_outputs: int | None = None) -> np.ndarray:
+        """The model's output for ``n_rows`` rows as (rows, outputs) float64; an error if it has
+        another row count, or other than ``n_outputs`` outputs (those of the earlier calls)."""
+        if type(raw) is np.ndarray and raw.dtype == np.float64 and n_outputs is not None:
+            # the common case, after the first call
+            if raw.shape == (n_rows,) or raw.shape == (n_rows, n_outputs):
+                return raw.reshape(n_rows, n_outputs)
         if self.output_dtype is None:
             self.output_dtype = native_dtype_name(raw)
         if type(raw) is np.ndarray and raw.dtype == np.float64:
-            out = raw  # the common case, without the boundary's type checks
+            out = raw
         else:
             out = to_numpy(raw, name=f"the output of {self.name}").astype(np.float64, copy=False)
-        if out.ndim == 0 or out.shape[0] != len(X):
+        if out.ndim == 0 or out.shape[0] != n_rows:
             got = "a scalar" if out.ndim == 0 else f"{out.shape[0]} rows (shape {out.shape})"
             raise ValueError(
-                f"{self.name} returned {got} for {len(X)} input rows; it must return one "
+                f"{self.name} returned {got} for {n_rows} input rows; it must return one "
                 "output row per input row"
             )
         if self.single_output is None:
             self.single_output = out.ndim == 1
-        out = out.reshape(len(X), -1)
-        check_finite(out, f"the output of {self.name}")
+        out = out.reshape(n_rows, -1)
+        if n_outputs is not None and out.shape[1] != n_outputs:
+            raise ValueError(
+                f"{self.name} returned {out.shape[1]} outputs per row in one call and "
+                f"{n_outputs} in another; it must return the same outputs for every batch of rows"
+            )
         return out
 
 

@@ -125,7 +125,7 @@ class ExplainerBase:
         self,
         *args: Any,
         max_evals: int | str = "auto",
-        batch_size: int | str = "auto",
+        batch_size: int | str | None = "auto",
         outputs: Any = None,
         silent: bool = False,
         check_additivity: bool = True,
@@ -143,7 +143,7 @@ class ExplainerBase:
             raise ValueError(f"max_evals must be at least 2; got {max_evals}")
         rng = np.random.default_rng(self.seed)
         saved_batch_size = self.model.batch_size
-        if batch_size != "auto":
+        if batch_size not in ("auto", None):
             self.model.batch_size = int(batch_size)  # for this call only
         try:
             if isinstance(outputs, OpChain):  # e.g. Explanation.argsort.flip[:3]: top outputs

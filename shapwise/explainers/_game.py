@@ -9,6 +9,7 @@ import numpy as np
 from shapwise.links import Link
 from shapwise.maskers._base import Masker
 from shapwise.models import Model
+from shapwise.numeric import check_finite
 
 # Masked rows built at once (one masker pass and one reduction for what may be several model
 # calls): a whole number of calls, of at most ROWS_PER_CHUNK rows and CHUNK_ELEMENTS input
@@ -197,8 +198,11 @@ def _evaluate_masks(
             chunk_masks, xs, chunk_owners, out=_input_buffer(first, len(chunk_masks))
         )
         k, n_rows = inputs.shape[:2]
-        out = first.model(inputs.reshape(k * n_rows, *inputs.shape[2:]), call)
+        out = first.model(inputs.reshape(k * n_rows, *inputs.shape[2:]), call, check=False)
         reduced.append(reduce(out.reshape(k, n_rows, -1), chunk_owners))
+        if not np.isfinite(reduced[-1]).all():  # so is an output: one pass over far fewer values
+            first.model.check_outputs(out)
+            check_finite(reduced[-1], "the model's mean output over the background rows")
     if not reduced:
         return np.empty((0, 0), dtype=np.float64)
     return reduced[0] if len(reduced) == 1 else np.concatenate(reduced)

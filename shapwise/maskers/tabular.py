@@ -36,6 +36,8 @@ def _subsample(array: np.ndarray, max_samples: int, seed: int) -> np.ndarray:
 # With at least this many background rows, the row's values are scattered into a copy of the
 # background (fast, no temporaries); with fewer, one vectorised select is faster.
 SCATTER_MIN_ROWS = 4
+# Masked inputs are written in blocks of about this size (about half a core's L2 cache).
+BLOCK_BYTES = 1 << 19
 
 
 class Independent(Masker):
@@ -107,9 +109,18 @@ class Independent(Masker):
             kept = rows[owners][:, None, :]
             np.copyto(out, np.where(masks[:, None, :], kept, self.data[None, :, :]))
             return out
-        np.copyto(out, self._background_as(out.dtype)[None, :, :])
-        coalitions, features = np.nonzero(masks)
-        out[coalitions, :, features] = rows[owners[coalitions], features][:, None]
+        background = self._background_as(out.dtype)[None, :, :]
+        kept = np.flatnonzero(masks)  # 4x faster than a 2-D np.nonzero
+        coalitions = kept // masks.shape[1]
+        features = kept - coalitions * masks.shape[1]
+        values = rows[owners[coalitions], features][:, None]
+        # block by block, so the scatter finds the copied background still in cache
+        step = max(1, BLOCK_BYTES // out[0].nbytes)
+        bounds = np.searchsorted(coalitions, np.arange(0, len(masks) + step, step)).tolist()
+        for block, start in enumerate(range(0, len(masks), step)):
+            np.copyto(out[start : start + step], background)
+            pairs = slice(bounds[block], bounds[block + 1])
+            out[coalitions[pairs], :, features[pairs]] = values[pairs]
         return out
 
 
