@@ -49,12 +49,16 @@ class BatchTuner:
         self._explore_at = self._explore_every  # the row count at which a size is timed again
         self._retiming: int | None = None  # the size being timed again
         self._fresh = 0  # its calls timed since
+        self.calls_to_time = 0
 
     def rows(self, most: int) -> int:
-        """Rows for the next batch of calls, at most ``most``."""
+        """Rows for the next batch of calls, at most ``most``; ``calls_to_time`` then says how
+        many calls of that size it still wants to time (0: any number, the size is chosen)."""
         sizes = _sizes_up_to(most)
         for size in sizes:
-            if len(self.recent.get(size, ())) < self.SAMPLES:
+            timed = len(self.recent.get(size, ()))
+            if timed < self.SAMPLES:
+                self.calls_to_time = self.SAMPLES - timed
                 return size
         if self._retiming not in sizes:  # none, or one this input's size cap rules out
             self._retiming = None
@@ -63,7 +67,9 @@ class BatchTuner:
             self._explore_at = self._rows + self._explore_every
             self._retiming, self._fresh = min(sizes, key=self._last_timed.__getitem__), 0
         if self._retiming is not None:
+            self.calls_to_time = self.SAMPLES - self._fresh
             return self._retiming
+        self.calls_to_time = 0
         return min(sizes, key=self.seconds_per_row)
 
     def seconds_per_row(self, size: int) -> float:
@@ -71,17 +77,24 @@ class BatchTuner:
         times = sorted(self.recent[size])
         return times[len(times) // 2]
 
-    def record(self, size: int, rows: int, seconds: float) -> None:
-        """A call of ``rows`` rows, asked for as ``size``, took ``seconds``."""
-        self._calls += 1
+    def record(self, size: int, rows: int, seconds: list[float]) -> None:
+        """Calls asked for as ``size`` rows each (the last may be shorter), ``rows`` rows in
+        all, took ``seconds``."""
+        self._calls += len(seconds)
         self._rows += rows
-        if 2 * rows < size:  # a call well short of its size says little about it
+        last = rows - size * (len(seconds) - 1)
+        # a call well short of its size says little about it
+        timed = seconds if 2 * last >= size else seconds[:-1]
+        if not timed:
             return
-        self.recent.setdefault(size, deque(maxlen=self.SAMPLES)).append(seconds / rows)
+        per_row = [took / size for took in timed]
+        if timed is seconds:
+            per_row[-1] = seconds[-1] / last
+        self.recent.setdefault(size, deque(maxlen=self.SAMPLES)).extend(per_row)
         self._last_timed[size] = self._calls
         if size == self._retiming:
-            self._fresh += 1
-            if self._fresh == self.SAMPLES:
+            self._fresh += len(per_row)
+            if self._fresh >= self.SAMPLES:
                 self._retiming = None
 
 
@@ -120,6 +133,7 @@ class Model:
 
     Attributes:
         single_output: the original model returned one value per row as a 1-D array.
+        n_outputs: the outputs per row (1 until the first call).
         output_dtype: the dtype name of the model's own output ('float16', 'bfloat16', ...).
         input_dtype: the dtype name the model computes its inputs in, when known (torch and
             Keras models, sklearn trees); inputs built for it can be made in that precision.
@@ -139,6 +153,7 @@ class Model:
         self.name = name
         self.input_dtype = input_dtype
         self.single_output: bool | None = None
+        self.n_outputs = 1
         self.output_dtype: str | None = None
         self.n_evaluations = 0
         self.n_calls = 0
@@ -166,10 +181,18 @@ class Model:
             raws.append(predict(X[start : start + step]))
             seconds.append(clock() - began)
         self._account(step, n, seconds)
-        sizes = [min(step, n - start) for start in range(0, n, step)]
-        first = self._outputs(raws[0], sizes[0])
-        parts = [first] + [self._outputs(r, k, first.shape[1]) for r, k in zip(raws[1:], sizes[1:])]
-        out = first if len(parts) == 1 else np.concatenate(parts)
+        tail = raws[0].shape[1:] if type(raws[0]) is np.ndarray else None
+        if tail is not None and all(
+            type(raw) is np.ndarray and raw.dtype == np.float64 and raw.shape[1:] == tail
+            for raw in raws
+        ):  # the common case: join first, then check once
+            out = self._outputs(raws[0] if len(raws) == 1 else np.concatenate(raws), n)
+        else:
+            sizes = [min(step, n - start) for start in range(0, n, step)]
+            first = self._outputs(raws[0], sizes[0])
+            parts = [first]
+            parts += [self._outputs(raw, k, first.shape[1]) for raw, k in zip(raws[1:], sizes[1:])]
+            out = first if len(parts) == 1 else np.concatenate(parts)
         if check:
             self.check_outputs(out)
         return out
@@ -192,6 +215,12 @@ class Model:
         row_size = max(math.prod(row_shape), 1)
         return self.tuner.rows(max(1, DEFAULT_BATCH_ELEMENTS // row_size))
 
+    @property
+    def calls_to_time(self) -> int:
+        """How many calls of the size :meth:`rows_per_call` last gave are wanted before asking
+        again (the size is being timed), or 0 for any number."""
+        return 0 if self.batch_size is not None else self.tuner.calls_to_time
+
     def _account(self, size: int, n_rows: int, seconds: list[float]) -> None:
         """Count calls of ``size`` rows (the last one may be shorter) over ``n_rows`` rows that
         took ``seconds``, and tell the tuner."""
@@ -199,8 +228,7 @@ class Model:
         self.n_evaluations += n_rows
         self.seconds += sum(seconds)
         if self.batch_size is None:
-            for call, took in enumerate(seconds):
-                self.tuner.record(size, min(size, n_rows - call * size), took)
+            self.tuner.record(size, n_rows, seconds)
 
     def check_outputs(self, out: np.ndarray) -> None:
         """Raise a ValueError naming this model if its outputs ``out`` hold NaN or inf."""
@@ -209,10 +237,6 @@ class Model:
     def _outputs(self, raw: Any, n_rows: int, n_outputs: int | None = None) -> np.ndarray:
         """The model's output for ``n_rows`` rows as (rows, outputs) float64; an error if it has
         another row count, or other than ``n_outputs`` outputs (those of the earlier calls)."""
-        if type(raw) is np.ndarray and raw.dtype == np.float64 and n_outputs is not None:
-            # the common case, after the first call
-            if raw.shape == (n_rows,) or raw.shape == (n_rows, n_outputs):
-                return raw.reshape(n_rows, n_outputs)
         if self.output_dtype is None:
             self.output_dtype = native_dtype_name(raw)
         if type(raw) is np.ndarray and raw.dtype == np.float64:
@@ -228,6 +252,7 @@ class Model:
         if self.single_output is None:
             self.single_output = out.ndim == 1
         out = out.reshape(n_rows, -1)
+        self.n_outputs = out.shape[1]
         if n_outputs is not None and out.shape[1] != n_outputs:
             raise ValueError(
                 f"{self.name} returned {out.shape[1]} outputs per row in one call and "

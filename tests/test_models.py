@@ -136,7 +136,7 @@ def _feed(tuner, per_row: dict, calls: int, most: int = 10**9) -> list[int]:
     for _ in range(calls):
         size = tuner.rows(most)
         asked.append(size)
-        tuner.record(size, size, per_row[size] * size)
+        tuner.record(size, size, [per_row[size] * size])
     return asked
 
 
@@ -175,8 +175,14 @@ def test_batch_tuner_ignores_short_calls_and_respects_the_element_cap():
     from shapwise.models import BatchTuner
 
     tuner = BatchTuner()
-    tuner.record(4096, 100, 1.0)  # a call well short of its size is not a measure of it
+    tuner.record(4096, 100, [1.0])  # a call well short of its size is not a measure of it
     assert tuner.recent == {}
+    # calls of 100 rows asked for at once: a last call of at least half its size counts for
+    # its own rows, a shorter one not at all
+    tuner.record(100, 250, [1.0, 2.0, 1.5])
+    assert list(tuner.recent[100]) == [0.01, 0.02, 0.03]
+    tuner.record(100, 140, [4.0, 0.4])
+    assert list(tuner.recent[100]) == [0.02, 0.03, 0.04]
     assert tuner.rows(most=1000) == 1000  # every candidate above the cap collapses to it
 
 

@@ -13,8 +13,10 @@ from shapwise.numeric import check_finite
 
 # Masked rows built at once (one masker pass and one reduction for what may be several model
 # calls): a whole number of calls, of at most ROWS_PER_CHUNK rows and CHUNK_ELEMENTS input
-# elements, but at least one call.
-ROWS_PER_CHUNK = 100_000
+# elements (and output values), but at least one call, and no more calls than the batch tuner
+# wants to time when it is timing a size. Large chunks mean few of the steps between them, each
+# slow in caches the model has just filled.
+ROWS_PER_CHUNK = 400_000
 CHUNK_ELEMENTS = 4_000_000
 # Coalitions of several rows evaluated together (their model calls span the rows).
 GROUP_COALITIONS = 8192
@@ -184,13 +186,16 @@ def _evaluate_masks(
     evaluated in one or more model calls."""
     first = games[0]
     rows_per_mask = max(first.masker.shape[0], 1)
-    most_rows = min(ROWS_PER_CHUNK, CHUNK_ELEMENTS // max(first.x.size, 1))
+    most_rows = min(ROWS_PER_CHUNK, CHUNK_ELEMENTS // max(first.x.size, first.model.n_outputs))
     xs = np.stack([game.x for game in games])
     reduced = []
     start = 0
     while start < len(masks):
         call = first.model.rows_per_call(first.x.shape)
-        per_chunk = max(1, call * max(1, most_rows // call) // rows_per_mask)
+        calls = max(1, most_rows // call)
+        if first.model.calls_to_time:  # no more than the tuner wants to time at this size
+            calls = min(calls, first.model.calls_to_time)
+        per_chunk = max(1, call * calls // rows_per_mask)
         chunk_masks = masks[start : start + per_chunk]
         chunk_owners = owners[start : start + per_chunk]
         start += per_chunk
