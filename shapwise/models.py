@@ -190,9 +190,8 @@ class Model:
         else:
             sizes = [min(step, n - start) for start in range(0, n, step)]
             first = self._outputs(raws[0], sizes[0])
-            parts = [first]
-            parts += [self._outputs(raw, k, first.shape[1]) for raw, k in zip(raws[1:], sizes[1:])]
-            out = first if len(parts) == 1 else np.concatenate(parts)
+            later = zip(raws[1:], sizes[1:], strict=True)
+            out = np.concatenate([first, *(self._outputs(r, k, first.shape[1]) for r, k in later)])
         if check:
             self.check_outputs(out)
         return out

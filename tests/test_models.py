@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
+import shapwise
 from shapwise.models import as_model
 
 
@@ -211,3 +212,43 @@ def test_adapters_of_one_estimator_share_a_tuner_and_a_fixed_batch_size_skips_it
     fixed = as_model(estimator.predict, batch_size=7)
     fixed(np.zeros((20, 3)))
     assert fixed.n_calls == 3 and fixed.tuner.recent == {}
+
+
+def test_nan_outputs_of_masked_rows_and_changing_output_counts_are_errors():
+    background = np.array([[0.0, 1.0], [1000.0, 2.0], [3.0, 4.0]])
+
+    def breaks_on_large(X):  # NaN only for masked rows holding the large background value
+        return np.where(X[:, 0] > 100, np.nan, X.sum(axis=1))
+
+    with pytest.raises(ValueError, match=r"the output of breaks_on_large contains \d+ NaN"):
+        shapwise.explainers.Exact(breaks_on_large, background)(np.array([[1.0, 1.0]]))
+
+    def outputs_by_batch(X):  # 2 outputs for full calls of 2 rows, 3 for a shorter one
+        return np.ones((len(X), 2 if len(X) == 2 else 3))
+
+    with pytest.raises(ValueError, match="returned 3 outputs per row in one call and 2 in"):
+        as_model(outputs_by_batch, batch_size=2)(np.ones((5, 2)))
+
+
+def test_a_size_being_timed_gets_only_the_calls_it_needs():
+    """While the tuner times a size, a chunk of masked rows holds just its few calls, so a large
+    explanation does not run long at a size that may be slow."""
+    from shapwise.models import BATCH_ROWS_CANDIDATES, BatchTuner
+
+    rng = np.random.default_rng(0)
+    background, rows = rng.normal(size=(50, 10)), rng.normal(size=(8, 10))
+    call_rows = []
+
+    def model(X):
+        call_rows.append(len(X))
+        return X.sum(axis=1)
+
+    shapwise.explainers.Exact(model, background)(rows, silent=True)
+    small, middle, large = BATCH_ROWS_CANDIDATES
+    samples = BatchTuner.SAMPLES
+    # each size's first calls come in a chunk of their own (its last call may be a little short,
+    # the chunk holding whole coalitions of 50 rows)
+    assert all(small - 50 < n <= small for n in call_rows[:samples])
+    assert all(middle - 50 < n <= middle for n in call_rows[samples : 2 * samples])
+    assert all(large - 50 < n <= large for n in call_rows[2 * samples : 3 * samples])
+    assert sum(call_rows) == 8 * (2**10 - 1) * 50 + 50  # every coalition once, the empty one once
