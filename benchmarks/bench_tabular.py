@@ -26,7 +26,7 @@ N_ROWS = 8
 N_BACKGROUND = 50
 BUDGET = 300
 REPEATS = 10  # seeds of the Permutation runs
-EXACT_REPEATS = 3
+EXACT_REPEATS = 5
 
 
 def _models():
