@@ -181,14 +181,14 @@ class Model:
             raws.append(predict(X[start : start + step]))
             seconds.append(clock() - began)
         self._account(step, n, seconds)
+        sizes = [min(step, n - start) for start in range(0, n, step)]
         tail = raws[0].shape[1:] if type(raws[0]) is np.ndarray else None
         if tail is not None and all(
-            type(raw) is np.ndarray and raw.dtype == np.float64 and raw.shape[1:] == tail
-            for raw in raws
+            type(raw) is np.ndarray and raw.dtype == np.float64 and raw.shape == (k, *tail)
+            for raw, k in zip(raws, sizes, strict=True)
         ):  # the common case: join first, then check once
             out = self._outputs(raws[0] if len(raws) == 1 else np.concatenate(raws), n)
         else:
-            sizes = [min(step, n - start) for start in range(0, n, step)]
             first = self._outputs(raws[0], sizes[0])
             later = zip(raws[1:], sizes[1:], strict=True)
             out = np.concatenate([first, *(self._outputs(r, k, first.shape[1]) for r, k in later)])

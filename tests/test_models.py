@@ -252,3 +252,14 @@ def test_a_size_being_timed_gets_only_the_calls_it_needs():
     assert all(middle - 50 < n <= middle for n in call_rows[samples : 2 * samples])
     assert all(large - 50 < n <= large for n in call_rows[2 * samples : 3 * samples])
     assert sum(call_rows) == 8 * (2**10 - 1) * 50 + 50  # every coalition once, the empty one once
+
+
+def test_calls_whose_row_counts_only_add_up_are_errors():
+    calls = []
+
+    def uneven(X):  # one row short in the first call, one over in the second
+        calls.append(len(X))
+        return np.ones(len(X) - 1 if len(calls) == 1 else len(X) + 1)
+
+    with pytest.raises(ValueError, match="returned 3 rows .* for 4 input rows"):
+        as_model(uneven, batch_size=4)(np.ones((8, 2)))

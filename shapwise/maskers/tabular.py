@@ -110,9 +110,9 @@ class Independent(Masker):
             np.copyto(out, np.where(masks[:, None, :], kept, self.data[None, :, :]))
             return out
         background = self._background_as(out.dtype)[None, :, :]
-        kept = np.flatnonzero(masks)  # 4x faster than a 2-D np.nonzero
-        coalitions = kept // masks.shape[1]
-        features = kept - coalitions * masks.shape[1]
+        present = np.flatnonzero(masks)  # 4x faster than a 2-D np.nonzero
+        coalitions = present // masks.shape[1]
+        features = present - coalitions * masks.shape[1]
         values = rows[owners[coalitions], features][:, None]
         # block by block, so the scatter finds the copied background still in cache
         step = max(1, BLOCK_BYTES // out[0].nbytes)
