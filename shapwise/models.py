@@ -50,6 +50,7 @@ class BatchTuner:
         self._retiming: int | None = None  # the size being timed again
         self._fresh = 0  # its calls timed since
         self.calls_to_time = 0
+        self.n_outputs: int | None = None  # the model's outputs per row, once seen
 
     def rows(self, most: int) -> int:
         """Rows for the next batch of calls, at most ``most``; ``calls_to_time`` then says how
@@ -133,7 +134,8 @@ class Model:
 
     Attributes:
         single_output: the original model returned one value per row as a 1-D array.
-        n_outputs: the outputs per row (1 until the first call).
+        n_outputs: the outputs per row, None until this model (through any adapter of it) has
+            been called.
         output_dtype: the dtype name of the model's own output ('float16', 'bfloat16', ...).
         input_dtype: the dtype name the model computes its inputs in, when known (torch and
             Keras models, sklearn trees); inputs built for it can be made in that precision.
@@ -153,7 +155,6 @@ class Model:
         self.name = name
         self.input_dtype = input_dtype
         self.single_output: bool | None = None
-        self.n_outputs = 1
         self.output_dtype: str | None = None
         self.n_evaluations = 0
         self.n_calls = 0
@@ -215,6 +216,10 @@ class Model:
         return self.tuner.rows(max(1, DEFAULT_BATCH_ELEMENTS // row_size))
 
     @property
+    def n_outputs(self) -> int | None:
+        return self.tuner.n_outputs
+
+    @property
     def calls_to_time(self) -> int:
         """How many calls of the size :meth:`rows_per_call` last gave are wanted before asking
         again (the size is being timed), or 0 for any number."""
@@ -251,7 +256,7 @@ class Model:
         if self.single_output is None:
             self.single_output = out.ndim == 1
         out = out.reshape(n_rows, -1)
-        self.n_outputs = out.shape[1]
+        self.tuner.n_outputs = out.shape[1]
         if n_outputs is not None and out.shape[1] != n_outputs:
             raise ValueError(
                 f"{self.name} returned {out.shape[1]} outputs per row in one call and "

@@ -263,3 +263,29 @@ def test_calls_whose_row_counts_only_add_up_are_errors():
 
     with pytest.raises(ValueError, match="returned 3 rows .* for 4 input rows"):
         as_model(uneven, batch_size=4)(np.ones((8, 2)))
+
+
+def test_masked_rows_come_in_chunks_bounded_by_the_outputs_they_make(monkeypatch):
+    from shapwise.explainers import _game
+    from shapwise.models import Model
+
+    monkeypatch.setattr(_game, "CHUNK_ELEMENTS", 40_000)
+    chunks = []
+    evaluate = Model.__call__
+
+    def recording(self, X, *args, **kwargs):
+        chunks.append(len(X))
+        return evaluate(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(Model, "__call__", recording)
+    rng = np.random.default_rng(0)
+    background, rows = rng.normal(size=(10, 6)), rng.normal(size=(3, 6))
+    weights = rng.normal(size=(6, 100))
+    explanation = shapwise.explainers.Exact(lambda X: X @ weights, background, batch_size=100)(
+        rows, silent=True
+    )
+    # the first chunk is one call (the outputs per row are not known yet), the others hold at
+    # most 40,000 output values: 400 rows of 100 outputs
+    assert chunks[0] <= 100 and max(chunks[1:]) <= 400 and len(chunks) > 3
+    expected = (rows - background.mean(0))[:, :, None] * weights[None]
+    np.testing.assert_allclose(explanation.values, expected, atol=1e-9)

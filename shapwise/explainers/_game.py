@@ -186,13 +186,12 @@ def _evaluate_masks(
     evaluated in one or more model calls."""
     first = games[0]
     rows_per_mask = max(first.masker.shape[0], 1)
-    most_rows = min(ROWS_PER_CHUNK, CHUNK_ELEMENTS // max(first.x.size, first.model.n_outputs))
     xs = np.stack([game.x for game in games])
     reduced = []
     start = 0
     while start < len(masks):
         call = first.model.rows_per_call(first.x.shape)
-        calls = max(1, most_rows // call)
+        calls = max(1, _chunk_rows(first) // call)
         if first.model.calls_to_time:  # no more than the tuner wants to time at this size
             calls = min(calls, first.model.calls_to_time)
         per_chunk = max(1, call * calls // rows_per_mask)
@@ -211,6 +210,15 @@ def _evaluate_masks(
     if not reduced:
         return np.empty((0, 0), dtype=np.float64)
     return reduced[0] if len(reduced) == 1 else np.concatenate(reduced)
+
+
+def _chunk_rows(game: CoalitionGame) -> int:
+    """The most masked rows of ``game`` to build at once; before the model's first call its
+    outputs per row are unknown, and that chunk is one call."""
+    n_outputs = game.model.n_outputs
+    if n_outputs is None:
+        return 1
+    return min(ROWS_PER_CHUNK, CHUNK_ELEMENTS // max(game.x.size, n_outputs, 1))
 
 
 def _input_buffer(game: CoalitionGame, n_masks: int) -> np.ndarray | None:
