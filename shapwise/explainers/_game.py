@@ -102,22 +102,34 @@ class CoalitionGame:
         return self._link_weights
 
 
-def value_tables(games: Sequence[CoalitionGame], masks: np.ndarray) -> np.ndarray:
+def value_tables(
+    games: Sequence[CoalitionGame], masks: np.ndarray, empty_at: int | None = None
+) -> np.ndarray:
     """v(S) of K masks per game, masks (games, K, M) -> values (K, games, n_outputs).
 
     The games belong to one explanation (same model, masker, link and ``shared``); evaluating
     their coalitions together means fewer, fuller model calls and no per-row round trips.
+    ``empty_at``: the position of the empty coalition among every game's K masks, when the caller
+    knows it (else it is looked for).
     """
     n_games, k, n_features = masks.shape
-    values = _values(games, masks.reshape(-1, n_features).astype(bool, copy=False), [k] * n_games)
+    every = masks.reshape(-1, n_features).astype(bool, copy=False)
+    empty = None if empty_at is None else np.arange(n_games) * k + empty_at
+    values = _values(games, every, [k] * n_games, empty)
     return values.reshape(n_games, k, -1).transpose(1, 0, 2)
 
 
-def _values(games: Sequence[CoalitionGame], every: np.ndarray, counts: list[int]) -> np.ndarray:
+def _values(
+    games: Sequence[CoalitionGame],
+    every: np.ndarray,
+    counts: list[int],
+    empty: np.ndarray | None = None,
+) -> np.ndarray:
     """v(S) of the masks ``every`` (total, M), the first counts[0] of games[0] and so on:
-    (total, n_outputs)."""
+    (total, n_outputs). ``empty``: the positions of the empty masks, if known."""
     owners = np.repeat(np.arange(len(games)), counts)
-    empty = ~every.any(axis=1)
+    if empty is None:
+        empty = np.flatnonzero(~every.any(axis=1))
     first = games[0]
     if first.linearize_link:
         weighted = [game.linearization() for game in games]
@@ -127,24 +139,44 @@ def _values(games: Sequence[CoalitionGame], every: np.ndarray, counts: list[int]
         def reduce(out: np.ndarray, of: np.ndarray) -> np.ndarray:
             return first.background_mean(weights[of] * first.link(out))
 
-        keep = ~empty
-        return _fill(keep, _evaluate_masks(games, every[keep], owners[keep], reduce), empty_values)
+        return _evaluate_all_but(games, every, owners, empty, reduce, empty_values)
 
     def mean(out: np.ndarray, of: np.ndarray) -> np.ndarray:
         return first.background_mean(out)
 
     if not first.masker.empty_is_constant:
-        values = _evaluate_masks(games, every, owners, mean)
+        return first.link(_evaluate_masks(games, every, owners, mean))
+    # the empty coalition is evaluated once per explanation (the first time a game has it)
+    if "empty" in first.shared:
+        values = _evaluate_all_but(games, every, owners, empty, mean, first.shared["empty"])
     else:
-        # the empty coalition is evaluated once per explanation (the first time a game has it)
-        keep = ~empty
-        first_empty = np.flatnonzero(empty)[:1] if "empty" not in first.shared else []
-        keep[first_empty] = True
-        values = _evaluate_masks(games, every[keep], owners[keep], mean)
-        if len(first_empty):
-            first.shared["empty"] = values[np.count_nonzero(keep[: first_empty[0]])]
-        values = _fill(keep, values, first.shared.get("empty"))
+        values = _evaluate_all_but(games, every, owners, empty[1:], mean, None)
+        if len(empty):  # nothing before the first empty mask was left out
+            first.shared["empty"] = values[empty[0]]
+            values[empty[1:]] = first.shared["empty"]
     return first.link(values)
+
+
+def _evaluate_all_but(
+    games: Sequence[CoalitionGame],
+    every: np.ndarray,
+    owners: np.ndarray,
+    left_out: np.ndarray,
+    reduce: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    others: np.ndarray | None,
+) -> np.ndarray:
+    """Values of all masks, evaluating all but those at ``left_out``, which get ``others`` (one
+    value, or one per mask left out; when None they are left for the caller to fill)."""
+    if not len(left_out):
+        return _evaluate_masks(games, every, owners, reduce)
+    keep = np.ones(len(every), dtype=bool)
+    keep[left_out] = False
+    kept = _evaluate_masks(games, every[keep], owners[keep], reduce)
+    values = np.empty((len(every), kept.shape[-1]), dtype=np.float64)
+    values[keep] = kept
+    if others is not None:
+        values[left_out] = others
+    return values
 
 
 def row_groups(games: list[CoalitionGame], coalitions_per_row: int) -> list[list[CoalitionGame]]:
@@ -162,17 +194,6 @@ def concatenate_rows(
     if len(parts) == 1:
         return parts[0]
     return tuple(np.concatenate(part) for part in zip(*parts, strict=True))  # type: ignore[return-value]
-
-
-def _fill(keep: np.ndarray, kept: np.ndarray, others: np.ndarray | None) -> np.ndarray:
-    """Values of all masks from those of the kept ones and ``others`` (one value, or one per
-    mask not kept) for the rest."""
-    if keep.all():
-        return kept
-    result = np.empty((len(keep), np.shape(others)[-1]), dtype=np.float64)
-    result[keep] = kept
-    result[~keep] = others
-    return result
 
 
 def _evaluate_masks(

@@ -87,7 +87,7 @@ def exact_rows(
     parts = []
     for group in row_groups(games, len(coalitions)):
         masks = np.broadcast_to(coalitions, (len(group), *coalitions.shape))
-        tables = value_tables(group, masks)  # (2^n, rows, O)
+        tables = value_tables(group, masks, empty_at=0)  # (2^n, rows, O)
         values = shapley_from_table(tables.reshape(len(coalitions), -1), n)
         values = values.reshape(n, *tables.shape[1:]).transpose(1, 0, 2)  # (rows, M, O)
         parts.append((values, tables[0], tables[-1]))

@@ -232,7 +232,7 @@ class PermutationExplainer(ExplainerBase):
             # are kept.
             relabels = rng.permuted(np.tile(np.arange(n), (len(group), 1)), axis=1)  # (rows, M)
             masks = plan.distinct.T[np.argsort(relabels, axis=1)].transpose(0, 2, 1)  # (rows, K, M)
-            tables = value_tables(group, masks)  # (K, rows, O)
+            tables = value_tables(group, masks, plan.empty)  # (K, rows, O)
             in_plan = plan.contributions @ tables.reshape(len(plan.distinct), -1)
             in_plan = in_plan.reshape(n, *tables.shape[1:]).transpose(1, 0, 2)  # (rows, M, O)
             # the orthogonal projection onto sum = v(full) - v(empty): additive, and never
