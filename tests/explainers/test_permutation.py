@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from shapwise.explainers import Permutation, permutation
-from shapwise.explainers.permutation import EXACT_STRATA_SHARE, exact_depth, plan_permutations
+from shapwise.explainers.permutation import (
+    EXACT_STRATA_SHARE,
+    exact_depth,
+    permutation_plan,
+    plan_permutations,
+)
 from tests.explainers.models import additive_model, interaction_model
 from tests.reference import masked_game, shapley_values
 
@@ -126,3 +131,15 @@ def test_estimates_are_unbiased():
     )
     single = np.abs(runs - truth).mean()
     assert np.abs(runs.mean(axis=0) - truth).mean() < 0.15 * single
+
+
+def test_the_empty_coalition_is_evaluated_once_per_explanation():
+    rng = np.random.default_rng(6)
+    model = interaction_model(8)
+    background, X = rng.normal(size=(6, 8)), rng.normal(size=(3, 8))
+    explainer = Permutation(model, background, seed=2)
+    explanation = explainer(X, max_evals=60)
+    distinct = len(permutation_plan(8, 60).distinct)
+    assert explainer.model.n_evaluations == (3 * (distinct - 1) + 1) * 6
+    np.testing.assert_array_equal(explanation.base_values, explanation.base_values[0])
+    np.testing.assert_allclose(explanation.base_values[0], model(background).mean(), atol=1e-12)
