@@ -172,6 +172,8 @@ def _evaluate_all_but(
     keep = np.ones(len(every), dtype=bool)
     keep[left_out] = False
     kept = _evaluate_masks(games, every[keep], owners[keep], reduce)
+    if not len(kept):  # all were left out
+        return np.broadcast_to(others, (len(every), np.shape(others)[-1])).copy()
     values = np.empty((len(every), kept.shape[-1]), dtype=np.float64)
     values[keep] = kept
     if others is not None:
