@@ -182,20 +182,22 @@ class Model:
             raws.append(predict(X[start : start + step]))
             seconds.append(clock() - began)
         self._account(step, n, seconds)
-        sizes = [min(step, n - start) for start in range(0, n, step)]
+        out = self._join(raws, [min(step, n - start) for start in range(0, n, step)])
+        if check:
+            self.check_outputs(out)
+        return out
+
+    def _join(self, raws: list[Any], sizes: list[int]) -> np.ndarray:
+        """The model's outputs of calls of ``sizes`` rows as one (rows, outputs) float64 array."""
         tail = raws[0].shape[1:] if type(raws[0]) is np.ndarray else None
         if tail is not None and all(
             type(raw) is np.ndarray and raw.dtype == np.float64 and raw.shape == (k, *tail)
             for raw, k in zip(raws, sizes, strict=True)
-        ):  # the common case: join first, then check once
-            out = self._outputs(raws[0] if len(raws) == 1 else np.concatenate(raws), n)
-        else:
-            first = self._outputs(raws[0], sizes[0])
-            later = zip(raws[1:], sizes[1:], strict=True)
-            out = np.concatenate([first, *(self._outputs(r, k, first.shape[1]) for r, k in later)])
-        if check:
-            self.check_outputs(out)
-        return out
+        ):  # the common case: join first, then look at them once
+            return self._outputs(raws[0] if len(raws) == 1 else np.concatenate(raws), sum(sizes))
+        first = self._outputs(raws[0], sizes[0])
+        later = zip(raws[1:], sizes[1:], strict=True)
+        return np.concatenate([first, *(self._outputs(r, k, first.shape[1]) for r, k in later)])
 
     def input_array_dtype(self, data_dtype: np.dtype) -> np.dtype:
         """The dtype to build inputs in: float32 for float64 data and a model that reads float32
@@ -217,6 +219,7 @@ class Model:
 
     @property
     def n_outputs(self) -> int | None:
+        """The outputs per row, once this model has been called (through any adapter of it)."""
         return self.tuner.n_outputs
 
     @property
