@@ -25,4 +25,4 @@ def progress(total: int, desc: str, silent: bool = False, delay: float = 3.0) ->
         return _Silent()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, disable=silent, delay=delay, leave=False)
+    return tqdm(total=total, desc=desc, delay=delay, leave=False)

@@ -109,7 +109,7 @@ class ExactExplainer(ExplainerBase):
         max_evals: int,
         rng: np.random.Generator,
         done: Callable[[int], Any],
-    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         check_exact_size(games[0].n_features)
         return exact_rows(games, done)
 
