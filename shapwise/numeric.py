@@ -7,6 +7,7 @@ only works when the caller has torch, and importing shapwise stays light.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,16 @@ def native_dtype_name(x: Any) -> str:
     """The dtype of ``x`` as its framework names it ('float16', 'bfloat16', 'float32', ...)."""
     dtype = getattr(x, "dtype", None)
     if dtype is None:
-        return np.asarray(x).dtype.name
+        dtype = np.asarray(x).dtype
+    try:
+        return _dtype_name(dtype)
+    except TypeError:  # a dtype that cannot be hashed
+        return _dtype_name.__wrapped__(dtype)
+
+
+@lru_cache(maxsize=64)
+def _dtype_name(dtype: Any) -> str:
+    # cached: numpy works a dtype's name out in Python, slowly (~40 us right after a model call)
     name = getattr(dtype, "name", None) or str(dtype)
     return str(name).replace("torch.", "")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -72,10 +73,12 @@ class CoalitionGame:
     def _row_probabilities(self, n_rows: int) -> np.ndarray:
         """The masker's weights of its ``n_rows`` background rows, normalised to sum to one
         (equal weights when it has none)."""
+        weights = getattr(self.masker, "weights", None)
+        if weights is None:
+            return _equal_probabilities(n_rows)
         key = ("row probabilities", n_rows)
         if key not in self.shared:
-            weights = getattr(self.masker, "weights", None)
-            weights = np.ones(n_rows) if weights is None else np.asarray(weights, np.float64)
+            weights = np.asarray(weights, np.float64)
             self.shared[key] = weights / weights.sum()
         return self.shared[key]
 
@@ -100,6 +103,13 @@ class CoalitionGame:
                 if constant:
                     self.shared["link_weights"] = self._link_weights
         return self._link_weights
+
+
+@lru_cache(maxsize=16)
+def _equal_probabilities(n_rows: int) -> np.ndarray:
+    probabilities = np.full(n_rows, 1.0 / n_rows)
+    probabilities.setflags(write=False)
+    return probabilities
 
 
 def value_tables(
