@@ -219,7 +219,7 @@ def _evaluate_masks(
     evaluated in one or more model calls."""
     first = games[0]
     rows_per_mask = max(first.masker.shape[0], 1)
-    xs = np.stack([game.x for game in games])
+    xs = np.array([game.x for game in games])  # np.stack costs ~40 us more here
     reduced = []
     start = 0
     while start < len(masks):

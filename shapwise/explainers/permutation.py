@@ -229,17 +229,17 @@ class PermutationExplainer(ExplainerBase):
         for group in row_groups(games, len(plan.distinct)):
             # A random relabelling of the features gives each row its own permutations: a
             # bijection on coalitions, so distinctness, antithetic pairs and position balance
-            # are kept.
-            relabels = rng.permuted(np.tile(np.arange(n), (len(group), 1)), axis=1)  # (rows, M)
-            masks = plan.distinct.T[np.argsort(relabels, axis=1)].transpose(0, 2, 1)  # (rows, K, M)
+            # are kept. Feature i of a row plays the part of feature relabel[i] of the plan.
+            relabel = np.argsort(rng.random((len(group), n)), axis=1)  # (rows, M)
+            masks = plan.distinct.T[relabel].transpose(0, 2, 1)  # (rows, K, M)
             tables = value_tables(group, masks, plan.empty)  # (K, rows, O)
             in_plan = plan.contributions @ tables.reshape(len(plan.distinct), -1)
             in_plan = in_plan.reshape(n, *tables.shape[1:]).transpose(1, 0, 2)  # (rows, M, O)
             # the orthogonal projection onto sum = v(full) - v(empty): additive, and never
             # farther from the true values than the estimates were
             gap = in_plan.sum(axis=1) - (tables[plan.full] - tables[plan.empty])
-            values = np.empty_like(in_plan)
-            values[np.arange(len(group))[:, None], relabels] = in_plan - gap[:, None, :] / n
+            estimates = in_plan - gap[:, None, :] / n
+            values = estimates[np.arange(len(group))[:, None], relabel]
             parts.append((values, tables[plan.empty], tables[plan.full]))
             done(len(group))
         return concatenate_rows(parts)
