@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Create .venv with shapwise and every extra (idempotent: re-installs only when pyproject.toml changes).
+# Create .venv with shapwise and every extra (idempotent: re-installs only when pyproject.toml or
+# the C masked-input writer changes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
-stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
+stamp=.venv/.installed-$(cat pyproject.toml shapwise/maskers/_fill.c | sha1sum | cut -c1-12)
 if [ -f "$stamp" ]; then
     exit 0
 fi

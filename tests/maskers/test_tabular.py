@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -47,9 +49,24 @@ def test_user_clustering_any_float_dtype_and_bad_shapes():
         Independent(np.zeros((2, 3, 4)))
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def writer(request, monkeypatch):
+    """Runs a test with the compiled masked-input writer and again with the numpy one."""
+    if request.param == "compiled" and tabular._fill is None:
+        pytest.skip("the compiled writer is not built here (no C compiler at install)")
+    if request.param == "numpy":
+        monkeypatch.setattr(tabular, "_fill", None)
+    return request.param
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler to build it")
+def test_the_compiled_writer_is_built_where_a_compiler_is_present():
+    assert tabular._fill is not None
+
+
 @pytest.mark.parametrize("n_rows", [tabular.SCATTER_MIN_ROWS - 1, tabular.SCATTER_MIN_ROWS + 3])
 @pytest.mark.parametrize("n_features", [1, 6, 300])
-def test_masked_batch_into_a_reused_buffer_equals_the_definition(n_rows, n_features):
+def test_masked_batch_into_a_reused_buffer_equals_the_definition(n_rows, n_features, writer):
     rng = np.random.default_rng(3)
     background = rng.normal(size=(n_rows, n_features))
     masker = Independent(background)
@@ -70,7 +87,7 @@ def test_masked_batch_into_a_reused_buffer_equals_the_definition(n_rows, n_featu
 
 
 @pytest.mark.parametrize("n_rows", [tabular.SCATTER_MIN_ROWS - 1, tabular.SCATTER_MIN_ROWS + 3])
-def test_masked_rows_of_several_rows_equal_the_definition(n_rows):
+def test_masked_rows_of_several_rows_equal_the_definition(n_rows, writer):
     """Masks of several rows in one pass: mask k keeps the features of rows[owners[k]]; the
     default of the masker protocol (one masked_batch per row) gives the same."""
     from shapwise.maskers._base import Masker
@@ -86,3 +103,46 @@ def test_masked_rows_of_several_rows_equal_the_definition(n_rows):
     assert masker.masked_rows(masks, rows, owners, out=buffer) is buffer
     np.testing.assert_array_equal(buffer, expected)
     np.testing.assert_array_equal(Masker.masked_rows(masker, masks, rows, owners), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_masked_rows_copy_values_bit_for_bit_from_any_memory_layout(dtype, writer):
+    """Signed zeros and subnormals keep their bits; a Fortran-ordered background (as pandas
+    gives) and transposed masks (as Permutation builds) are read correctly."""
+    rng = np.random.default_rng(5)
+    tiny = np.finfo(dtype).smallest_subnormal
+    background = np.asfortranarray(rng.normal(size=(7, 4)))
+    background[0] = [-0.0, 0.0, tiny, -tiny]
+    rows = np.array([[-0.0, tiny, 1.5, -2.0], [0.0, -tiny, -0.0, 3.0]])
+    masks = (rng.random((4, 9)) < 0.5).T  # (9 masks, 4 features), not C-contiguous
+    owners = np.repeat([0, 1], [5, 4])
+    written = Independent(background).masked_rows(
+        masks, rows, owners, out=np.empty((9, 7, 4), dtype)
+    )
+    expected = np.where(masks[:, None, :], rows[owners][:, None, :], background[None]).astype(dtype)
+    assert written.dtype == dtype
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    np.testing.assert_array_equal(written.view(bits), expected.view(bits))
+
+
+def test_compiled_writer_refuses_buffers_that_do_not_fit():
+    if tabular._fill is None:
+        pytest.skip("the compiled writer is not built here")
+    background = np.zeros((3, 2))
+    rows = np.zeros((2, 2))
+    masks = np.ones((4, 2), bool)
+    owners = np.zeros(4, np.int64)
+    out = np.empty((4, 3, 2))
+    tabular._fill.fill(out, background, rows, masks, owners, 3, 2, 8)
+    with pytest.raises(ValueError, match="out holds 184 bytes, expected 192"):
+        tabular._fill.fill(out.ravel()[:-1], background, rows, masks, owners, 3, 2, 8)
+    with pytest.raises(ValueError, match="masks holds 6 bytes, expected 8"):
+        tabular._fill.fill(out, background, rows, masks[:3], owners, 3, 2, 8)
+    with pytest.raises(ValueError, match="owner 2 of mask 1 is not a row index"):
+        tabular._fill.fill(out, background, rows, masks, np.array([0, 2, 0, 0]), 3, 2, 8)
+    with pytest.raises(ValueError, match="itemsize must be 4"):
+        tabular._fill.fill(out, background, rows, masks, owners, 3, 2, 2)
+    with pytest.raises(ValueError, match="at least one background row"):
+        tabular._fill.fill(out, background, rows, masks, owners, 0, 2, 8)
+    with pytest.raises(TypeError):  # a read-only output
+        tabular._fill.fill(b"\0" * 192, background, rows, masks, owners, 3, 2, 8)

@@ -1,0 +1,131 @@
+/* One-pass writer of tabular masked inputs (the numpy path in tabular.py is the fallback).
+ *
+ * fill(out, background, rows, masks, owners, n_background, n_features, itemsize) writes,
+ * for every coalition k, background row b and feature j:
+ *     out[k, b, j] = rows[owners[k], j] if masks[k, j] else background[b, j]
+ * Arrays arrive as C-contiguous buffers: out, background and rows of one float type
+ * (itemsize 4 or 8), masks as bytes (numpy bool), owners as int64. Each element is written
+ * once, where numpy needs a copy of the background and then a strided scatter.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+/* Values are moved as their bits (BITS is the unsigned integer of the float's width), so the
+ * choice is a branch-free blend: a random mask would defeat branch prediction. */
+#define DEFINE_FILL(NAME, BITS)                                                               \
+    static void NAME(BITS *restrict out, const BITS *restrict background,                     \
+                     const BITS *restrict rows, const unsigned char *restrict masks,          \
+                     const int64_t *restrict owners, Py_ssize_t n_masks,                      \
+                     Py_ssize_t n_background, Py_ssize_t n_features, BITS *restrict keep,     \
+                     BITS *restrict kept)                                                     \
+    {                                                                                         \
+        for (Py_ssize_t k = 0; k < n_masks; k++) {                                            \
+            const BITS *restrict row = rows + owners[k] * n_features;                         \
+            const unsigned char *restrict mask = masks + k * n_features;                      \
+            for (Py_ssize_t j = 0; j < n_features; j++) {                                     \
+                keep[j] = (BITS)0 - (BITS)(mask[j] != 0);                                     \
+                kept[j] = row[j] & keep[j];                                                   \
+            }                                                                                 \
+            const BITS *restrict hidden = background;                                         \
+            for (Py_ssize_t b = 0; b < n_background; b++) {                                   \
+                for (Py_ssize_t j = 0; j < n_features; j++) {                                 \
+                    out[j] = kept[j] | (hidden[j] & ~keep[j]);                                \
+                }                                                                             \
+                out += n_features;                                                            \
+                hidden += n_features;                                                         \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+DEFINE_FILL(fill_32, uint32_t)
+DEFINE_FILL(fill_64, uint64_t)
+
+static int check_size(const Py_buffer *buffer, Py_ssize_t expected, const char *name)
+{
+    if (buffer->len != expected) {
+        PyErr_Format(PyExc_ValueError, "%s holds %zd bytes, expected %zd", name, buffer->len,
+                     expected);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *fill(PyObject *self, PyObject *args)
+{
+    Py_buffer out, background, rows, masks, owners;
+    Py_ssize_t n_background, n_features, itemsize;
+    PyObject *result = NULL;
+    const int64_t *owner;
+    void *scratch;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "w*y*y*y*y*nnn", &out, &background, &rows, &masks, &owners,
+                          &n_background, &n_features, &itemsize)) {
+        return NULL;
+    }
+    Py_ssize_t n_masks = owners.len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t n_rows = n_features > 0 && itemsize > 0 ? rows.len / (n_features * itemsize) : 0;
+    if (itemsize != 4 && itemsize != 8) {
+        PyErr_SetString(PyExc_ValueError, "itemsize must be 4 (float32) or 8 (float64)");
+        goto done;
+    }
+    if (n_background < 1 || n_features < 1 ||
+        check_size(&owners, n_masks * (Py_ssize_t)sizeof(int64_t), "owners") ||
+        check_size(&masks, n_masks * n_features, "masks") ||
+        check_size(&background, n_background * n_features * itemsize, "background") ||
+        check_size(&rows, n_rows * n_features * itemsize, "rows") ||
+        check_size(&out, n_masks * n_background * n_features * itemsize, "out")) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "need at least one background row and feature");
+        }
+        goto done;
+    }
+    owner = (const int64_t *)owners.buf;
+    for (Py_ssize_t k = 0; k < n_masks; k++) {
+        if (owner[k] < 0 || owner[k] >= n_rows) {
+            PyErr_Format(PyExc_ValueError, "owner %lld of mask %zd is not a row index",
+                         (long long)owner[k], k);
+            goto done;
+        }
+    }
+    scratch = PyMem_Malloc((size_t)(2 * n_features * itemsize));
+    if (scratch == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (itemsize == 4) {
+        uint32_t *keep = scratch;
+        fill_32(out.buf, background.buf, rows.buf, masks.buf, owner, n_masks, n_background,
+                n_features, keep, keep + n_features);
+    } else {
+        uint64_t *keep = scratch;
+        fill_64(out.buf, background.buf, rows.buf, masks.buf, owner, n_masks, n_background,
+                n_features, keep, keep + n_features);
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_Free(scratch);
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&background);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&masks);
+    PyBuffer_Release(&owners);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"fill", fill, METH_VARARGS,
+     "fill(out, background, rows, masks, owners, n_background, n_features, itemsize): "
+     "out[k, b, j] = rows[owners[k], j] if masks[k, j] else background[b, j]."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_fill", "One-pass writer of tabular masked inputs.", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__fill(void) { return PyModule_Create(&module); }
