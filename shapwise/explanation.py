@@ -95,6 +95,19 @@ class _chainable:
         return self.getter(instance)
 
 
+def is_ragged(values: np.ndarray) -> bool:
+    """Whether ``values`` holds one array per row of different lengths (texts: one per token)."""
+    return values.dtype == object and values.ndim == 1 and isinstance(values.flat[0], np.ndarray)
+
+
+def object_array(items: Sequence[Any]) -> np.ndarray:
+    """A 1-D object array of ``items`` (arrays stay whole, even when their shapes agree)."""
+    array = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        array[i] = item
+    return array
+
+
 def _names(names: Sequence[str] | str | None) -> list[str] | str | None:
     """Names as a list of strings; a single string names the one feature or output picked."""
     if names is None or isinstance(names, str):
@@ -106,7 +119,9 @@ class Explanation:
     """Attributions for a set of rows, shaped like shap's ``Explanation``.
 
     Args:
-        values: (N, *features) for one output or (N, *features, O) for several.
+        values: (N, *features) for one output or (N, *features, O) for several; for texts
+            (a different number of tokens per row) an object array of N such arrays, one per
+            row, with ``data`` holding each row's tokens (``exp[i]`` is then a plain one).
         base_values: (N,) or (N, O): what the values start from (the expected output).
         data: the explained inputs, (N, *features).
         feature_names / output_names: labels of the feature axis and the output axis.
@@ -144,17 +159,23 @@ class Explanation:
         self.output_names = _names(output_names)
         self.model_dtype = model_dtype
         self.algorithm = algorithm
+        self.ragged = len(self.values) > 0 and is_ragged(self.values)
+        if axis_kinds is None and self.ragged:
+            axis_kinds = (ROW, FEATURE, OUTPUT)[: 1 + self.values[0].ndim]
         if axis_kinds is None:
             axis_kinds = _infer_axis_kinds(self.values, self.base_values)
         self.axis_kinds = tuple(axis_kinds)
-        if len(self.axis_kinds) != self.values.ndim:
+        if len(self.axis_kinds) != self.values.ndim and not self.ragged:
             raise ValueError(
                 f"axis_kinds {self.axis_kinds} does not match values with {self.values.ndim} axes"
             )
 
     # ----------------------------------------------------------------- basic protocol
     @property
-    def shape(self) -> tuple[int, ...]:
+    def shape(self) -> tuple[int | None, ...]:
+        """The values' shape; for texts the token axis is None (it differs between rows)."""
+        if self.ragged:
+            return (len(self.values), None, *self.values[0].shape[1:])
         return self.values.shape
 
     def __len__(self) -> int:
@@ -226,12 +247,53 @@ class Explanation:
             raise KeyError(f"no {kind} named {name!r} ({known})")
         return names.index(name)
 
+    def _text(self, row: int) -> Explanation:
+        """Row ``row`` of an explanation of texts, as a plain explanation of its tokens."""
+
+        def at(array: np.ndarray | None) -> Any:
+            return None if array is None else array[row]
+
+        tokens = at(self.data)
+        return Explanation(
+            self.values[row],
+            base_values=at(self.base_values),
+            data=tokens,
+            feature_names=None if tokens is None else list(tokens),
+            output_names=self.output_names,
+            clustering=at(self.clustering),
+            output_values=at(self.output_values),
+            native_output_values=at(self.native_output_values),
+            model_dtype=self.model_dtype,
+            algorithm=self.algorithm,
+            axis_kinds=self.axis_kinds[1:],
+        )
+
+    def _texts_item(self, key: tuple) -> Explanation:
+        """Indexing an explanation of texts: the row part picks texts, the rest applies to each."""
+        rows, rest = key[0], key[1:]
+        if np.ndim(rows) == 0 and not isinstance(rows, slice):
+            text = self._text(int(rows))
+            return text[rest] if rest else text
+        picked = [self._text(i) for i in np.arange(len(self.values))[rows]]
+        if not picked:
+            raise IndexError("the index picks no rows")
+        return join_texts([text[rest] for text in picked] if rest else picked)
+
+    def _refuse_texts(self, operation: str) -> None:
+        if self.ragged:
+            raise ValueError(
+                f"{operation} needs the same features in every row, but these rows are texts "
+                "with different numbers of tokens; pick one text first, e.g. exp[0]"
+            )
+
     def __getitem__(self, key: Any) -> Explanation:
         key = key if isinstance(key, tuple) else (key,)
         if any(k is Ellipsis for k in key):
             at = next(i for i, k in enumerate(key) if k is Ellipsis)
-            fill = self.values.ndim - (len(key) - 1)
+            fill = len(self.axis_kinds) - (len(key) - 1)
             key = key[:at] + (slice(None),) * fill + key[at + 1 :]
+        if self.ragged:
+            return self._texts_item(key)
         if len(key) > self.values.ndim:
             raise IndexError(f"too many indices: {len(key)} for {self.values.ndim} axes")
         key = tuple(self._resolve(k, axis) for axis, k in enumerate(key))
@@ -276,6 +338,7 @@ class Explanation:
         return self._with(values=np.abs(self.values))
 
     def _reduce(self, func: Any, axis: int) -> Explanation:
+        self._refuse_texts("a reduction over rows or features")
         axis = axis % self.values.ndim
         kind = self.axis_kinds[axis]
         kinds = self.axis_kinds[:axis] + self.axis_kinds[axis + 1 :]
@@ -310,6 +373,7 @@ class Explanation:
 
     def sum(self, axis: int | None = None) -> Explanation:
         """Sum over ``axis``; over features it gives output - base value."""
+        self._refuse_texts("sum")
         if axis is None:
             return self._with(values=np.sum(self.values), axis_kinds=(), data=None)
         return self._reduce(np.sum, axis)
@@ -326,15 +390,18 @@ class Explanation:
     @_chainable
     def argsort(self) -> Explanation:
         """Positions that sort the values along the last axis (ascending)."""
+        self._refuse_texts("argsort")
         return self._with(values=np.argsort(self.values, axis=-1, kind="stable"), data=None)
 
     @_chainable
     def flip(self) -> Explanation:
         """The values reversed along the last axis (e.g. argsort.flip for descending order)."""
+        self._refuse_texts("flip")
         return self._with(values=np.flip(self.values, axis=-1), data=None)
 
     def hstack(self, other: Explanation) -> Explanation:
         """Join the features of two explanations of the same rows side by side."""
+        self._refuse_texts("hstack")
         if self.values.shape[0] != other.values.shape[0]:
             raise ValueError(
                 f"hstack needs the same rows: {self.values.shape[0]} vs {other.values.shape[0]}"
@@ -358,6 +425,7 @@ class Explanation:
     def cohorts(self, cohorts: int | Sequence[Any]) -> Cohorts:
         """Split the rows into groups: ``n`` groups found by a decision tree, or given labels."""
         if isinstance(cohorts, (int, np.integer)):
+            self._refuse_texts("cohorts found by a decision tree")
             labels = _tree_cohorts(self, int(cohorts))
         else:
             labels = np.asarray(cohorts)
@@ -371,6 +439,7 @@ class Explanation:
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> None:
         """Write to a single ``.npz`` file (no pickle)."""
+        self._refuse_texts("save")
         arrays = {f: getattr(self, f) for f in _ARRAY_FIELDS if getattr(self, f) is not None}
         if arrays["values"].dtype == object:
             raise TypeError("values of dtype object cannot be saved; convert them to numbers")
@@ -390,6 +459,32 @@ class Explanation:
             meta = json.loads(str(stored["__meta__"]))
             arrays = {f: stored[f] for f in _ARRAY_FIELDS if f in stored.files}
         return cls(**arrays, **meta)
+
+
+def join_texts(texts: Sequence[Explanation]) -> Explanation:
+    """Explanations of single texts (values (tokens,) or (tokens, O)) as one of many texts."""
+
+    def gather(field: str) -> np.ndarray | None:
+        items = [getattr(text, field) for text in texts]
+        return None if items[0] is None else object_array(items)
+
+    def stack(field: str) -> np.ndarray | None:
+        items = [getattr(text, field) for text in texts]
+        return None if items[0] is None else np.stack(items)
+
+    first = texts[0]
+    return Explanation(
+        gather("values"),
+        base_values=stack("base_values"),
+        data=gather("data"),
+        output_names=first.output_names,
+        clustering=gather("clustering"),
+        output_values=stack("output_values"),
+        native_output_values=stack("native_output_values"),
+        model_dtype=first.model_dtype,
+        algorithm=first.algorithm,
+        axis_kinds=(ROW, *first.axis_kinds),
+    )
 
 
 class Cohorts:

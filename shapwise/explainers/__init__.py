@@ -49,7 +49,7 @@ def _is_linear_estimator(model: Any) -> bool:
 def _choose_algorithm(model: Any, masker: Masker) -> str:
     if _is_linear_estimator(model):
         return "linear"
-    if masker.clustering is not None:
+    if masker.has_hierarchy:
         return "partition"
     try:
         n_features = masker.shape[1]

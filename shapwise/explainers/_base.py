@@ -9,7 +9,7 @@ import numpy as np
 
 from shapwise.errors import AdditivityError
 from shapwise.explainers._game import CoalitionGame
-from shapwise.explanation import Explanation, OpChain
+from shapwise.explanation import Explanation, OpChain, join_texts, object_array
 from shapwise.links import Link, get_link
 from shapwise.maskers._base import CallableMasker, Masker
 from shapwise.maskers.tabular import Independent
@@ -29,6 +29,24 @@ def as_masker(masker: Any) -> Masker:
     if callable(masker):  # arrays, DataFrames and tensors are not callable
         return CallableMasker(masker)
     return Independent(masker, max_samples=100)
+
+
+def _no_progress(rows: int) -> None:
+    """Progress of texts is counted per text by the caller."""
+
+
+def as_texts(texts: Any) -> list[str]:
+    """One string or a sequence of strings (list, array, pandas Series) as a list of strings."""
+    if isinstance(texts, str):
+        return [texts]
+    items = list(texts.tolist() if hasattr(texts, "tolist") else texts)
+    wrong = [type(item).__name__ for item in items if not isinstance(item, str)]
+    if wrong or not items:
+        got = f"items of type {wrong[0]}" if wrong else "no texts"
+        raise TypeError(
+            f"a Text masker explains strings: pass a string or a list of them; got {got}"
+        )
+    return items
 
 
 def outputs_by_rank(chain: OpChain, model_outputs: np.ndarray) -> np.ndarray:
@@ -133,45 +151,99 @@ class ExplainerBase:
         """Explain the rows of ``X``; returns an :class:`Explanation`."""
         if len(args) != 1:
             raise TypeError("pass the rows to explain as one array or DataFrame")
-        from shapwise._progress import progress
-
-        X_raw = args[0]
-        X = self._rows(X_raw)
-        n_features = self.masker.shape[1]
-        budget = self.default_max_evals(n_features) if max_evals == "auto" else int(max_evals)
-        if budget < 2:
-            raise ValueError(f"max_evals must be at least 2; got {max_evals}")
-        rng = np.random.default_rng(self.seed)
         saved_batch_size = self.model.batch_size
         if batch_size not in ("auto", None):
             self.model.batch_size = int(batch_size)  # for this call only
         try:
-            if isinstance(outputs, OpChain):  # e.g. Explanation.argsort.flip[:3]: top outputs
-                outputs = outputs_by_rank(outputs, self.link(self.model(X)))
-            row_outputs = select_outputs(outputs, len(X), None)
-            shared: dict = {}
-            games = [
-                CoalitionGame(
-                    self.model,
-                    self.masker,
-                    x,
-                    self.link,
-                    shared,
-                    outputs=None if row_outputs is None else row_outputs[i],
-                    linearize_link=self.linearize_link,
-                )
-                for i, x in enumerate(X)
-            ]
-            with progress(len(X), f"{type(self).__name__}", silent) as bar:
-                values, base_values, output_values = self.explain_rows(
-                    games, budget, rng, bar.update
-                )
+            explain = self._explain_texts if self.masker.per_text else self._explain_rows
+            return explain(args[0], max_evals, outputs, silent, check_additivity)
         finally:
             self.model.batch_size = saved_batch_size
+
+    def _budget(self, max_evals: int | str, n_features: int) -> int:
+        budget = self.default_max_evals(n_features) if max_evals == "auto" else int(max_evals)
+        if budget < 2:
+            raise ValueError(f"max_evals must be at least 2; got {max_evals}")
+        return budget
+
+    def _explain_rows(
+        self,
+        X_raw: Any,
+        max_evals: int | str,
+        outputs: Any,
+        silent: bool,
+        check_additivity: bool,
+    ) -> Explanation:
+        """Explain rows that share one feature layout (tables, images)."""
+        from shapwise._progress import progress
+
+        X = self._rows(X_raw)
+        budget = self._budget(max_evals, self.masker.shape[1])
+        rng = np.random.default_rng(self.seed)
+        if isinstance(outputs, OpChain):  # e.g. Explanation.argsort.flip[:3]: top outputs
+            outputs = outputs_by_rank(outputs, self.link(self.model(X)))
+        row_outputs = select_outputs(outputs, len(X), None)
+        shared: dict = {}
+        games = [
+            CoalitionGame(
+                self.model,
+                self.masker,
+                x,
+                self.link,
+                shared,
+                outputs=None if row_outputs is None else row_outputs[i],
+                linearize_link=self.linearize_link,
+            )
+            for i, x in enumerate(X)
+        ]
+        with progress(len(X), f"{type(self).__name__}", silent) as bar:
+            values, base_values, output_values = self.explain_rows(games, budget, rng, bar.update)
         values = values.reshape(len(X), *X.shape[1:], values.shape[-1])
         if check_additivity:
             self._check_additivity(values, base_values, output_values)
         return self._explanation(values, base_values, output_values, X, outputs)
+
+    def _explain_texts(
+        self,
+        texts_raw: Any,
+        max_evals: int | str,
+        outputs: Any,
+        silent: bool,
+        check_additivity: bool,
+    ) -> Explanation:
+        """Explain texts one by one: each has its own tokens (features) and hierarchy."""
+        from shapwise._progress import progress
+
+        texts = as_texts(texts_raw)
+        rng = np.random.default_rng(self.seed)
+        if isinstance(outputs, OpChain):
+            outputs = outputs_by_rank(outputs, self.link(self.model(object_array(texts))))
+        row_outputs = select_outputs(outputs, len(texts), None)
+        explained = []
+        with progress(len(texts), f"{type(self).__name__}", silent) as bar:
+            for i, text in enumerate(texts):
+                masker = self.masker.for_text(text)
+                picked = None if row_outputs is None else row_outputs[i : i + 1]
+                game = CoalitionGame(
+                    self.model,
+                    masker,
+                    masker.x,
+                    self.link,
+                    outputs=None if picked is None else picked[0],
+                    linearize_link=self.linearize_link,
+                )
+                budget = self._budget(max_evals, masker.shape[1])
+                values, base_values, output_values = self.explain_rows(
+                    [game], budget, rng, _no_progress
+                )
+                if check_additivity:
+                    self._check_additivity(values, base_values, output_values)
+                one = self._explanation(values, base_values, output_values, masker.x[None], picked)
+                one = one[0]
+                one.clustering = masker.clustering
+                explained.append(one)
+                bar.update(1)
+        return join_texts(explained)
 
     def shap_values(self, X: Any, **kwargs: Any) -> np.ndarray:
         """The legacy API: the values array, (rows, features) or (rows, features, outputs)."""

@@ -129,27 +129,30 @@ class PartitionExplainer(ExplainerBase):
         if masker is not None and not isinstance(masker, Masker) and not callable(masker):
             masker = maskers.Partition(masker)  # background data: cluster its features
         super().__init__(model, masker, link, feature_names, output_names, batch_size, seed)
-        if self.masker.clustering is None:
+        if not self.masker.has_hierarchy:
             raise ValueError(
                 "the Partition explainer needs a masker with a feature hierarchy "
-                "(maskers.Partition(background) for tables, maskers.Image(...) for images)"
+                "(maskers.Partition(background) for tables, maskers.Image(...) for images, "
+                "maskers.Text() for texts)"
             )
         self.linearize_link = linearize_link
-        self._hierarchy: Hierarchy | None = None
+        self._hierarchy: tuple[Masker, Hierarchy] | None = None
 
     def default_max_evals(self, n_features: int) -> int:
         return 500
 
-    def hierarchy(self) -> Hierarchy:
-        """The masker's clustering as a :class:`Hierarchy` (built once)."""
-        if self._hierarchy is None:
-            self._hierarchy = Hierarchy(self.masker.clustering, self.masker.shape[1])
-        return self._hierarchy
+    def hierarchy(self, masker: Masker | None = None) -> Hierarchy:
+        """The clustering of ``masker`` (default: the explainer's) as a :class:`Hierarchy`, built
+        once per masker (a text's masker has its own)."""
+        masker = self.masker if masker is None else masker
+        if self._hierarchy is None or self._hierarchy[0] is not masker:
+            self._hierarchy = (masker, Hierarchy(masker.clustering, masker.shape[1]))
+        return self._hierarchy[1]
 
     def explain_row(
         self, game: CoalitionGame, max_evals: int, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        tree = self.hierarchy()
+        tree = self.hierarchy(game.masker)
         n = tree.n_leaves
         ends = game.values(np.stack([np.zeros(n, dtype=bool), np.ones(n, dtype=bool)]))
         empty_value, full_value = ends

@@ -6,6 +6,7 @@ from typing import Any
 
 from shapwise.maskers._base import CallableMasker, Masker
 from shapwise.maskers.tabular import Independent, Partition
+from shapwise.maskers.text import Text
 
 _LAZY = {
     "Image": "shapwise.maskers.image",
@@ -20,4 +21,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'shapwise.maskers' has no attribute {name!r}")
 
 
-__all__ = ["CallableMasker", "Image", "Independent", "Masker", "Partition"]
+__all__ = ["CallableMasker", "Image", "Independent", "Masker", "Partition", "Text"]

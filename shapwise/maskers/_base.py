@@ -19,6 +19,8 @@ class Masker:
         weights: a weight per background row (e.g. k-means cluster sizes), or None for equal weights.
         writes_into: ``masked_batch`` accepts ``out=``, an array to fill and return instead of a
             new one (explainers reuse one buffer for every batch of a call).
+        per_text: the features differ from one input to the next (the tokens of texts); such a
+            masker gives the masker of one input with ``for_text``.
     """
 
     shape: tuple[int, int]
@@ -27,6 +29,12 @@ class Masker:
     feature_names: list[str] | None = None
     weights: np.ndarray | None = None
     writes_into: bool = False
+    per_text: bool = False
+
+    @property
+    def has_hierarchy(self) -> bool:
+        """Whether the features come with a hierarchy, so explainers can compute Owen values."""
+        return self.clustering is not None
 
     def masked_batch(self, masks: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Masked inputs for K boolean masks (K, n_features) of one row: shape (K, rows, *x.shape)."""

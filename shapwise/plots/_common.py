@@ -39,7 +39,7 @@ def one_output(explanation: Explanation, plot: str) -> Explanation:
         raise TypeError(f"{plot} takes a shapwise.Explanation; got {type(explanation).__name__}")
     if OUTPUT in explanation.axis_kinds:
         axis = explanation.axis_kinds.index(OUTPUT)
-        count = explanation.values.shape[axis]
+        count = explanation.shape[axis]
         names = explanation.output_names
         shown = f" ({', '.join(names[:5])}{', ...' if count > 5 else ''})" if names else ""
         raise ValueError(

@@ -7,7 +7,7 @@ import html
 import numpy as np
 
 from shapwise.explanation import Explanation
-from shapwise.plots._common import format_number, format_signed, local, scalar
+from shapwise.plots._common import format_number, format_signed, local, one_output, scalar
 
 
 def _shade(value: float, limit: float) -> str:
@@ -21,12 +21,30 @@ def text(explanation: Explanation, show: bool = True) -> str:
     """HTML showing each token shaded by its value; hovering a token shows the value.
 
     Args:
-        explanation: one text with one output; ``data`` holds the tokens, e.g. ``exp[0, :, 1]``.
+        explanation: texts with one output; ``data`` holds the tokens, e.g. ``exp[:, :, 1]`` for
+            all texts or ``exp[0, :, 1]`` for one.
         show: display the HTML in a notebook (when IPython is there).
 
     Returns:
         The HTML as a string (self-contained, no scripts).
     """
+    if isinstance(explanation, Explanation) and explanation.ragged:
+        one_output(explanation, "text")
+        markup = "".join(_one_text(explanation[i]) for i in range(len(explanation)))
+    else:
+        markup = _one_text(explanation)
+    if show:
+        try:
+            from IPython.display import HTML, display
+        except ImportError:
+            pass
+        else:
+            display(HTML(markup))
+    return markup
+
+
+def _one_text(explanation: Explanation) -> str:
+    """The markup of one text with one output."""
     explanation = local(explanation, "text")
     values = explanation.values.astype(np.float64)
     tokens = explanation.data if explanation.data is not None else explanation.feature_names
@@ -50,15 +68,7 @@ def text(explanation: Explanation, show: bool = True) -> str:
             f"base value {format_number(base, 4)} &rarr; f(x) = <b>{format_number(output, 4)}</b>"
             "</div>"
         )
-    markup = (
+    return (
         '<div class="shapwise-text" style="font-family:sans-serif;line-height:1.9">'
         f"{header}<div>{' '.join(spans)}</div></div>"
     )
-    if show:
-        try:
-            from IPython.display import HTML, display
-        except ImportError:
-            pass
-        else:
-            display(HTML(markup))
-    return markup
