@@ -1,8 +1,10 @@
 """``shapwise demo``: train small real models on sklearn's bundled data, explain them, check that
 the values add up to the outputs, and write one HTML report.
 
-Three models, each part skipped with its reason when its framework is not installed:
+Four models, each part skipped with its reason when its framework is not installed:
 - a gradient-boosted regressor on the diabetes table, exact Shapley values (``shapwise.Explainer``);
+- TF-IDF + logistic regression on short film reviews (a made-up corpus: nothing is downloaded),
+  Owen values over each review's tokens (``maskers.Text``);
 - a GELU network in torch on the 8x8 digits, DeepSHAP (``shapwise.DeepExplainer``);
 - a Keras CNN under the ``mixed_float16`` policy on the digits, Owen values over image regions
   (``explainers.Partition`` with ``maskers.Image``), its float16 outputs explained in float32.
@@ -34,6 +36,46 @@ def tabular_part() -> Explanation:
     model = GradientBoostingRegressor(n_estimators=100, max_depth=3, random_state=0).fit(X, y)
     explainer = shapwise.Explainer(model, X[::8], feature_names=list(data.feature_names))
     return explainer(X[:60], silent=True)
+
+
+REVIEW_WORDS = {
+    1: ["great", "wonderful", "moving", "superb"],
+    0: ["awful", "dull", "boring", "poor"],
+}
+REVIEW_OPENINGS = ["the film was", "the acting felt", "this story is", "the music sounded"]
+
+
+def review_corpus(n: int = 300, seed: int = 0) -> tuple[list[str], list[int]]:
+    """Short film reviews, each with one positive (label 1) or negative (label 0) word."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for _ in range(n):
+        label = int(rng.integers(2))
+        word = REVIEW_WORDS[label][rng.integers(4)]
+        texts.append(f"{REVIEW_OPENINGS[rng.integers(4)]} {word}. We left the cinema, talking.")
+        labels.append(label)
+    return texts, labels
+
+
+def text_part() -> Explanation:
+    """TF-IDF + logistic regression on the reviews: Owen values over the tokens of three new ones."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    import shapwise
+
+    texts, labels = review_corpus()
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, labels)
+    explainer = shapwise.Explainer(
+        model.predict_proba, shapwise.maskers.Text(), output_names=["negative", "positive"]
+    )
+    reviews = [
+        "The acting felt superb, but the story is dull.",
+        "A moving film. We left the cinema talking about it.",
+        "Boring music.",
+    ]
+    return explainer(reviews, silent=True)[:, :, "positive"]
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -121,6 +163,7 @@ def keras_part() -> Explanation:
 
 PARTS: dict[str, Callable[[], Explanation]] = {
     "Diabetes, gradient boosting (exact)": tabular_part,
+    "Film reviews, TF-IDF + logistic regression (Partition, Text masker)": text_part,
     "Digits, torch GELU network (DeepSHAP)": torch_part,
     "Digits, Keras CNN in mixed_float16 (Partition, Image masker)": keras_part,
 }
@@ -148,7 +191,7 @@ def run_demo(out: Path, parts: dict[str, Callable[[], Explanation]] | None = Non
         explained[name] = explanation
         print(
             f"{'ok' if check.ok else 'FAILED':8} {name}: {check.model_dtype} model, "
-            f"values {explanation.values.shape}, max |sum + base - output| = "
+            f"values {explanation.shape}, max |sum + base - output| = "
             f"{check.max_error:.2g} (tolerance {check.tolerance:.2g}), "
             f"{time.perf_counter() - start:.1f} s"
         )

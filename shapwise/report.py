@@ -71,9 +71,13 @@ def additivity(explanation: Explanation) -> Additivity:
     algorithm = explanation.algorithm or "unknown"
     if explanation.base_values is None or explanation.output_values is None:
         return Additivity(None, None, dtype, algorithm)
-    values = np.asarray(explanation.values, dtype=np.float64)
-    feature_axes = tuple(i for i, kind in enumerate(explanation.axis_kinds) if kind == FEATURE)
-    totals = values.sum(axis=feature_axes) + np.asarray(explanation.base_values, dtype=np.float64)
+    if explanation.ragged:  # texts: each row's values sum over its own tokens
+        sums = np.stack([np.asarray(v, dtype=np.float64).sum(axis=0) for v in explanation.values])
+    else:
+        values = np.asarray(explanation.values, dtype=np.float64)
+        feature_axes = tuple(i for i, kind in enumerate(explanation.axis_kinds) if kind == FEATURE)
+        sums = values.sum(axis=feature_axes)
+    totals = sums + np.asarray(explanation.base_values, dtype=np.float64)
     outputs = np.asarray(explanation.output_values, dtype=np.float64)
     error = float(np.max(np.abs(totals - outputs)))
     tolerance = additivity_tolerance(dtype, float(np.max(np.abs(outputs))))
@@ -94,7 +98,7 @@ def _outputs(explanation: Explanation) -> list[tuple[str, Explanation]]:
     """(label, single-output explanation) for the first outputs, or the explanation itself."""
     if OUTPUT not in explanation.axis_kinds:
         return [("", explanation)]
-    count = explanation.values.shape[explanation.axis_kinds.index(OUTPUT)]
+    count = explanation.shape[explanation.axis_kinds.index(OUTPUT)]
     names = explanation.output_names or [f"output {k}" for k in range(count)]
     return [(f" — {names[k]}", explanation[..., k]) for k in range(min(count, MAX_OUTPUTS))]
 
@@ -160,10 +164,17 @@ def _status(check: Additivity) -> str:
     return '<span class="ok">ok</span>' if check.ok else '<span class="fail">FAILED</span>'
 
 
+def _shape(explanation: Explanation) -> str:
+    """The values' shape; '(3, tokens, 2)' for texts of different lengths."""
+    if not explanation.ragged:
+        return str(explanation.values.shape)
+    return "(" + ", ".join("tokens" if n is None else str(n) for n in explanation.shape) + ")"
+
+
 def _about(explanation: Explanation, check: Additivity) -> str:
     """'exact values of shape (10, 4); the model computes in float32', escaped."""
     return (
-        f"{html.escape(check.algorithm)} values of shape {explanation.values.shape}; "
+        f"{html.escape(check.algorithm)} values of shape {_shape(explanation)}; "
         f"the model computes in {html.escape(check.model_dtype)}"
     )
 
@@ -175,7 +186,7 @@ def additivity_table(named: Mapping[str, Explanation]) -> str:
         check = additivity(explanation)
         rows.append(
             f"<tr><td>{html.escape(name)}</td><td>{html.escape(check.algorithm)}</td>"
-            f"<td>{html.escape(check.model_dtype)}</td><td>{explanation.values.shape}</td>"
+            f"<td>{html.escape(check.model_dtype)}</td><td>{_shape(explanation)}</td>"
             f"<td>{_number(check.max_error)}</td><td>{_number(check.tolerance)}</td>"
             f"<td>{_status(check)}</td></tr>"
         )

@@ -24,8 +24,12 @@ def test_demo_writes_an_additive_report(tmp_path, capsys):
     assert table.count('class="ok"') == len(ran)
     if "Digits, Keras CNN in mixed_float16 (Partition, Image masker)" in ran:
         assert "<td>float16</td>" in table
-    # The tabular part draws bar, beeswarm and waterfall; each image part one grid.
-    assert page.count("data:image/png;base64,") == 3 + (len(ran) - 1)
+    # The tabular part draws bar, beeswarm and waterfall; each image part one grid; the text
+    # part shades the tokens of its three reviews in HTML.
+    texts = "Film reviews, TF-IDF + logistic regression (Partition, Text masker)"
+    assert texts in ran
+    assert page.count("data:image/png;base64,") == 3 + (len(ran) - 2)
+    assert page.count('class="shapwise-text"') == 3 and "superb, " in page
 
 
 def test_a_failing_part_makes_the_demo_fail(tmp_path, capsys):

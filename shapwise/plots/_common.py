@@ -33,10 +33,17 @@ def red_blue_solid() -> Any:
     return colors.LinearSegmentedColormap.from_list("shapwise_feature", [BLUE, "#7a4fd8", RED])
 
 
-def one_output(explanation: Explanation, plot: str) -> Explanation:
-    """``explanation`` itself, or a clear error if it still has an output axis to choose from."""
+def one_output(explanation: Explanation, plot: str, texts: bool = False) -> Explanation:
+    """``explanation`` itself, or a clear error if it still has an output axis to choose from
+    (or holds texts of different lengths, which only plots that take ``texts`` show)."""
     if not isinstance(explanation, Explanation):
         raise TypeError(f"{plot} takes a shapwise.Explanation; got {type(explanation).__name__}")
+    if explanation.ragged and not texts:
+        raise ValueError(
+            f"{plot} needs the same features in every row, but these rows are texts with "
+            f"different numbers of tokens; show them with plots.text, or pick one text, e.g. "
+            f"{plot}(exp[0, :, 0])"
+        )
     if OUTPUT in explanation.axis_kinds:
         axis = explanation.axis_kinds.index(OUTPUT)
         count = explanation.shape[axis]

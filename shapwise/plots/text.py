@@ -29,7 +29,7 @@ def text(explanation: Explanation, show: bool = True) -> str:
         The HTML as a string (self-contained, no scripts).
     """
     if isinstance(explanation, Explanation) and explanation.ragged:
-        one_output(explanation, "text")
+        one_output(explanation, "text", texts=True)
         markup = "".join(_one_text(explanation[i]) for i in range(len(explanation)))
     else:
         markup = _one_text(explanation)

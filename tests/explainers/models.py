@@ -36,20 +36,13 @@ def additive_model(n_features: int, seed: int = 0):
     return model, exact_values
 
 
-def sentiment_pipeline(seed: int = 0):
-    """TF-IDF + logistic regression trained on a small synthetic corpus of film reviews: a real
-    text model whose positive/negative words carry the prediction. Returns (pipeline, texts)."""
+def sentiment_pipeline():
+    """TF-IDF + logistic regression trained on the demo's made-up film reviews: a real text model
+    whose positive/negative words carry the prediction."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    rng = np.random.default_rng(seed)
-    words = {1: ["great", "wonderful", "moving", "superb"], 0: ["awful", "dull", "boring", "poor"]}
-    openings = ["the film was", "the acting felt", "this story is", "the music sounded"]
-    texts, labels = [], []
-    for _ in range(300):
-        label = int(rng.integers(2))
-        word = words[label][rng.integers(4)]
-        texts.append(f"{openings[rng.integers(4)]} {word}. We left the cinema, talking.")
-        labels.append(label)
-    return make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, labels), texts
+    from shapwise.demo import review_corpus
+
+    return make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(*review_corpus())

@@ -16,7 +16,7 @@ TEXT = "The acting felt superb. We left, talking."
 
 @pytest.fixture(scope="module")
 def model():
-    return sentiment_pipeline()[0]
+    return sentiment_pipeline()
 
 
 def text_game(model, text: str):
@@ -90,6 +90,11 @@ def test_many_texts_give_one_explanation_indexed_like_shaps(model):
         explanation.mean(0)
     with pytest.raises(ValueError, match="pick one first"):
         shapwise.plots.text(explanation, show=False)
+    with pytest.raises(ValueError, match="bar needs the same features in every row"):
+        shapwise.plots.bar(positive, show=False)
+    view = positive._repr_html_()  # the notebook view checks each text's sum over its tokens
+    assert "values of shape (3, tokens)" in view and "max error" in view
+    assert view.count('class="shapwise-text"') == 1  # its first panel: the first text
     legacy = explainer.shap_values(list(texts), silent=True)
     assert legacy.dtype == object and legacy[2].shape == (1, 2)
 
