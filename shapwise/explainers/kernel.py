@@ -481,7 +481,7 @@ class KernelExplainer(ExplainerBase):
             silent: hide the progress bar.
             gc_collect: accepted for shap compatibility; nothing is kept between rows here.
         """
-        one_row = np.ndim(X) == 1
+        one_row = np.ndim(X) == 1 and not self.masker.per_text  # texts: a list is many rows
         rows = np.asarray(X).reshape(1, -1) if one_row else X
         max_evals = "auto" if nsamples == "auto" else int(nsamples) + 2
         values = self(rows, max_evals=max_evals, l1_reg=l1_reg, silent=silent).values

@@ -65,6 +65,16 @@ def test_permutation_on_texts_adds_up_and_is_exact_at_the_full_budget(model):
         np.testing.assert_allclose(total, model.predict_proba([texts[i]])[0], atol=1e-10)
 
 
+def test_kernel_on_texts_is_exact_at_the_full_budget(model):
+    texts = [TEXT, "dull"]
+    exact = shapwise.explainers.Exact(model.predict_proba, Text())(texts, silent=True)
+    kernel = shapwise.KernelExplainer(model.predict_proba, Text())
+    legacy = kernel.shap_values(texts, nsamples=2**7, silent=True)
+    assert legacy.dtype == object and len(legacy) == 2
+    for i in range(2):
+        np.testing.assert_allclose(legacy[i], exact[i].values, atol=1e-10)
+
+
 def test_many_texts_give_one_explanation_indexed_like_shaps(model):
     texts = np.array(["the film was great", TEXT, "boring"])  # any sequence of strings
     explainer = shapwise.Explainer(model.predict_proba, Text(), output_names=["neg", "pos"])
