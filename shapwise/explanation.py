@@ -97,7 +97,12 @@ class _chainable:
 
 def is_ragged(values: np.ndarray) -> bool:
     """Whether ``values`` holds one array per row of different lengths (texts: one per token)."""
-    return values.dtype == object and values.ndim == 1 and isinstance(values.flat[0], np.ndarray)
+    return (
+        values.dtype == object
+        and values.ndim == 1
+        and len(values) > 0
+        and isinstance(values[0], np.ndarray)
+    )
 
 
 def object_array(items: Sequence[Any]) -> np.ndarray:
@@ -159,7 +164,7 @@ class Explanation:
         self.output_names = _names(output_names)
         self.model_dtype = model_dtype
         self.algorithm = algorithm
-        self.ragged = len(self.values) > 0 and is_ragged(self.values)
+        self.ragged = is_ragged(self.values)
         if axis_kinds is None and self.ragged:
             axis_kinds = (ROW, FEATURE, OUTPUT)[: 1 + self.values[0].ndim]
         if axis_kinds is None:

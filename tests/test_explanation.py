@@ -83,3 +83,40 @@ def test_save_load_roundtrip_without_pickle(multi, tmp_path):
         np.testing.assert_array_equal(getattr(loaded, field), getattr(multi, field))
     assert loaded.feature_names == multi.feature_names and loaded.model_dtype == "float16"
     assert loaded.axis_kinds == multi.axis_kinds
+
+
+def test_texts_of_different_lengths_index_row_by_row():
+    """values and data hold one array per text; exp[i] is a plain explanation of its tokens."""
+    from shapwise.explanation import object_array
+
+    values = object_array([np.arange(6.0).reshape(3, 2), np.arange(2.0).reshape(1, 2)])
+    tokens = object_array([np.array(["a ", "b ", "c"], object), np.array(["d"], object)])
+    texts = Explanation(
+        values,
+        base_values=np.array([[0.5, 0.5], [0.1, 0.9]]),
+        data=tokens,
+        output_names=["x", "y"],
+    )
+    assert texts.ragged and texts.shape == (2, None, 2) and len(texts) == 2
+    first = texts[0]
+    assert not first.ragged and first.shape == (3, 2) and first.feature_names == ["a ", "b ", "c"]
+    np.testing.assert_array_equal(first.base_values, [0.5, 0.5])
+    second_output = texts[:, :, "y"]
+    assert second_output.shape == (2, None) and second_output.output_names == "y"
+    np.testing.assert_array_equal(second_output.values[0], [1.0, 3.0, 5.0])
+    np.testing.assert_array_equal(second_output.base_values, [0.5, 0.9])
+    assert texts[..., 0][1].values.tolist() == [0.0]
+    assert texts[[1]].shape == (1, None, 2) and texts[[1]].data[0].tolist() == ["d"]
+    np.testing.assert_array_equal(texts.abs[0].values, np.abs(values[0]))
+    refused = [lambda: texts.mean(0), lambda: texts.sum(), lambda: texts.argsort]
+    for operation in [*refused, lambda: texts.hstack(texts), lambda: texts.cohorts(2)]:
+        with pytest.raises(ValueError, match="texts with different numbers of tokens"):
+            operation()
+    with pytest.raises(ValueError, match="pick one text first"):
+        texts.save("unused.npz")
+
+
+def test_a_scalar_explanation_has_no_axes(multi):
+    total = multi[0, :, 0].sum()
+    assert total.shape == () and total.axis_kinds == ()
+    np.testing.assert_allclose(total.values, multi.values[0, :, 0].sum())
