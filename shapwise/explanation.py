@@ -276,9 +276,18 @@ class Explanation:
     def _texts_item(self, key: tuple) -> Explanation:
         """Indexing an explanation of texts: the row part picks texts, the rest applies to each."""
         rows, rest = key[0], key[1:]
+        if isinstance(rows, (str, bool, np.bool_)):
+            raise IndexError(
+                f"rows of an explanation of texts are picked by position; got {rows!r}"
+            )
         if np.ndim(rows) == 0 and not isinstance(rows, slice):
             text = self._text(int(rows))
             return text[rest] if rest else text
+        if rest and not isinstance(rest[0], slice):
+            raise IndexError(
+                "the tokens of each text are different, so several texts cannot be indexed by "
+                "token; pick one text first (exp[0, 2]) or keep every token (exp[:, :, 1])"
+            )
         picked = [self._text(i) for i in np.arange(len(self.values))[rows]]
         if not picked:
             raise IndexError("the index picks no rows")
@@ -478,11 +487,12 @@ def join_texts(texts: Sequence[Explanation]) -> Explanation:
         return None if items[0] is None else np.stack(items)
 
     first = texts[0]
+    same_names = all(text.output_names == first.output_names for text in texts)
     return Explanation(
         gather("values"),
         base_values=stack("base_values"),
         data=gather("data"),
-        output_names=first.output_names,
+        output_names=first.output_names if same_names else None,
         clustering=gather("clustering"),
         output_values=stack("output_values"),
         native_output_values=stack("native_output_values"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,11 @@ def as_texts(texts: Any) -> list[str]:
     """One string or a sequence of strings (list, array, pandas Series) as a list of strings."""
     if isinstance(texts, str):
         return [texts]
+    if isinstance(texts, Mapping) or np.ndim(texts) != 1:
+        raise TypeError(
+            "a Text masker explains strings: pass a string, a list of them or one column of a "
+            f"table (df['review']); got a {type(texts).__name__}"
+        )
     items = list(texts.tolist() if hasattr(texts, "tolist") else texts)
     wrong = [type(item).__name__ for item in items if not isinstance(item, str)]
     if wrong or not items:
@@ -219,17 +224,22 @@ class ExplainerBase:
         if isinstance(outputs, OpChain):
             outputs = outputs_by_rank(outputs, self.link(self.model(object_array(texts))))
         row_outputs = select_outputs(outputs, len(texts), None)
+        maskers = []
+        for i, text in enumerate(texts):  # every text tokenized before the first model call
+            try:
+                maskers.append(self.masker.for_text(text))
+            except ValueError as error:
+                raise ValueError(f"text {i}: {error}") from None
         explained = []
         with progress(len(texts), f"{type(self).__name__}", silent) as bar:
-            for i, text in enumerate(texts):
-                masker = self.masker.for_text(text)
+            for i, masker in enumerate(maskers):
                 picked = None if row_outputs is None else row_outputs[i : i + 1]
                 game = CoalitionGame(
                     self.model,
                     masker,
                     masker.x,
                     self.link,
-                    outputs=None if picked is None else picked[0],
+                    outputs=None if row_outputs is None else row_outputs[i],
                     linearize_link=self.linearize_link,
                 )
                 budget = self._budget(max_evals, masker.shape[1])
@@ -252,6 +262,11 @@ class ExplainerBase:
     @property
     def expected_value(self) -> float | np.ndarray:
         """The base value: the linked mean model output with every feature hidden."""
+        if self.masker.per_text:
+            raise AttributeError(
+                "with a Text masker each text has its own base value (all its tokens hidden); "
+                "read it from explanation.base_values"
+            )
         if self._expected_value is None:
             x = getattr(self.masker, "data", None)
             if x is None:

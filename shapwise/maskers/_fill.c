@@ -11,6 +11,10 @@
 #include <Python.h>
 #include <stdint.h>
 
+#if defined(_MSC_VER) && !defined(restrict)
+#define restrict __restrict
+#endif
+
 /* Values are moved as their bits (BITS is the unsigned integer of the float's width), so the
  * choice is a branch-free blend: a random mask would defeat branch prediction. */
 #define DEFINE_FILL(NAME, BITS)                                                               \
@@ -41,8 +45,24 @@
 DEFINE_FILL(fill_32, uint32_t)
 DEFINE_FILL(fill_64, uint64_t)
 
-static int check_size(const Py_buffer *buffer, Py_ssize_t expected, const char *name)
+/* a * b * c into *product, or -1 (with a ValueError) when the product overflows */
+static int multiply(Py_ssize_t a, Py_ssize_t b, Py_ssize_t c, Py_ssize_t *product)
 {
+    if ((b != 0 && a > PY_SSIZE_T_MAX / b) || (c != 0 && a * b > PY_SSIZE_T_MAX / c)) {
+        PyErr_SetString(PyExc_ValueError, "the sizes are too large");
+        return -1;
+    }
+    *product = a * b * c;
+    return 0;
+}
+
+static int check_size(const Py_buffer *buffer, Py_ssize_t a, Py_ssize_t b, Py_ssize_t c,
+                      const char *name)
+{
+    Py_ssize_t expected;
+    if (multiply(a, b, c, &expected) < 0) {
+        return -1;
+    }
     if (buffer->len != expected) {
         PyErr_Format(PyExc_ValueError, "%s holds %zd bytes, expected %zd", name, buffer->len,
                      expected);
@@ -64,20 +84,26 @@ static PyObject *fill(PyObject *self, PyObject *args)
         return NULL;
     }
     Py_ssize_t n_masks = owners.len / (Py_ssize_t)sizeof(int64_t);
-    Py_ssize_t n_rows = n_features > 0 && itemsize > 0 ? rows.len / (n_features * itemsize) : 0;
+    Py_ssize_t row_bytes = 0, n_rows = 0;
     if (itemsize != 4 && itemsize != 8) {
         PyErr_SetString(PyExc_ValueError, "itemsize must be 4 (float32) or 8 (float64)");
         goto done;
     }
-    if (n_background < 1 || n_features < 1 ||
-        check_size(&owners, n_masks * (Py_ssize_t)sizeof(int64_t), "owners") ||
-        check_size(&masks, n_masks * n_features, "masks") ||
-        check_size(&background, n_background * n_features * itemsize, "background") ||
-        check_size(&rows, n_rows * n_features * itemsize, "rows") ||
-        check_size(&out, n_masks * n_background * n_features * itemsize, "out")) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError, "need at least one background row and feature");
-        }
+    if (n_background < 1 || n_features < 1) {
+        PyErr_SetString(PyExc_ValueError, "need at least one background row and feature");
+        goto done;
+    }
+    /* 2 * n_features * itemsize bytes of scratch below must not overflow either */
+    if (multiply(2, n_features, itemsize, &row_bytes) < 0) {
+        goto done;
+    }
+    row_bytes /= 2;
+    n_rows = rows.len / row_bytes;
+    if (check_size(&owners, n_masks, (Py_ssize_t)sizeof(int64_t), 1, "owners") ||
+        check_size(&masks, n_masks, n_features, 1, "masks") ||
+        check_size(&background, n_background, n_features, itemsize, "background") ||
+        check_size(&rows, n_rows, n_features, itemsize, "rows") ||
+        check_size(&out, n_masks, n_background, row_bytes, "out")) {
         goto done;
     }
     owner = (const int64_t *)owners.buf;

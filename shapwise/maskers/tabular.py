@@ -110,6 +110,12 @@ class Independent(Masker):
         times faster than building a new array, which matters for models that cost well under a
         microsecond per row.
         """
+        n_features = self.data.shape[1]
+        if masks.ndim != 2 or masks.shape[1] != n_features or rows.shape[1:] != (n_features,):
+            raise ValueError(
+                f"masks of shape {masks.shape} and rows of shape {rows.shape} do not fit a "
+                f"background of {n_features} features; both need {n_features} columns"
+            )
         layout, dtype = self.batch_layout(rows[0])
         shape = (len(masks), *layout)
         if out is None or out.shape != shape or out.dtype.kind != "f":

@@ -76,11 +76,12 @@ class Text(Masker):
             after it, so tokens join back to the text), or a function ``text -> list of tokens``
             (joined with spaces unless they join back to the text without them).
         mask_token: the string that stands for a hidden token.
-        collapse_mask_token: write a run of hidden tokens as one mask token; 'auto' does so.
+        collapse_mask_token: write a run of hidden tokens as one mask token; 'auto' (shap's
+            default spelling) does so.
     """
 
     per_text = True
-    has_hierarchy = True
+    has_hierarchy = True  # each text's own, from for_text(text).clustering
 
     def __init__(
         self,
@@ -130,7 +131,8 @@ class Text(Masker):
 
 
 class TextTokens(Masker):
-    """The masker of one text: masks over its tokens give masked strings, shape (K, 1)."""
+    """The masker of one text: masks over its tokens give masked strings, shape (K, 1) (one
+    string per coalition; ``x``, the tokens, is fixed at construction)."""
 
     def __init__(self, tokens: list[str], joiner: str, mask_token: str, collapse: bool) -> None:
         self.tokens = tokens

@@ -110,18 +110,45 @@ def test_many_texts_give_one_explanation_indexed_like_shaps(model):
 
 
 def test_each_text_can_be_explained_for_its_top_output(model):
-    explainer = shapwise.Explainer(model.predict_proba, Text())
+    explainer = shapwise.Explainer(model.predict_proba, Text(), output_names=["neg", "pos"])
     texts = ["the music sounded wonderful", "the music sounded poor"]
     top = explainer(texts, outputs=shapwise.Explanation.argsort.flip[:1], silent=True)
     assert top.shape == (2, None, 1)
+    assert top.output_names is None  # the texts were explained for different outputs
     predicted = model.predict_proba(texts).max(axis=1)
     totals = [v.sum() for v in top.values] + top.base_values[:, 0]
     np.testing.assert_allclose(totals, predicted, atol=1e-10)
 
 
-def test_texts_that_are_not_strings_are_refused(model):
+def test_texts_come_as_a_string_a_list_or_one_column(model):
+    import pandas as pd
+
     explainer = shapwise.Explainer(model.predict_proba, Text())
-    with pytest.raises(TypeError, match="explains strings: pass a string or a list of them"):
+    reviews = pd.DataFrame({"review": ["great film", "dull music"]})
+    from_column = explainer(reviews["review"], silent=True)
+    assert [list(tokens) for tokens in from_column.data] == [["great ", "film"], ["dull ", "music"]]
+    assert explainer("great film", silent=True).shape == (1, None, 2)
+    with pytest.raises(
+        TypeError, match=r"one column of a table \(df\['review'\]\); got a DataFrame"
+    ):
+        explainer(reviews)
+    with pytest.raises(TypeError, match="explains strings: pass a string, a list of them"):
         explainer(np.zeros((2, 3)))
+    with pytest.raises(TypeError, match="items of type int"):
+        explainer(["fine", 3])
     with pytest.raises(TypeError, match="got no texts"):
         explainer([])
+    with pytest.raises(ValueError, match="text 1: the text '' has no tokens"):
+        explainer(["fine", ""])
+    with pytest.raises(AttributeError, match="each text has its own base value"):
+        _ = explainer.expected_value
+
+
+def test_several_texts_are_not_indexed_by_token(model):
+    explanation = shapwise.Explainer(model.predict_proba, Text())([TEXT, "dull"], silent=True)
+    with pytest.raises(IndexError, match="cannot be indexed by token; pick one text first"):
+        explanation[:, 0]
+    with pytest.raises(IndexError, match="picked by position; got True"):
+        explanation[True]
+    assert explanation[-1].data.tolist() == ["dull"]
+    np.testing.assert_array_equal(explanation[0, 3].values, explanation[0].values[3])

@@ -146,3 +146,11 @@ def test_compiled_writer_refuses_buffers_that_do_not_fit():
         tabular._fill.fill(out, background, rows, masks, owners, 0, 2, 8)
     with pytest.raises(TypeError):  # a read-only output
         tabular._fill.fill(b"\0" * 192, background, rows, masks, owners, 3, 2, 8)
+
+
+def test_masks_or_rows_of_another_width_are_refused(writer):
+    masker = Independent(np.zeros((10, 3)))
+    with pytest.raises(ValueError, match=r"masks of shape \(1, 2\) .* both need 3 columns"):
+        masker(np.ones(2, bool), np.zeros(3))
+    with pytest.raises(ValueError, match=r"rows of shape \(1, 4\) do not fit"):
+        masker(np.ones(3, bool), np.zeros(4))
