@@ -144,6 +144,8 @@ def test_compiled_writer_refuses_buffers_that_do_not_fit():
         tabular._fill.fill(out, background, rows, masks, owners, 3, 2, 2)
     with pytest.raises(ValueError, match="at least one background row"):
         tabular._fill.fill(out, background, rows, masks, owners, 0, 2, 8)
+    with pytest.raises(ValueError, match="the sizes are too large"):  # would wrap around
+        tabular._fill.fill(out, background, rows, masks, owners, 1, 2**61 + 1, 8)
     with pytest.raises(TypeError):  # a read-only output
         tabular._fill.fill(b"\0" * 192, background, rows, masks, owners, 3, 2, 8)
 
