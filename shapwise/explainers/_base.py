@@ -220,26 +220,26 @@ class ExplainerBase:
         from shapwise._progress import progress
 
         texts = as_texts(texts_raw)
-        rng = np.random.default_rng(self.seed)
-        if isinstance(outputs, OpChain):
-            outputs = outputs_by_rank(outputs, self.link(self.model(object_array(texts))))
-        row_outputs = select_outputs(outputs, len(texts), None)
         maskers = []
         for i, text in enumerate(texts):  # every text tokenized before the first model call
             try:
                 maskers.append(self.masker.for_text(text))
             except ValueError as error:
                 raise ValueError(f"text {i}: {error}") from None
+        rng = np.random.default_rng(self.seed)
+        if isinstance(outputs, OpChain):
+            outputs = outputs_by_rank(outputs, self.link(self.model(object_array(texts))))
+        row_outputs = select_outputs(outputs, len(texts), None)
         explained = []
         with progress(len(texts), f"{type(self).__name__}", silent) as bar:
             for i, masker in enumerate(maskers):
-                picked = None if row_outputs is None else row_outputs[i : i + 1]
+                own_outputs = None if row_outputs is None else row_outputs[i : i + 1]  # (1, k)
                 game = CoalitionGame(
                     self.model,
                     masker,
                     masker.x,
                     self.link,
-                    outputs=None if row_outputs is None else row_outputs[i],
+                    outputs=None if own_outputs is None else own_outputs[0],
                     linearize_link=self.linearize_link,
                 )
                 budget = self._budget(max_evals, masker.shape[1])
@@ -248,8 +248,9 @@ class ExplainerBase:
                 )
                 if check_additivity:
                     self._check_additivity(values, base_values, output_values)
-                one = self._explanation(values, base_values, output_values, masker.x[None], picked)
-                one = one[0]
+                one = self._explanation(
+                    values, base_values, output_values, masker.x[None], own_outputs
+                )[0]
                 one.clustering = masker.clustering
                 explained.append(one)
                 bar.update(1)
