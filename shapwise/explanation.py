@@ -452,9 +452,12 @@ class Explanation:
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> None:
-        """Write to a single ``.npz`` file (no pickle)."""
-        self._refuse_texts("save")
+        """Write to a single ``.npz`` file (no pickle); texts are stored end to end with their
+        token counts."""
         arrays = {f: getattr(self, f) for f in _ARRAY_FIELDS if getattr(self, f) is not None}
+        if self.ragged:
+            arrays = {name: _end_to_end(name, array) for name, array in arrays.items()}
+            arrays["token_counts"] = np.array([len(v) for v in self.values], dtype=np.int64)
         if arrays["values"].dtype == object:
             raise TypeError("values of dtype object cannot be saved; convert them to numbers")
         meta = {
@@ -472,7 +475,25 @@ class Explanation:
         with np.load(path, allow_pickle=False) as stored:
             meta = json.loads(str(stored["__meta__"]))
             arrays = {f: stored[f] for f in _ARRAY_FIELDS if f in stored.files}
+            counts = stored["token_counts"] if "token_counts" in stored.files else None
+        if counts is not None:  # texts: split each per-token array back into one per text
+            ends = np.cumsum(counts)[:-1]
+            splits = {"values": ends, "data": ends, "clustering": ends - np.arange(1, len(counts))}
+            for name, at in splits.items():
+                if name in arrays:
+                    pieces = np.split(arrays[name], at)
+                    if name == "data":
+                        pieces = [piece.astype(object) for piece in pieces]
+                    arrays[name] = object_array(pieces)
         return cls(**arrays, **meta)
+
+
+def _end_to_end(name: str, array: np.ndarray) -> np.ndarray:
+    """A per-text field of an explanation of texts as one array (tokens as unicode strings)."""
+    if name not in ("values", "data", "clustering"):
+        return array  # one entry per text already
+    joined = np.concatenate(list(array))
+    return joined.astype(str) if name == "data" else joined
 
 
 def join_texts(texts: Sequence[Explanation]) -> Explanation:

@@ -112,11 +112,30 @@ def test_texts_of_different_lengths_index_row_by_row():
     for operation in [*refused, lambda: texts.hstack(texts), lambda: texts.cohorts(2)]:
         with pytest.raises(ValueError, match="texts with different numbers of tokens"):
             operation()
-    with pytest.raises(ValueError, match="pick one text first"):
-        texts.save("unused.npz")
 
 
 def test_a_scalar_explanation_has_no_axes(multi):
     total = multi[0, :, 0].sum()
     assert total.shape == () and total.axis_kinds == ()
     np.testing.assert_allclose(total.values, multi.values[0, :, 0].sum())
+
+
+def test_texts_save_and_load_without_pickle(tmp_path):
+    from shapwise.explanation import object_array
+
+    texts = Explanation(
+        object_array([np.arange(6.0).reshape(3, 2), np.arange(2.0).reshape(1, 2)]),
+        base_values=np.array([[0.5, 0.5], [0.1, 0.9]]),
+        data=object_array([np.array(["a ", "b ", "c"], object), np.array(["d"], object)]),
+        clustering=object_array([np.array([[0, 1, 2, 2], [3, 2, 3, 3]], float), np.zeros((0, 4))]),
+        output_names=["x", "y"],
+        algorithm="partition",
+    )
+    texts.save(tmp_path / "texts.npz")
+    loaded = Explanation.load(tmp_path / "texts.npz")
+    assert loaded.ragged and loaded.shape == (2, None, 2) and loaded.output_names == ["x", "y"]
+    for i in range(2):
+        np.testing.assert_array_equal(loaded[i].values, texts[i].values)
+        assert loaded[i].data.tolist() == texts[i].data.tolist()
+        np.testing.assert_array_equal(loaded[i].clustering, texts[i].clustering)
+    np.testing.assert_array_equal(loaded.base_values, texts.base_values)
