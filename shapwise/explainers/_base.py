@@ -249,10 +249,9 @@ class ExplainerBase:
                 if check_additivity:
                     self._check_additivity(values, base_values, output_values)
                 one = self._explanation(
-                    values, base_values, output_values, masker.x[None], own_outputs
-                )[0]
-                one.clustering = masker.clustering
-                explained.append(one)
+                    values, base_values, output_values, masker.x[None], own_outputs, masker
+                )
+                explained.append(one[0])
                 bar.update(1)
         return join_texts(explained)
 
@@ -316,7 +315,10 @@ class ExplainerBase:
         output_values: np.ndarray,
         X: np.ndarray,
         outputs: Any,
+        masker: Masker | None = None,
     ) -> Explanation:
+        """The Explanation of rows ``X``; its clustering is that of ``masker`` (default: the
+        explainer's; a text's own masker for a text)."""
         output_names = self.output_names
         indices = select_outputs(outputs, len(X), values.shape[-1])
         if indices is not None:
@@ -341,7 +343,7 @@ class ExplainerBase:
             data=X,
             feature_names=self.feature_names,
             output_names=output_names,
-            clustering=self.masker.clustering,
+            clustering=(self.masker if masker is None else masker).clustering,
             output_values=output_values,
             model_dtype=self.model.output_dtype,
             algorithm=self.algorithm,
