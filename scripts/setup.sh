@@ -12,6 +12,6 @@ fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 # torch first and pinned, so nothing else can pull a CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[all,test]"
+.venv/bin/python -m pip install -q -e ".[all,test,bench]"
 rm -f .venv/.installed-*
 touch "$stamp"
