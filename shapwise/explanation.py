@@ -113,6 +113,22 @@ def object_array(items: Sequence[Any]) -> np.ndarray:
     return array
 
 
+# shap's other constructor keywords, stored and carried through indexing:
+# arrays shaped like the values, like the data, and one entry per row.
+_VALUE_SHAPED = ("lower_bounds", "upper_bounds", "error_std", "main_effects")
+_DATA_SHAPED = ("display_data",)
+_PER_ROW = ("instance_names", "hierarchical_values")
+_EXTRA_ARRAYS = (*_VALUE_SHAPED, *_DATA_SHAPED, *_PER_ROW, "output_indexes")
+
+
+def _optional_array(array: Any) -> np.ndarray | None:
+    if array is None:
+        return None
+    if hasattr(array, "to_numpy"):  # a DataFrame of display values keeps its cells, not its index
+        return array.to_numpy()
+    return np.asarray(array)
+
+
 def _names(names: Sequence[str] | str | None) -> list[str] | str | None:
     """Names as a list of strings; a single string names the one feature or output picked."""
     if names is None or isinstance(names, str):
@@ -136,6 +152,9 @@ class Explanation:
             ``output_values`` (e.g. a float16 model explained with float32 arithmetic).
         model_dtype: the dtype the model computes in ('float32', 'float16', 'bfloat16', ...).
         algorithm: the name of the explainer that produced the values.
+        display_data, instance_names, output_indexes, lower_bounds, upper_bounds, error_std,
+        main_effects, hierarchical_values, compute_time: shap's other fields, stored as given;
+            those shaped like the values, the data or the rows are indexed with them.
     """
 
     def __init__(
@@ -151,7 +170,28 @@ class Explanation:
         model_dtype: str | None = None,
         algorithm: str | None = None,
         axis_kinds: Sequence[str] | None = None,
+        *,
+        display_data: Any = None,
+        instance_names: Any = None,
+        output_indexes: Any = None,
+        lower_bounds: Any = None,
+        upper_bounds: Any = None,
+        error_std: Any = None,
+        main_effects: Any = None,
+        hierarchical_values: Any = None,
+        compute_time: float | None = None,
     ) -> None:
+        if isinstance(values, Explanation):  # shap's copy constructor: values, base values, data
+            values, base_values, data = values.values, values.base_values, values.data
+        self.display_data = _optional_array(display_data)
+        self.instance_names = _optional_array(instance_names)
+        self.output_indexes = _optional_array(output_indexes)
+        self.lower_bounds = _optional_array(lower_bounds)
+        self.upper_bounds = _optional_array(upper_bounds)
+        self.error_std = _optional_array(error_std)
+        self.main_effects = _optional_array(main_effects)
+        self.hierarchical_values = _optional_array(hierarchical_values)
+        self.compute_time = compute_time
         self.values = np.asarray(values)
         self.base_values = None if base_values is None else np.asarray(base_values)
         self.data = None if data is None else np.asarray(data)
@@ -192,7 +232,10 @@ class Explanation:
     def __repr__(self) -> str:
         parts = [f".values =\n{self.values!r}"]
         if self.base_values is not None:
-            parts.append(f".base_values =\n{self.base_values!r}")
+            base = self.base_values
+            # a single base value prints as the number it is, as shap prints it (0.5)
+            shown = base.item() if base.ndim == 0 else base
+            parts.append(f".base_values =\n{shown!r}")
         if self.data is not None:
             parts.append(f".data =\n{self.data!r}")
         return "\n\n".join(parts)
@@ -216,6 +259,8 @@ class Explanation:
             "model_dtype": self.model_dtype,
             "algorithm": self.algorithm,
             "axis_kinds": self.axis_kinds,
+            "compute_time": self.compute_time,
+            **{name: getattr(self, name) for name in _EXTRA_ARRAYS},
         }
         fields.update(changes)
         return Explanation(**fields)
@@ -332,6 +377,18 @@ class Explanation:
                 continue
             kept.append(kind)
         values = self.values[key]
+
+        def take_like_values(array: np.ndarray | None) -> np.ndarray | None:
+            return array[key] if array is not None and array.shape == self.values.shape else None
+
+        def take_rows(array: np.ndarray | None) -> np.ndarray | None:
+            if array is None or self.axis_kinds[:1] != (ROW,) or len(array) != len(self.values):
+                return array if ROW not in self.axis_kinds else None
+            return array[key[0]]
+
+        extras = {name: take_like_values(getattr(self, name)) for name in _VALUE_SHAPED}
+        extras.update({name: take_rows(getattr(self, name)) for name in _PER_ROW})
+        extras["display_data"] = take(self.display_data, (ROW, FEATURE))
         return Explanation(
             values,
             base_values=take(self.base_values, (ROW, OUTPUT)),
@@ -344,6 +401,9 @@ class Explanation:
             model_dtype=self.model_dtype,
             algorithm=self.algorithm,
             axis_kinds=tuple(kept) if len(kept) == np.ndim(values) else None,
+            output_indexes=self.output_indexes,
+            compute_time=self.compute_time,
+            **extras,
         )
 
     # ----------------------------------------------------------------- operations
@@ -374,6 +434,8 @@ class Explanation:
             "output_values": reduce_companion(self.output_values, (ROW, OUTPUT)),
             "native_output_values": reduce_companion(self.native_output_values, (ROW, OUTPUT)),
             "data": reduce_companion(self.data, (ROW, FEATURE)) if kind == ROW else None,
+            "display_data": None,
+            **{name: None for name in (*_VALUE_SHAPED, *_PER_ROW)},
         }
         if kind == FEATURE:
             changes["feature_names"] = None
@@ -416,13 +478,25 @@ class Explanation:
     def hstack(self, other: Explanation) -> Explanation:
         """Join the features of two explanations of the same rows side by side."""
         self._refuse_texts("hstack")
-        if self.values.shape[0] != other.values.shape[0]:
+        # shap's exception types and messages, which its users catch and match
+        assert self.values.shape[0] == other.values.shape[0], (
+            "Can't hstack explanations with different numbers of rows!"
+        )
+        outputs = [
+            e.values.shape[-1] if e.axis_kinds[-1:] == (OUTPUT,) else None for e in (self, other)
+        ]
+        if outputs[0] != outputs[1]:
+            counted = [("no output axis" if n is None else f"{n} outputs") for n in outputs]
             raise ValueError(
-                f"hstack needs the same rows: {self.values.shape[0]} vs {other.values.shape[0]}"
+                f"Can't hstack explanations with different numbers of outputs ({counted[0]} vs "
+                f"{counted[1]}); pick the same outputs of both first, e.g. exp[..., 0]"
             )
         both = self.base_values is not None and other.base_values is not None
-        if both and not np.allclose(self.base_values, other.base_values):
-            raise ValueError("hstack needs explanations with the same base values")
+        if both and (
+            self.base_values.shape != other.base_values.shape
+            or not np.allclose(self.base_values, other.base_values, atol=1e-6)
+        ):
+            raise ValueError("Can't hstack explanations with different base values!")
         names = None
         if self.feature_names is not None and other.feature_names is not None:
             names = self.feature_names + other.feature_names
@@ -434,6 +508,8 @@ class Explanation:
             data=data,
             feature_names=names,
             clustering=None,
+            display_data=None,
+            **{name: None for name in _VALUE_SHAPED},
         )
 
     def cohorts(self, cohorts: int | Sequence[Any]) -> Cohorts:
@@ -448,7 +524,7 @@ class Explanation:
                     f"cohort labels must have one entry per row: {labels.shape[0]} "
                     f"labels for {self.values.shape[0]} rows"
                 )
-        return Cohorts({str(label): self[labels == label] for label in _unique(labels)})
+        return Cohorts(**{str(label): self[labels == label] for label in _unique(labels)})
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> None:
@@ -524,23 +600,46 @@ def join_texts(texts: Sequence[Explanation]) -> Explanation:
 
 
 class Cohorts:
-    """Named groups of rows of one explanation; operations apply to every group."""
+    """Named groups of rows of one explanation; operations apply to every group.
 
-    def __init__(self, cohorts: dict[str, Explanation]) -> None:
+    Built as shap builds it, ``Cohorts(name=explanation, ...)``; ``cohorts`` is the dict of groups.
+    """
+
+    def __init__(self, **cohorts: Explanation) -> None:
         self.cohorts = cohorts
 
+    @property
+    def cohorts(self) -> dict[str, Explanation]:
+        return self._cohorts
+
+    @cohorts.setter
+    def cohorts(self, cohorts: dict[str, Explanation]) -> None:
+        if not isinstance(cohorts, dict):
+            raise TypeError(
+                f"Cohorts.cohorts must be a dict of name -> Explanation; got {type(cohorts)}"
+            )
+        for name, member in cohorts.items():
+            if not isinstance(member, Explanation):
+                raise TypeError(
+                    "Arguments to a Cohorts set must be Explanation objects, but found "
+                    f"{type(member)} for {name!r}"
+                )
+        self._cohorts = dict(cohorts)
+
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
         members = {label: getattr(exp, name) for label, exp in self.cohorts.items()}
         if all(isinstance(m, Explanation) for m in members.values()):
-            return Cohorts(members)
+            return Cohorts(**members)
         if all(callable(m) for m in members.values()):
             return lambda *args, **kwargs: Cohorts(
-                {label: m(*args, **kwargs) for label, m in members.items()}
+                **{label: m(*args, **kwargs) for label, m in members.items()}
             )
         return members
 
     def __getitem__(self, key: Any) -> Cohorts:
-        return Cohorts({label: exp[key] for label, exp in self.cohorts.items()})
+        return Cohorts(**{label: exp[key] for label, exp in self.cohorts.items()})
 
     def __repr__(self) -> str:
         return f"Cohorts({ {k: v.shape for k, v in self.cohorts.items()} })"

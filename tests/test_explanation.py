@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shapwise import Explanation
+from shapwise import Cohorts, Explanation
 
 
 @pytest.fixture
@@ -139,3 +139,83 @@ def test_texts_save_and_load_without_pickle(tmp_path):
         assert loaded[i].data.tolist() == texts[i].data.tolist()
         np.testing.assert_array_equal(loaded[i].clustering, texts[i].clustering)
     np.testing.assert_array_equal(loaded.base_values, texts.base_values)
+
+
+def test_repr_is_shaps():
+    """The repr matches the one shap 0.51 prints for the same explanation, field for field."""
+    shap = pytest.importorskip("shap")
+    rng = np.random.default_rng(1)
+    values, base, data = rng.normal(size=(2, 3)), rng.normal(size=2), rng.normal(size=(2, 3))
+    cases = [
+        ((values,), {"base_values": 0.5}),
+        ((values,), {"base_values": base, "data": data}),
+        ((values,), {}),
+    ]
+    for args, kwargs in cases:
+        assert repr(Explanation(*args, **kwargs)) == repr(shap.Explanation(*args, **kwargs))
+    assert ".base_values =\n0.5" in repr(Explanation(values, base_values=0.5))
+    assert ".data" not in repr(Explanation(values, base_values=base))
+
+
+def test_shaps_other_keywords_are_stored_and_indexed_with_their_axes():
+    rng = np.random.default_rng(2)
+    values = rng.normal(size=(5, 3))
+    bounds = values - 1.0
+    display = np.array([[f"v{i}{j}" for j in range(3)] for i in range(5)], dtype=object)
+    hierarchy = rng.normal(size=(5, 7))
+    exp = Explanation(
+        values,
+        base_values=np.zeros(5),
+        data=rng.normal(size=(5, 3)),
+        display_data=display,
+        instance_names=[f"row {i}" for i in range(5)],
+        lower_bounds=bounds,
+        upper_bounds=values + 1.0,
+        error_std=np.full((5, 3), 0.25),
+        main_effects=values * 0.5,
+        hierarchical_values=hierarchy,
+        compute_time=2.5,
+    )
+    picked = exp[[1, 3], 2]
+    np.testing.assert_array_equal(picked.lower_bounds, bounds[[1, 3], 2])
+    np.testing.assert_array_equal(picked.upper_bounds, values[[1, 3], 2] + 1.0)
+    np.testing.assert_array_equal(picked.main_effects, values[[1, 3], 2] * 0.5)
+    assert picked.display_data.tolist() == ["v12", "v32"]
+    assert picked.instance_names.tolist() == ["row 1", "row 3"]
+    np.testing.assert_array_equal(picked.hierarchical_values, hierarchy[[1, 3]])
+    assert picked.compute_time == 2.5 and picked.error_std.tolist() == [0.25, 0.25]
+    assert exp[4].instance_names == "row 4"
+    copied = Explanation(exp)  # shap's copy constructor keeps values, base values and data
+    np.testing.assert_array_equal(copied.values, exp.values)
+    np.testing.assert_array_equal(copied.data, exp.data)
+
+
+def test_cohorts_are_built_from_named_explanations(multi):
+    single = multi[..., 0]
+    groups = Cohorts(first=single[:2], rest=single[2:])
+    assert list(groups.cohorts) == ["first", "rest"]
+    np.testing.assert_allclose(
+        groups.abs.mean(0).cohorts["rest"].values, np.abs(single.values[2:]).mean(0)
+    )
+    with pytest.raises(TypeError, match="must be Explanation objects"):
+        Cohorts(first=single, second=np.zeros(3))
+    with pytest.raises(TypeError, match="must be Explanation objects"):
+        groups.cohorts = {"a": "not an explanation"}
+    with pytest.raises(TypeError, match="must be a dict"):
+        groups.cohorts = [single]
+
+
+def test_hstack_raises_shaps_exceptions(multi):
+    single = multi[..., 0]
+    with pytest.raises(AssertionError, match="different numbers of rows"):
+        single.hstack(single[:3])
+    other = Explanation(single.values, base_values=single.base_values + 1.0)
+    with pytest.raises(ValueError, match="different base values"):
+        single.hstack(other)
+    with pytest.raises(ValueError, match="different numbers of outputs .3 outputs vs no output"):
+        multi.hstack(single)
+    two = multi[..., :2]
+    with pytest.raises(ValueError, match="3 outputs vs 2 outputs"):
+        multi.hstack(two)
+    joined = multi.hstack(multi)
+    np.testing.assert_array_equal(joined.values, np.concatenate([multi.values] * 2, axis=1))
