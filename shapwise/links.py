@@ -34,7 +34,16 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
 
 
-identity = Link("identity", lambda v: np.asarray(v, dtype=np.float64), lambda v: v)
+def _as_float64(v: np.ndarray) -> np.ndarray:
+    return np.asarray(v, dtype=np.float64)
+
+
+def _unchanged(v: np.ndarray) -> np.ndarray:
+    return v
+
+
+# Module-level functions, not lambdas: explainers holding a link pickle with the standard library.
+identity = Link("identity", _as_float64, _unchanged)
 logit = Link("logit", _logit, _sigmoid)
 
 

@@ -40,10 +40,12 @@ class KerasGradientModel:
     def __init__(self, model: Any, layer: Any, background: list[np.ndarray]) -> None:
         require("tensorflow", "tf")
         self.native_model = model
+        self.layer_name = layer if layer is None or isinstance(layer, str) else layer.name
         self.model_dtype = KerasGraph.dtype_of(model)
         self.compute_dtype = "float64" if self.model_dtype == "float64" else "float32"
         self.n_inputs = len(background)
         shapes = [b.shape[1:] for b in background]
+        self._input_shapes = shapes
         self.graph = KerasGraph(model, shapes, self.compute_dtype)
         self.upstream = None
         target = self.graph
@@ -104,3 +106,16 @@ class KerasGradientModel:
             grad = np.asarray(grad).reshape((n_outputs, n_points, *tuple(grad.shape[1:])))
             result.append(np.moveaxis(grad, 0, -1))
         return result
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The Keras model (which pickles), the layer's name and the input shapes; the traced
+        graphs and compiled functions are rebuilt on unpickling."""
+        return {
+            "model": self.native_model,
+            "layer": self.layer_name,
+            "shapes": [tuple(shape) for shape in self._input_shapes],
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        empty = [np.zeros((0, *shape), np.float32) for shape in state["shapes"]]
+        self.__init__(state["model"], state["layer"], empty)

@@ -185,3 +185,18 @@ class TFDeepExplainer:
                 f"{error.max():.3g} > tolerance {tolerance:.3g} (output scale {scale:.3g}).{without} "
                 "Pass check_additivity=False to get the values anyway."
             )
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        """The Keras model (which pickles) and the background; traced graphs are rebuilt."""
+        data = self.background if self._multi_input else self.background[0]
+        return {
+            "model": self.model,
+            "data": data,
+            "batch_size": self.batch_size,
+            "feature_names": self.feature_names,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["model"], state["data"], state["batch_size"])
+        self.feature_names = state["feature_names"]

@@ -286,3 +286,14 @@ class TorchDeepExplainer:
         with frozen(self.model), self._torch.no_grad():
             output = self.model(*inputs)
         return output.reshape(output.shape[0], -1)
+
+    # ----------------------------------------------------------------- pickling
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the torch module object (re-imported on unpickling)."""
+        state = self.__dict__.copy()
+        del state["_torch"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._torch = require("torch", "torch")
