@@ -10,6 +10,11 @@ from shapwise.maskers.text import Text
 
 _LAZY = {
     "Image": "shapwise.maskers.image",
+    "Fixed": "shapwise.maskers.fixed",
+    "Composite": "shapwise.maskers.composite",
+    "FixedComposite": "shapwise.maskers.composite",
+    "OutputComposite": "shapwise.maskers.composite",
+    "Impute": "shapwise.maskers.impute",
 }
 
 
@@ -21,4 +26,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'shapwise.maskers' has no attribute {name!r}")
 
 
-__all__ = ["CallableMasker", "Image", "Independent", "Masker", "Partition", "Text"]
+__all__ = [
+    "CallableMasker",
+    "Composite",
+    "Fixed",
+    "FixedComposite",
+    "Image",
+    "Impute",
+    "Independent",
+    "Masker",
+    "OutputComposite",
+    "Partition",
+    "Text",
+]

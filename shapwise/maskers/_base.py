@@ -7,6 +7,13 @@ from typing import Any
 import numpy as np
 
 
+def standard_mask(mask: Any, n_features: int) -> np.ndarray:
+    """A boolean mask over ``n_features`` features; a single True / False applies to all of them."""
+    if isinstance(mask, (bool, np.bool_)):
+        return np.full(n_features, bool(mask))
+    return np.asarray(mask, dtype=bool)
+
+
 class Masker:
     """Builds model inputs in which only the features of a coalition keep the row's values.
 
@@ -70,10 +77,20 @@ class Masker:
         """Shape and dtype of one coalition's masked inputs of ``x`` (for ``writes_into``)."""
         raise NotImplementedError
 
-    def __call__(self, mask: Any, x: Any) -> np.ndarray:
-        """Masked inputs for one mask (shap's masker protocol): shape (rows, *x.shape)."""
-        mask = np.asarray(mask, dtype=bool).reshape(1, -1)
-        return self.masked_batch(mask, np.asarray(x))[0]
+    def __call__(self, mask: Any, *args: Any) -> tuple[np.ndarray, ...]:
+        """shap's masker protocol: the masked inputs of one row for one mask, as a tuple with one
+        entry per model input (here one array, shape (rows, *x.shape)).
+
+        A mask of ``True`` / ``False`` keeps / hides every feature.
+        """
+        if len(args) != 1:
+            raise TypeError(
+                f"{type(self).__name__} masks one input per row; got {len(args)}. For several "
+                "inputs join one masker per input with maskers.Composite"
+            )
+        x = np.asarray(args[0])
+        mask = standard_mask(mask, x.size).reshape(1, -1)
+        return (self.masked_batch(mask, x)[0],)
 
     def check_row(self, x: np.ndarray) -> None:
         """Raise a ValueError if ``x`` (one row) does not fit this masker."""

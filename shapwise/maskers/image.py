@@ -165,7 +165,7 @@ class Image(Masker):
         hidden_values = self._hidden_values(visible, x)
         return np.where(visible, x, hidden_values)[:, None]
 
-    def __call__(self, mask: Any, x: Any) -> np.ndarray:
+    def __call__(self, mask: Any, x: Any) -> tuple[np.ndarray, ...]:
         x = to_numpy(x, name="the image")
         if x.size != self.shape[1]:
             self.check_row(x)

@@ -52,11 +52,17 @@ class Independent(Masker):
 
     Args:
         data: background rows (array or DataFrame); more than ``max_samples`` rows are subsampled.
+            A dict ``{"mean": ..., "cov": ...}`` (shap's form) makes the mean the one background
+            row and keeps both as ``mean`` and ``cov``.
         max_samples: the most background rows to keep.
     """
 
     empty_is_constant = True
     writes_into = True
+    # shap's attribute: a feature partition given instead of a clustering (shapwise has none)
+    partition: Any = None
+    mean: np.ndarray | None = None
+    cov: np.ndarray | None = None
 
     def __init__(self, data: Any, max_samples: int = 100, seed: int = 0) -> None:
         self._keep_background(data, max_samples, seed)
@@ -64,10 +70,43 @@ class Independent(Masker):
 
     def _keep_background(self, data: Any, max_samples: int, seed: int) -> np.ndarray:
         """Keep up to ``max_samples`` background rows; return all of them (for clustering)."""
+        if isinstance(data, dict):
+            data = self._keep_moments(data)
+        self.max_samples = max_samples
         full, self.feature_names = _background(data)
         self.data = _subsample(full, max_samples, seed)
         self.shape = self.data.shape
         return full
+
+    def _keep_moments(self, moments: dict) -> np.ndarray:
+        """shap's ``{"mean": ..., "cov": ...}`` background: the mean as the one background row."""
+        if "mean" not in moments:
+            raise ValueError(
+                f"a dict background needs a 'mean' entry (and optionally 'cov'); got keys "
+                f"{sorted(moments)}. Pass {{'mean': means, 'cov': covariance}} or background rows"
+            )
+        self.mean = to_numpy(moments["mean"], name="the background mean").reshape(-1)
+        cov = moments.get("cov")
+        self.cov = None if cov is None else to_numpy(cov, name="the background covariance")
+        if self.cov is not None and self.cov.shape != (len(self.mean),) * 2:
+            raise ValueError(
+                f"the background covariance must be ({len(self.mean)}, {len(self.mean)}) for "
+                f"{len(self.mean)} means; got shape {self.cov.shape}"
+            )
+        return self.mean[None, :]
+
+    def invariants(self, x: Any) -> np.ndarray:
+        """Which features of ``x`` equal each background row's (rows, features): hiding them
+        there changes nothing (shap's ``invariants``)."""
+        from shapwise.errors import DimensionError
+
+        x = np.asarray(x)
+        if x.shape != self.data.shape[1:]:
+            raise DimensionError(
+                f"the row has shape {x.shape} but the masker's background rows have shape "
+                f"{self.data.shape[1:]}; pass one row with the background's features"
+            )
+        return np.isclose(x, self.data)
 
     def check_row(self, x: np.ndarray) -> None:
         if x.shape != self.data.shape[1:]:
@@ -197,14 +236,24 @@ class Partition(Independent):
     Args:
         data: background rows.
         max_samples: the most background rows to keep.
-        clustering: 'correlation', a scipy distance metric name, or a linkage matrix.
+        clustering: 'correlation', a scipy distance metric name, a linkage matrix, or None (no
+            hierarchy: the masker then hides features as :class:`Independent` does).
     """
 
     def __init__(
         self, data: Any, max_samples: int = 100, clustering: Any = "correlation", seed: int = 0
     ) -> None:
         full = self._keep_background(data, max_samples, seed)
-        if isinstance(clustering, str):
+        if clustering is None:
+            self.clustering = None
+        elif isinstance(clustering, str):
             self.clustering = cluster_features(full, clustering)
-        else:
+        elif isinstance(clustering, (np.ndarray, list, tuple)) or hasattr(clustering, "__array__"):
             self.clustering = check_linkage(clustering, self.shape[1])
+        else:
+            from shapwise.errors import InvalidClusteringError
+
+            raise InvalidClusteringError(
+                f"clustering must be a distance metric name (e.g. 'correlation'), a scipy linkage "
+                f"matrix, or None; got {type(clustering).__name__}"
+            )

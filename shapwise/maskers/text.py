@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from shapwise.maskers._base import Masker
+from shapwise.maskers._base import Masker, standard_mask
 
 # Strength of the boundary after a token, by how the token ends: the hierarchy over a text's tokens
 # splits at the strongest boundaries first (sentences, then clauses, then words).
@@ -123,11 +123,12 @@ class Text(Masker):
         joiner = "" if "".join(tokens) == text else " "
         return TextTokens(tokens, joiner, self.mask_token, self.collapse_mask_token)
 
-    def __call__(self, mask: Any, text: Any) -> np.ndarray:
-        """The masked text for one mask over the tokens of ``text`` (shap's masker protocol)."""
+    def __call__(self, mask: Any, text: Any) -> tuple[np.ndarray, ...]:
+        """The masked text for one mask over the tokens of ``text``, as a tuple of one array of
+        one string (shap's masker protocol; True / False keeps / hides every token)."""
         tokens = self.for_text(text)
-        mask = np.asarray(mask, dtype=bool).reshape(1, -1)
-        return tokens.masked_batch(mask, tokens.x)[0]
+        mask = standard_mask(mask, len(tokens.tokens)).reshape(1, -1)
+        return (tokens.masked_batch(mask, tokens.x)[0],)
 
 
 class TextTokens(Masker):

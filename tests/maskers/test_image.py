@@ -116,7 +116,7 @@ def _owen_reference(model, masker, image, n_outputs):
         if coalition not in cache:
             mask = np.zeros(masker.shape[1], dtype=bool)
             mask[list(coalition)] = True
-            cache[coalition] = model(masker(mask, image))[0]
+            cache[coalition] = model(masker(mask, image)[0])[0]
         return cache[coalition]
 
     tree = linkage_to_tree(masker.clustering)
