@@ -57,7 +57,8 @@ class Impute(Masker):
             )
         check_finite(self.mean, "the mean")
         check_finite(self.cov, "the covariance")
-        self.data = self.mean[None, :]
+        # no background rows: a hidden feature equal to its mean still changes with the others
+        self.data = None
         self.shape = (1, n_features)
 
     def check_row(self, x: np.ndarray) -> None:
