@@ -5,7 +5,7 @@
    the op's rule needs).
 2. Explained pass: the model runs on the inputs under ``_ExplainedPass``; the k-th call pairs with
    the k-th recorded call (same op and shapes, else ``PathMismatchError``), and each op with a rule
-   returns its exact forward value carrying the rule's multipliers as gradient (``torch_rules``).
+   (``torch_op_table``) returns its exact forward value carrying the rule's multipliers as gradient.
 3. One backward per requested output position (a one-hot output vector; the graph is kept between
    them) gives the multipliers; attributions are multipliers * (x - x'), averaged over the background.
 
@@ -24,7 +24,8 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from shapwise._torch_modes import eval_mode
-from shapwise.explainers.deep.torch_rules import AFFINE_OPS, RULES, Call, Decompose, Rule
+from shapwise.explainers.deep.torch_op_table import AFFINE_OPS, RULES
+from shapwise.explainers.deep.torch_rules import Call, Decompose, Rule
 
 
 class PathMismatchError(RuntimeError):
