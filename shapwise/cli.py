@@ -29,14 +29,51 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--explainer", choices=ALGORITHMS, default="auto")
     explain.add_argument("--max-evals", type=int, help="model evaluations per row (sampling)")
     explain.add_argument("--out", default="report.html", help="the HTML report to write")
+    explain.add_argument(
+        "--force", action="store_true", help="replace --out even if it is not a shapwise report"
+    )
+    header = explain.add_mutually_exclusive_group()
+    header.add_argument(
+        "--header",
+        dest="header",
+        action="store_true",
+        default=None,
+        help="the CSV files' first line names the features (default: told from the line)",
+    )
+    header.add_argument(
+        "--no-header", dest="header", action="store_false", help="the CSV files have no header"
+    )
     return parser
 
 
-def _background(X: np.ndarray, path: str | None) -> np.ndarray:
+def check_out(out: str | Path, inputs: dict[str, str | None], force: bool) -> Path:
+    """The report path, refused when it is one of the inputs (through symlinks and relative paths
+    too) or an existing file that is not a shapwise report (unless ``force``)."""
+    from shapwise._files import is_report
+
+    path = Path(out)
+    target = path.resolve()
+    for option, given in inputs.items():
+        if given is not None and Path(given).resolve() == target:
+            raise ValueError(
+                f"--out {out} is the {option} file: writing the report there would destroy it; "
+                "choose another --out"
+            )
+    if target.is_dir():
+        raise ValueError(f"--out {out} is a folder; give the path of the .html file to write")
+    if target.exists() and not force and not is_report(target):
+        raise ValueError(
+            f"--out {out} exists and is not a shapwise report; choose another path, or pass "
+            "--force to replace it"
+        )
+    return path
+
+
+def _background(X: np.ndarray, path: str | None, header: bool | None) -> np.ndarray:
     from shapwise.model_io import load_data
 
     if path is not None:
-        background, _ = load_data(path, "background")
+        background, _ = load_data(path, "background", header=header)
         return background
     if len(X) <= MAX_BACKGROUND:
         return X
@@ -62,6 +99,7 @@ def explain(args: argparse.Namespace) -> int:
     import shapwise
     from shapwise.model_io import load_data, load_model
     from shapwise.models import Model
+    from shapwise.numeric import check_finite
     from shapwise.report import additivity
 
     if args.explainer in ("deep", "gradient") and args.max_evals is not None:
@@ -69,9 +107,16 @@ def explain(args: argparse.Namespace) -> int:
             f"--max-evals sets the budget of the sampling explainers; the {args.explainer} "
             "explainer does not take one - leave it out"
         )
+    out = check_out(
+        args.out,
+        {"--model": args.model, "--data": args.data, "--background": args.background},
+        args.force,
+    )
     model = load_model(args.model)
-    X, names = load_data(args.data)
-    background = _background(X, args.background)
+    X, names = load_data(args.data, header=args.header)
+    check_finite(X, f"--data {Path(args.data).name}")
+    background = _background(X, args.background, args.header)
+    check_finite(background, f"--background {args.background}")
     if args.explainer in ("deep", "gradient"):
         if isinstance(model, Model):
             raise ValueError(
@@ -94,12 +139,23 @@ def explain(args: argparse.Namespace) -> int:
         explanation = explainer(X, max_evals=budget, silent=False)
     if isinstance(explanation, list):
         raise ValueError("the model has several inputs; the command line explains one input")
-    path = shapwise.report(explanation, args.out, title=f"shapwise: {Path(args.model).name}")
+    path = shapwise.report(explanation, out, title=f"shapwise: {Path(args.model).name}")
     check = additivity(explanation)
+    if check.algorithm == "gradient":
+        # Expected gradients are a sampling estimate: their gap is the estimate's error.
+        summary = (
+            f"sampling error of the expected gradients: values + base value are within "
+            f"{check.max_error:.3g} of the model output (an estimate, not exact; more samples "
+            "shrink it, or use --explainer deep for exact values)"
+        )
+    else:
+        summary = (
+            f"additivity max error {check.max_error:.3g} (tolerance {check.tolerance:.3g}, "
+            f"{check.model_dtype} model)"
+        )
     print(
-        f"{check.algorithm} values {explanation.values.shape} for {len(X)} rows; additivity "
-        f"max error {check.max_error:.3g} (tolerance {check.tolerance:.3g}, "
-        f"{check.model_dtype} model); report: {path}"
+        f"{check.algorithm} values {explanation.values.shape} for {len(X)} rows; {summary}; "
+        f"report: {path}"
     )
     return 0
 
@@ -114,9 +170,11 @@ def _one_line(error: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; on bad input print one line to stderr and return a non-zero code."""
+    from shapwise import _optional
     from shapwise.errors import AdditivityError
 
     args = _parser().parse_args(argv)
+    _optional.quiet_framework_logs = True
     try:
         if args.command == "demo":
             from shapwise.demo import run_demo

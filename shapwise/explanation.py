@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from shapwise._files import write_binary_atomically
 
 ROW, FEATURE, OUTPUT = "row", "feature", "output"
 
@@ -528,14 +531,19 @@ class Explanation:
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> None:
-        """Write to a single ``.npz`` file (no pickle); texts are stored end to end with their
-        token counts."""
+        """Write to a single ``.npz`` file, with no pickle in it (``.npz`` is added to a path
+        without it). Texts are stored end to end with their token counts; strings and mixed
+        columns of ``data`` as JSON. What cannot be stored is refused before the file is touched,
+        and an existing file is replaced only by a complete new one."""
         arrays = {f: getattr(self, f) for f in _ARRAY_FIELDS if getattr(self, f) is not None}
         if self.ragged:
             arrays = {name: _end_to_end(name, array) for name, array in arrays.items()}
             arrays["token_counts"] = np.array([len(v) for v in self.values], dtype=np.int64)
         if arrays["values"].dtype == object:
             raise TypeError("values of dtype object cannot be saved; convert them to numbers")
+        as_json = [name for name, array in arrays.items() if array.dtype == object]
+        for name in as_json:
+            arrays[name] = np.array(_objects_to_json(name, arrays[name]))
         meta = {
             "feature_names": self.feature_names,
             "output_names": self.output_names,
@@ -543,15 +551,44 @@ class Explanation:
             "algorithm": self.algorithm,
             "axis_kinds": list(self.axis_kinds),
         }
-        np.savez_compressed(path, __meta__=np.array(json.dumps(meta)), **arrays)
+        meta_json = json.dumps({**meta, "json_fields": as_json})
+        target = Path(path)
+        if target.suffix != ".npz":
+            target = target.with_name(target.name + ".npz")
+        write_binary_atomically(
+            target,
+            lambda stream: np.savez_compressed(stream, __meta__=np.array(meta_json), **arrays),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Explanation:
-        """Read an explanation written by ``save``."""
-        with np.load(path, allow_pickle=False) as stored:
-            meta = json.loads(str(stored["__meta__"]))
-            arrays = {f: stored[f] for f in _ARRAY_FIELDS if f in stored.files}
-            counts = stored["token_counts"] if "token_counts" in stored.files else None
+        """Read an explanation written by ``save``; any other file is refused, and no pickle is
+        ever loaded."""
+        path = Path(path)
+        not_ours = f"{path.name} is not a shapwise explanation (a file written by Explanation.save)"
+        with open(path, "rb") as stream:
+            magic = stream.read(6)
+        if not magic.startswith(b"PK\x03\x04"):  # an .npz is a zip archive
+            kind = {b"\x93NUMPY": "a single numpy array", b"\x80": "a pickle"}
+            found = next((what for start, what in kind.items() if magic.startswith(start)), None)
+            raise ValueError(f"{not_ours}: it holds {found or 'no numpy archive'}")
+        try:
+            stored = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            raise ValueError(f"{not_ours}: {error}") from None
+        with stored:
+            if "__meta__" not in stored.files:
+                raise ValueError(f"{not_ours}: it has no shapwise metadata")
+            try:
+                meta = json.loads(str(stored["__meta__"]))
+                arrays = {f: stored[f] for f in _ARRAY_FIELDS if f in stored.files}
+                counts = stored["token_counts"] if "token_counts" in stored.files else None
+            except ValueError as error:
+                pickled = "allow_pickle" in str(error)
+                detail = "it holds a pickle, which may run code when loaded" if pickled else error
+                raise ValueError(f"{not_ours}: {detail}") from None
+        for name in meta.pop("json_fields", []):
+            arrays[name] = _objects_from_json(str(arrays[name]))
         if counts is not None:  # texts: split each per-token array back into one per text
             ends = np.cumsum(counts)[:-1]
             splits = {"values": ends, "data": ends, "clustering": ends - np.arange(1, len(counts))}
@@ -562,6 +599,36 @@ class Explanation:
                         pieces = [piece.astype(object) for piece in pieces]
                     arrays[name] = object_array(pieces)
         return cls(**arrays, **meta)
+
+
+def _plain_item(field: str, item: Any) -> Any:
+    """An element of an object array as a JSON value of the same Python kind, or a TypeError."""
+    if item is None or isinstance(item, (bool, str)):
+        return item
+    if isinstance(item, np.bool_):
+        return bool(item)
+    if isinstance(item, (int, np.integer)):
+        return int(item)
+    if isinstance(item, (float, np.floating)):
+        return float(item)
+    if isinstance(item, np.str_):
+        return str(item)
+    raise TypeError(
+        f"{field} holds a {type(item).__name__} ({item!r}), which cannot be saved without a "
+        "pickle; convert it to a number or a string first (nothing was written)"
+    )
+
+
+def _objects_to_json(field: str, array: np.ndarray) -> str:
+    items = [_plain_item(field, item) for item in array.ravel()]
+    return json.dumps({"shape": list(array.shape), "items": items})
+
+
+def _objects_from_json(text: str) -> np.ndarray:
+    stored = json.loads(text)
+    array = np.empty(len(stored["items"]), dtype=object)
+    array[:] = stored["items"]
+    return array.reshape(stored["shape"])
 
 
 def _end_to_end(name: str, array: np.ndarray) -> np.ndarray:

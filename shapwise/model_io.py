@@ -65,6 +65,11 @@ def load_model(path: str | Path) -> Any:
     if suffix in TORCH_SUFFIXES:
         return _load_torch(path)
     if suffix == ".keras":
+        if not zipfile.is_zipfile(path):
+            raise ModelLoadError(
+                f"{path.name} is not a Keras archive (a .keras file is a zip written by "
+                "model.save('model.keras'))"
+            )
         keras = require("keras", "tf")
         return keras.models.load_model(str(path), safe_mode=True, compile=False)
     if suffix == ".onnx":
@@ -79,7 +84,12 @@ def load_model(path: str | Path) -> Any:
 def _load_torch(path: Path) -> Any:
     torch = require("torch", "torch")
     if not zipfile.is_zipfile(path):
-        raise _refuse_pickle(path, " (torch's legacy format)")
+        if _starts_with(path, b"\x80"):  # every pickle of protocol 2 or later
+            raise _refuse_pickle(path, " (torch's legacy format)")
+        raise ModelLoadError(
+            f"{path.name} is not a torch model file: it is neither a TorchScript archive nor a "
+            f"torch save; use {SAFE_FORMATS}"
+        )
     with zipfile.ZipFile(path) as archive:
         is_script = any(name.endswith("constants.pkl") for name in archive.namelist())
     if is_script:
@@ -132,16 +142,66 @@ def _load_onnx(path: Path) -> Model:
     return Model(predict, name=path.name, input_dtype=np.dtype(dtype).name)
 
 
-def load_data(path: str | Path, what: str = "data") -> tuple[np.ndarray, list[str] | None]:
-    """Rows from .npy, .npz (one array, or the one named X/x/data), .csv (header = feature names)
-    or .parquet; returns (array, feature names or None)."""
+def _starts_with(path: Path, magic: bytes) -> bool:
+    with open(path, "rb") as stream:
+        return stream.read(len(magic)) == magic
+
+
+def _check_numpy_file(path: Path, magic: bytes) -> None:
+    """Refuse a .npy/.npz file that is not one (numpy would read any other file as a pickle)."""
+    if _starts_with(path, magic):
+        return
+    if _starts_with(path, b"\x80"):
+        raise UnsafeModelError(
+            f"refusing to read {path.name}: it is a pickle, and loading a pickle can execute "
+            "arbitrary code; save plain numeric arrays with numpy.save"
+        )
+    kind = "an .npy array" if path.suffix.lower() == ".npy" else "an .npz archive"
+    raise ValueError(f"{path.name} is not {kind}; write it with numpy.save / numpy.savez")
+
+
+def _read_table(path: Path, header: bool | None) -> tuple[Any, bool]:
+    """A CSV or Parquet file as a DataFrame, and whether it named its columns; a CSV's first line
+    is a header unless every cell of it is a number (or ``header`` says otherwise)."""
+    import pandas
+
+    if path.suffix.lower() == ".parquet":
+        return pandas.read_parquet(path), True
+    try:
+        first = pandas.read_csv(path, header=None, nrows=1, dtype=str)
+    except pandas.errors.EmptyDataError:
+        raise ValueError(f"{path.name} is empty: it has no rows") from None
+    if header is None:
+        header = not all(_is_number(cell) for cell in first.iloc[0])
+    frame = pandas.read_csv(path, header=0 if header else None)
+    if len(frame) == 0:
+        raise ValueError(f"{path.name} is empty: it has a header line but no rows")
+    return frame, header
+
+
+def _is_number(cell: Any) -> bool:
+    try:
+        float(cell)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def load_data(
+    path: str | Path, what: str = "data", header: bool | None = None
+) -> tuple[np.ndarray, list[str] | None]:
+    """Rows from .npy, .npz (one array, or the one named X/x/data), .csv or .parquet; returns
+    (array, feature names or None). A CSV's header names the features; ``header`` None tells a
+    header from a first line of numbers, True or False says."""
     path = _exists(path, what)
     suffix = path.suffix.lower()
     if suffix == ".npy":
+        _check_numpy_file(path, b"\x93NUMPY")
         return _numeric(
             _without_pickle(lambda: np.load(path, allow_pickle=False), path), path
         ), None
     if suffix == ".npz":
+        _check_numpy_file(path, b"PK\x03\x04")
         with _without_pickle(lambda: np.load(path, allow_pickle=False), path) as stored:
             keys = list(stored.files)
             key = (
@@ -154,15 +214,13 @@ def load_data(path: str | Path, what: str = "data") -> tuple[np.ndarray, list[st
             # An archive's arrays are read (and their pickles refused) only when accessed.
             return _numeric(_without_pickle(lambda: stored[key], path), path), None
     if suffix in (".csv", ".parquet"):
-        import pandas
-
-        frame = pandas.read_csv(path) if suffix == ".csv" else pandas.read_parquet(path)
+        frame, named = _read_table(path, header)
         text = [str(c) for c in frame.columns if frame[c].dtype.kind not in "fiub"]
         if text:
             raise ValueError(
                 f"{path.name} has non-numeric columns {text[:5]}; encode them as numbers first"
             )
-        return _numeric(frame, path), feature_names_of(frame)
+        return _numeric(frame, path), feature_names_of(frame) if named else None
     raise ValueError(f"cannot read {what} from {path.name}; use .npy, .npz, .csv or .parquet")
 
 

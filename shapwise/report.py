@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from shapwise._files import REPORT_MARKER, write_text_atomically
 from shapwise.explanation import FEATURE, OUTPUT, ROW, Explanation
 from shapwise.numeric import additivity_tolerance
 
@@ -243,6 +244,7 @@ def report(
     ]
     page = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"{REPORT_MARKER}"
         f'<meta http-equiv="Content-Security-Policy" content="{_POLICY}">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style>"
         f"<script>{_IMAGE_CHECK}</script></head><body>"
@@ -252,10 +254,7 @@ def report(
         "and the tolerance allowed for the model's dtype.</p>"
         f"{additivity_table(named)}{''.join(sections)}</body></html>\n"
     )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_text_atomically(path, page)
 
 
 def explanation_html(explanation: Explanation) -> str:

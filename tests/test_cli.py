@@ -247,3 +247,139 @@ def test_installed_entry_point_exits_non_zero_with_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"shapwise: error: model file not found: {tmp_path / 'nope.onnx'}"
     ]
+
+
+# ----------------------------------------------------------------- files are never destroyed
+def test_out_that_is_an_input_is_refused_and_the_input_kept(
+    workdir, torchscript_path, tmp_path, capsys, monkeypatch
+):
+    import shutil
+
+    model = tmp_path / "model.pt"
+    shutil.copy(torchscript_path, model)
+    data = tmp_path / "X.npy"
+    shutil.copy(workdir / "X.npy", data)
+    model_bytes, data_bytes = model.read_bytes(), data.read_bytes()
+    (tmp_path / "link.html").symlink_to(model)
+    monkeypatch.chdir(tmp_path)
+    for out, option in [
+        ("model.pt", "--model"),  # a relative path
+        (str(tmp_path / "sub" / ".." / "model.pt"), "--model"),
+        ("link.html", "--model"),  # a symlink to the model
+        (str(data), "--data"),
+    ]:
+        stderr = _explain_fails(capsys, model, data, "--out", out)
+        assert f"is the {option} file" in stderr, stderr
+    background = tmp_path / "background.npy"
+    shutil.copy(workdir / "background.npy", background)
+    stderr = _explain_fails(
+        capsys, model, data, "--background", str(background), "--out", "background.npy"
+    )
+    assert "is the --background file" in stderr
+    assert model.read_bytes() == model_bytes and data.read_bytes() == data_bytes
+
+
+def test_out_replaces_only_reports_unless_forced(workdir, torchscript_path, tmp_path, capsys):
+    notes = tmp_path / "notes.html"
+    notes.write_text("<p>my own notes</p>")
+    stderr = _explain_fails(capsys, torchscript_path, workdir / "X.npy", "--out", str(notes))
+    assert "not a shapwise report" in stderr and "--force" in stderr
+    assert notes.read_text() == "<p>my own notes</p>"
+    code, _, stderr = _explain(
+        capsys, torchscript_path, workdir / "X.npy", "--out", str(notes), "--force"
+    )
+    assert code == 0, stderr
+    _report_ok(notes)
+    # a shapwise report is replaced without --force, and no temporary file is left beside it
+    code, _, stderr = _explain(capsys, torchscript_path, workdir / "X.npy", "--out", str(notes))
+    assert code == 0, stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.html"]
+
+
+def test_an_interrupted_write_leaves_the_old_file(tmp_path):
+    from shapwise._files import write_binary_atomically, write_text_atomically
+
+    path = tmp_path / "report.html"
+    path.write_text("the good report")
+
+    def half_then_crash(stream):
+        stream.write(b"half of a new")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_binary_atomically(path, half_then_crash)
+    assert path.read_text() == "the good report"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+    write_text_atomically(path, "a new report")
+    assert path.read_text() == "a new report"
+
+
+# ----------------------------------------------------------------- CSV headers and messages
+def test_a_csv_without_header_keeps_its_first_row(workdir, torchscript_path, tmp_path, capsys):
+    X = np.load(workdir / "X.npy")
+    np.savetxt(tmp_path / "plain.csv", X, delimiter=",")
+    from shapwise.model_io import load_data
+
+    rows, names = load_data(tmp_path / "plain.csv")
+    assert names is None and rows.shape == X.shape
+    np.testing.assert_allclose(rows, X, rtol=1e-6)
+    rows, names = load_data(tmp_path / "plain.csv", header=True)  # told: the first line names
+    assert len(rows) == len(X) - 1 and len(names) == X.shape[1]
+    rows, names = load_data(workdir / "X.csv", header=None)  # a real header is still read
+    assert names == FEATURES and len(rows) == len(X)
+    out = tmp_path / "r.html"
+    code, stdout, stderr = _explain(
+        capsys, torchscript_path, tmp_path / "plain.csv", "--no-header", "--out", str(out)
+    )
+    assert code == 0, stderr
+    assert f"for {len(X)} rows" in stdout
+
+
+def test_messages_name_the_right_file(workdir, torchscript_path, tmp_path, capsys):
+    X = np.load(workdir / "X.npy").copy()
+    X[3, 1] = np.nan
+    np.save(tmp_path / "nan.npy", X)
+    stderr = _explain_fails(capsys, torchscript_path, tmp_path / "nan.npy")
+    assert "--data nan.npy" in stderr and "background" not in stderr
+    (tmp_path / "header_only.csv").write_text(",".join(FEATURES) + "\n")
+    stderr = _explain_fails(capsys, torchscript_path, tmp_path / "header_only.csv")
+    assert "empty" in stderr and "non-numeric" not in stderr
+    (tmp_path / "text.pt").write_text("just some text")
+    stderr = _explain_fails(capsys, tmp_path / "text.pt", workdir / "X.npy")
+    assert "pickle" not in stderr and "not a torch model file" in stderr
+    (tmp_path / "text.npy").write_text("just some text")
+    stderr = _explain_fails(capsys, torchscript_path, tmp_path / "text.npy")
+    assert "pickle" not in stderr and "not an .npy array" in stderr
+    (tmp_path / "broken.keras").write_text("not an archive")
+    stderr = _explain_fails(capsys, tmp_path / "broken.keras", workdir / "X.npy")
+    assert "not found" not in stderr and "not a Keras archive" in stderr
+
+
+def test_gradient_summary_calls_its_gap_a_sampling_error(
+    workdir, torchscript_path, tmp_path, capsys
+):
+    out = tmp_path / "report.html"
+    code, stdout, stderr = _explain(
+        capsys, torchscript_path, workdir / "X.npy", "--explainer", "gradient", "--out", str(out)
+    )
+    assert code == 0, stderr
+    assert "sampling error of the expected gradients" in stdout and "tolerance" not in stdout
+
+
+def test_tensorflow_start_up_lines_are_kept_out(workdir, tmp_path):
+    keras = pytest.importorskip("keras")
+    import os
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.save(tmp_path / "model.keras")
+    script = Path(sys.executable).with_name("shapwise")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "shapwise.cli"]
+    args = ["explain", "--model", str(tmp_path / "model.keras"), "--data", str(workdir / "X.npy")]
+    args += ["--out", str(tmp_path / "r.html")]
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=300, env=environment
+    )
+    assert result.returncode == 0, result.stderr
+    assert "oneDNN" not in result.stderr and "absl" not in result.stderr, result.stderr
+    assert "oneDNN" not in result.stdout

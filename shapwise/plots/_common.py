@@ -53,7 +53,21 @@ def one_output(explanation: Explanation, plot: str, texts: bool = False) -> Expl
             f"{plot} shows one output but this explanation has {count} outputs{shown}; "
             "pick one first, e.g. exp[..., 0]" + (f" or exp[..., {names[0]!r}]" if names else "")
         )
+    if not explanation.ragged:
+        _check_finite_values(explanation, plot)
     return explanation
+
+
+def _check_finite_values(explanation: Explanation, plot: str) -> None:
+    values = np.asarray(explanation.values, dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{plot} needs finite values, but {int(bad.sum())} of this explanation's values are "
+            f"NaN or infinite (the first at index {first}); leave those rows out, e.g. "
+            f"{plot}(exp[np.isfinite(exp.values).all(axis=1)])"
+        )
 
 
 def local(explanation: Explanation, plot: str) -> Explanation:

@@ -53,3 +53,13 @@ def test_beeswarm_order_as_in_shap(diabetes_explanation):
         diabetes_explanation, max_display=4, order=Explanation.abs.max(0), show=False
     )
     assert tick_labels(ax)[::-1][:3] == [names[i] for i in by_max[:3]]
+
+
+@pytest.mark.parametrize("plot", ["beeswarm", "bar", "heatmap"])
+def test_nan_values_are_a_clear_error(diabetes_explanation, plot):
+    values = diabetes_explanation.values.copy()
+    values[2, 1] = np.nan
+    broken = diabetes_explanation[:, :]
+    broken.values = values
+    with pytest.raises(ValueError, match=r"NaN or infinite \(the first at index \(2, 1\)\)"):
+        getattr(plots, plot)(broken, show=False)
