@@ -34,6 +34,9 @@ _LAZY = {
     "dependence_plot": ("shapwise.plots.legacy", "dependence_plot"),
     "force_plot": ("shapwise.plots.legacy", "force_plot"),
     "image_plot": ("shapwise.plots.legacy", "image_plot"),
+    "utils": ("shapwise.utils", None),
+    "datasets": ("shapwise.datasets", None),
+    "approximate_interactions": ("shapwise.utils.interactions", "approximate_interactions"),
     "kmeans": ("shapwise.background", "kmeans"),
     "sample": ("shapwise.background", "sample"),
 }

@@ -1,0 +1,38 @@
+"""shap's ``shap.utils`` helpers: sampling, clusterings, interaction ranks, ``MaskedModel``."""
+
+from __future__ import annotations
+
+from shapwise.explanation import OpChain
+from shapwise.utils import _exceptions
+from shapwise.utils.clustering import hclust, hclust_ordering, redundancy_distances
+from shapwise.utils.general import (
+    assert_import,
+    convert_name,
+    format_value,
+    ordinal_str,
+    record_import_error,
+    safe_isinstance,
+    sample,
+    shapley_coefficients,
+)
+from shapwise.utils.interactions import approximate_interactions, potential_interactions
+from shapwise.utils.masked_model import MaskedModel
+
+__all__ = [
+    "MaskedModel",
+    "OpChain",
+    "_exceptions",
+    "approximate_interactions",
+    "assert_import",
+    "convert_name",
+    "format_value",
+    "hclust",
+    "hclust_ordering",
+    "ordinal_str",
+    "potential_interactions",
+    "record_import_error",
+    "redundancy_distances",
+    "safe_isinstance",
+    "sample",
+    "shapley_coefficients",
+]
