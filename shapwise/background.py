@@ -12,21 +12,23 @@ from typing import Any
 import numpy as np
 
 from shapwise.maskers.tabular import Independent
-from shapwise.numeric import check_finite, feature_names_of, to_numpy
+from shapwise.numeric import Columns, check_finite, read_table, to_numpy
 
 
 class WeightedBackground(Independent):
     """An :class:`~shapwise.maskers.Independent` masker whose background rows carry weights.
 
     Args:
-        data: the background rows (rows, features).
+        data: the background rows (rows, features): an array, or a DataFrame (of any column
+            types, as for ``Independent``).
         weights: one non-negative weight per row; normalised to sum to 1.
-        feature_names: names of the columns.
+        feature_names: names of the columns (of an array; a DataFrame has its own).
     """
 
     def __init__(self, data: Any, weights: Any, feature_names: list[str] | None = None) -> None:
-        rows = to_numpy(data, name="the background data")
-        super().__init__(rows, max_samples=max(len(rows), 1))
+        super().__init__(data, max_samples=max(len(data), 1))
+        if feature_names is not None and self.columns is None:
+            self.columns = Columns(tuple(str(name) for name in feature_names))
         weights = to_numpy(weights, name="the background weights").astype(np.float64).ravel()
         if weights.shape != (len(self.data),):
             raise ValueError(
@@ -37,21 +39,26 @@ class WeightedBackground(Independent):
         if np.any(weights < 0) or weights.sum() <= 0:
             raise ValueError("background weights must be non-negative and not all zero")
         self.weights = weights / weights.sum()
-        self.feature_names = feature_names or feature_names_of(data)
+        self.feature_names = None if self.columns is None else self.columns.names
 
     def __repr__(self) -> str:
         return f"WeightedBackground({len(self.data)} rows, {self.data.shape[1]} features)"
 
 
 def _rows_of(data: Any, what: str) -> tuple[np.ndarray, list[str] | None]:
-    names = feature_names_of(data)
-    array = to_numpy(data, name=what)
+    table = read_table(data, name=what)
+    array = table.values
+    if array.dtype == object:
+        raise TypeError(
+            f"{what} has non-numeric columns, and k-means averages numbers; summarise it with "
+            "shapwise.sample(data, k) (random rows, any column types) instead"
+        )
     if array.ndim != 2 or len(array) == 0:
         raise ValueError(
             f"{what} must be a non-empty 2-D array (rows, features); got {array.shape}"
         )
     check_finite(array, what)
-    return array, names
+    return array, table.names
 
 
 def sample(data: Any, n: int = 100, random_state: int | None = 0) -> Any:

@@ -6,14 +6,14 @@ import math
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
 
 from shapwise._torch_modes import eval_mode
-from shapwise.numeric import check_finite, native_dtype_name, to_numpy
+from shapwise.numeric import Columns, check_finite, column_order, native_dtype_name, to_numpy
 
 # Without an explicit batch size, the rows per model call are learnt among these (BatchTuner), and
 # a call gets at most DEFAULT_BATCH_ELEMENTS input elements (large inputs such as images come in
@@ -139,6 +139,10 @@ class Model:
         output_dtype: the dtype name of the model's own output ('float16', 'bfloat16', ...).
         input_dtype: the dtype name the model computes its inputs in, when known (torch and
             Keras models, sklearn trees); inputs built for it can be made in that precision.
+        fitted_names: the column names an estimator was fitted on (``feature_names_in_``): its
+            inputs reach it as a DataFrame with these columns, matched by name to the columns
+            given to :meth:`expect_columns`.
+        columns: the columns of the arrays this model is given (see :meth:`expect_columns`).
     """
 
     def __init__(
@@ -148,8 +152,12 @@ class Model:
         name: str = "model",
         input_dtype: str | None = None,
         tuner: BatchTuner | None = None,
+        fitted_names: Sequence[str] | None = None,
     ) -> None:
-        self._predict = predict
+        self._model_predict = predict
+        self.fitted_names = None if fitted_names is None else [str(n) for n in fitted_names]
+        self.columns: Columns | None = None
+        self._predict = _feeder(predict, self.fitted_names, None, name)
         self.tuner = BatchTuner() if tuner is None else tuner
         self.batch_size = None if batch_size is None else int(batch_size)
         self.name = name
@@ -160,12 +168,33 @@ class Model:
         self.n_calls = 0
         self.seconds = 0.0
 
+    def expect_columns(self, columns: Columns | None) -> None:
+        """Say what the columns of the arrays given to this model are (those of the background,
+        whose layout masked inputs have); None for unnamed arrays.
+
+        A model fitted on a DataFrame then gets its columns in its fitted order, matched by
+        name; a table of mixed types reaches any model as a DataFrame with these labels and
+        dtypes (the arrays given are object arrays).
+
+        Raises:
+            ValueError: the columns do not match the names the model was fitted on.
+        """
+        self.columns = columns
+        self._predict = _feeder(self._model_predict, self.fitted_names, columns, self.name)
+
     def __call__(
-        self, X: np.ndarray, rows_per_call: int | None = None, check: bool = True
+        self,
+        X: np.ndarray,
+        rows_per_call: int | None = None,
+        check: bool = True,
+        owned: bool = False,
     ) -> np.ndarray:
         """Evaluate on all rows of ``X`` in calls of ``rows_per_call`` rows (default: as
         :meth:`rows_per_call` says); returns (n, n_outputs) float64, checked to be finite
         unless ``check`` is False (for a caller that checks what it makes of them).
+
+        The model may write into what it is given: ``X`` is copied first unless ``owned`` says
+        it is a buffer of the caller's own that may be overwritten (masked inputs).
 
         Between calls the outputs are only kept; they are checked and joined after the last
         call (each step right after a model call runs slowly, in caches the model has just
@@ -174,6 +203,8 @@ class Model:
         n = len(X)
         if n == 0:
             raise ValueError("the model was asked to evaluate zero rows")
+        if not owned:
+            X = X.copy()
         step = rows_per_call or self.rows_per_call(X.shape[1:])
         predict, clock = self._predict, time.perf_counter
         raws, seconds = [], []
@@ -244,6 +275,13 @@ class Model:
     def _outputs(self, raw: Any, n_rows: int, n_outputs: int | None = None) -> np.ndarray:
         """The model's output for ``n_rows`` rows as (rows, outputs) float64; an error if it has
         another row count, or other than ``n_outputs`` outputs (those of the earlier calls)."""
+        if isinstance(raw, Mapping):
+            keys = ", ".join(repr(key) for key in list(raw)[:8])
+            first = next(iter(raw), "logits")
+            raise TypeError(
+                f"{self.name} returned a dict (keys {keys}), not an array; pass a function "
+                f"that returns one array per row, e.g. lambda X: model(X)[{first!r}]"
+            )
         if self.output_dtype is None:
             self.output_dtype = native_dtype_name(raw)
         if type(raw) is np.ndarray and raw.dtype == np.float64:
@@ -313,19 +351,40 @@ def _reads_float32(estimator: Any) -> bool:
     return bool(members) and all(hasattr(member, "tree_") for member in members)
 
 
-def _with_column_names(predict: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray], Any]:
-    """For a method of an estimator fitted on a DataFrame, pass rows as a DataFrame with its own
-    column names (as it was fitted), not a bare array it would warn about."""
-    columns = getattr(getattr(predict, "__self__", None), "feature_names_in_", None)
-    if columns is None:
+def _fitted_names(predict: Callable[[np.ndarray], Any]) -> list[str] | None:
+    """The columns the estimator of a bound method was fitted on (``feature_names_in_``)."""
+    names = getattr(getattr(predict, "__self__", None), "feature_names_in_", None)
+    return None if names is None else [str(name) for name in names]
+
+
+def _feeder(
+    predict: Callable[[Any], Any],
+    fitted_names: list[str] | None,
+    columns: Columns | None,
+    name: str,
+) -> Callable[[np.ndarray], Any]:
+    """``predict`` fed as the model expects: rows as a DataFrame with the fitted names (in the
+    fitted order, matched by name to ``columns`` when they are known), or with the labels and
+    dtypes of a table of mixed types; plain arrays otherwise."""
+    order = None
+    if fitted_names is not None:
+        if columns is None:  # unnamed arrays: their columns are taken as the fitted ones
+            columns = Columns(tuple(fitted_names))
+        else:
+            what = f"the background data (against those {name} was fitted on)"
+            order = column_order(columns.names, fitted_names, what)
+            if order == list(range(len(order))):
+                order = None
+            else:
+                columns = columns.take(order)
+    if columns is None or (fitted_names is None and not columns.mixed):
         return predict
+    width = len(columns.labels)
 
     def predict_frame(X: np.ndarray) -> Any:
-        import pandas as pd
-
-        if X.ndim != 2 or X.shape[1] != len(columns):
+        if X.ndim != 2 or X.shape[1] != width:
             return predict(X)
-        return predict(pd.DataFrame(X, columns=columns))
+        return predict(columns.frame(X if order is None else X[:, order]))
 
     return predict_frame
 
@@ -351,14 +410,13 @@ def as_model(model: Any, batch_size: int | None = None) -> Model:
         return Model(predict, batch_size, name, dtype, batch_tuner(model))
     if hasattr(model, "predict") and hasattr(model, "fit"):
         dtype = "float32" if _reads_float32(model) else None
-        predict = _with_column_names(_sklearn_predict(model))
-        return Model(predict, batch_size, name, dtype, batch_tuner(model))
+        predict = _sklearn_predict(model)
+        return Model(predict, batch_size, name, dtype, batch_tuner(model), _fitted_names(predict))
     if callable(model):
         name = getattr(model, "__name__", name)
         owner = getattr(model, "__self__", None)  # e.g. a fitted estimator's predict
         dtype = "float32" if owner is not None and _reads_float32(owner) else None
-        predict = _with_column_names(model)
-        return Model(predict, batch_size, name, dtype, batch_tuner(model))
+        return Model(model, batch_size, name, dtype, batch_tuner(model), _fitted_names(model))
     raise TypeError(
         f"cannot explain a {name}: pass a function of a 2-D array, a torch.nn.Module, a Keras "
         "model, or an estimator with predict / predict_proba"

@@ -7,6 +7,8 @@ only works when the caller has torch, and importing shapwise stays light.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -75,6 +77,7 @@ def to_numpy(x: Any, *, name: str = "data", allow_integers: bool = False) -> np.
     Raises:
         TypeError: ``x`` cannot be read as numbers.
     """
+    _refuse_containers(x, name)
     raw = _framework_to_numpy(x)
     try:
         array = np.asarray(raw)
@@ -84,16 +87,16 @@ def to_numpy(x: Any, *, name: str = "data", allow_integers: bool = False) -> np.
         try:
             array = array.astype(np.float64)
         except (TypeError, ValueError) as error:
-            raise TypeError(
-                f"{name} holds non-numeric values (dtype object); encode categories as numbers first"
-            ) from error
+            raise TypeError(_non_numeric_message(array, name)) from error
     kind = array.dtype.kind
+    if kind in "mM":
+        raise TypeError(_DATETIME_MESSAGE.format(what=name, dtype=array.dtype))
     if array.dtype == np.float64:
         return array
     if kind == "f" or array.dtype.name in _EPSILON:
         return array.astype(np.float32)
     if kind in "iub":
-        return array if allow_integers else array.astype(np.float64)
+        return array if allow_integers else _integers_as_float64(array, name)
     if kind == "c":
         raise TypeError(
             f"{name} is complex ({array.dtype}); shapwise explains real-valued data only"
@@ -102,6 +105,72 @@ def to_numpy(x: Any, *, name: str = "data", allow_integers: bool = False) -> np.
         # ml_dtypes types (bfloat16, float8_*) that numpy reports as void-like.
         return array.astype(np.float32)
     raise TypeError(f"{name} has dtype {array.dtype}, which is not numeric; pass numbers")
+
+
+# Every integer of at most this magnitude is a float64 exactly.
+_FLOAT64_EXACT_INTEGERS = 2**53
+
+
+def _integers_as_float64(array: np.ndarray, name: str) -> np.ndarray:
+    """Integers (or booleans) as float64, refused when a value would be rounded."""
+    if array.dtype.itemsize >= 8 and array.size:
+        largest = max(abs(int(array.min())), abs(int(array.max())))
+        if largest > _FLOAT64_EXACT_INTEGERS:
+            raise ValueError(
+                f"{name} holds integers as large as {largest}, beyond 2**53, which float64 "
+                "cannot hold exactly; scale them down, or convert them to floats yourself if "
+                "rounding them is acceptable"
+            )
+    return array.astype(np.float64)
+
+
+_DATETIME_MESSAGE = (
+    "{what} holds datetimes ({dtype}); convert them to numbers first, e.g. seconds since 1970 "
+    "with (df['when'] - pd.Timestamp('1970-01-01')) // pd.Timedelta('1s'), or days between two "
+    "dates"
+)
+
+
+def _is_scipy_sparse(x: Any) -> bool:
+    return _type_module(x) == "scipy" and hasattr(x, "toarray") and hasattr(x, "nnz")
+
+
+def _refuse_containers(x: Any, name: str) -> None:
+    """Clear errors for inputs that np.asarray would turn into a meaningless object array."""
+    if _is_scipy_sparse(x):
+        raise TypeError(
+            f"{name} is a scipy sparse matrix ({x.shape[0]} x {x.shape[1]}); pass dense rows "
+            "instead, e.g. X.toarray() (for a large matrix, of a sample of its rows: explainers "
+            "build dense masked copies of every row anyway)"
+        )
+    if isinstance(x, Mapping):
+        keys = ", ".join(repr(key) for key in list(x)[:8])
+        raise TypeError(
+            f"{name} is a dict (keys {keys}), not an array; pass the array itself, e.g. "
+            "data['input']"
+        )
+
+
+def _non_numeric_message(array: np.ndarray, name: str) -> str:
+    """Why an object array could not become float64, and what to do about it."""
+    import datetime
+
+    items = array.reshape(-1)
+    kinds = {type(item) for item in items}
+    if any(item is None or type(item).__name__ in ("NAType", "NaTType") for item in items):
+        return (
+            f"{name} holds missing values (pd.NA or None); impute or drop them before "
+            "explaining, e.g. df.fillna(df.median()) or df.dropna()"
+        )
+    if any(issubclass(kind, (datetime.date, datetime.timedelta, np.datetime64)) for kind in kinds):
+        return _DATETIME_MESSAGE.format(what=name, dtype="dtype object")
+    if any(issubclass(kind, Mapping) for kind in kinds):
+        return f"{name} holds dicts; pass an array of numbers"
+    return (
+        f"{name} holds non-numeric values (such as {items[0]!r}); encode categories as "
+        "numbers first, or pass a pandas DataFrame with a model that encodes them itself (e.g. "
+        "a Pipeline of a ColumnTransformer with a OneHotEncoder and an estimator)"
+    )
 
 
 def feature_names_of(x: Any) -> list[str] | None:
@@ -150,3 +219,207 @@ def additivity_tolerance(dtype_name: str, scale: float) -> float:
     eps = epsilon(dtype_name)
     relative = {"float64": 1e-8, "float32": 1e-4}.get(dtype_name, max(20 * eps, 1e-2))
     return relative * max(float(scale), 1.0)
+
+
+# ------------------------------------------------------------------------------------ tables
+@dataclass(frozen=True)
+class Columns:
+    """The columns of a table, as the model is to receive them.
+
+    Attributes:
+        labels: the DataFrame's own column labels.
+        dtypes: the pandas dtype of each column, for a table of mixed types (strings,
+            categories) that reaches the model as a DataFrame; None when all columns are numeric.
+    """
+
+    labels: tuple[Any, ...]
+    dtypes: tuple[Any, ...] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        """The column labels as strings (the feature names)."""
+        return [str(label) for label in self.labels]
+
+    @property
+    def mixed(self) -> bool:
+        """Whether the table holds non-numeric columns (its values are an object array)."""
+        return self.dtypes is not None
+
+    def take(self, order: Sequence[int]) -> Columns:
+        """These columns in the order ``order`` (positions)."""
+        dtypes = None if self.dtypes is None else tuple(self.dtypes[i] for i in order)
+        return Columns(tuple(self.labels[i] for i in order), dtypes)
+
+    def frame(self, values: np.ndarray) -> Any:
+        """Rows ``values`` (rows, columns) as a DataFrame with these labels and dtypes.
+
+        A categorical column keeps its categories; values it has never seen are added to them
+        (rather than becoming missing).
+        """
+        import pandas as pd
+
+        if values.ndim != 2 or values.shape[1] != len(self.labels):
+            raise ValueError(
+                f"rows of shape {values.shape} do not fit a table of {len(self.labels)} columns"
+            )
+        if self.dtypes is None:
+            return pd.DataFrame(values, columns=list(self.labels), copy=False)
+        columns = {
+            position: _column(values[:, position], dtype)
+            for position, dtype in enumerate(self.dtypes)
+        }
+        frame = pd.DataFrame(columns, copy=False)
+        frame.columns = pd.Index(list(self.labels), dtype=object)
+        return frame
+
+
+def _column(values: np.ndarray, dtype: Any) -> Any:
+    """One column of object values rebuilt in its pandas ``dtype``."""
+    import pandas as pd
+
+    if isinstance(dtype, pd.CategoricalDtype):
+        unseen = (dtype.categories.get_indexer(values) == -1) & pd.notna(values)
+        if unseen.any():
+            new = pd.unique(values[unseen])
+            dtype = pd.CategoricalDtype([*dtype.categories, *new], ordered=dtype.ordered)
+        return pd.Categorical(values, dtype=dtype)
+    if isinstance(dtype, np.dtype):
+        return values if dtype.kind == "O" else values.astype(dtype)
+    return pd.array(values, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows read from the user: ``values`` (float32/float64, or object for a table of mixed
+    types) and the ``columns`` of a DataFrame (None for an array or tensor)."""
+
+    values: np.ndarray
+    columns: Columns | None = None
+
+    @property
+    def names(self) -> list[str] | None:
+        """The feature names of a DataFrame, else None."""
+        return None if self.columns is None else self.columns.names
+
+
+def _is_frame(x: Any) -> bool:
+    return _type_module(x) == "pandas" and hasattr(x, "columns") and hasattr(x, "dtypes")
+
+
+def read_table(data: Any, *, name: str = "data") -> Table:
+    """Read rows from the user, once: the one place a table of mixed types is recognised.
+
+    A DataFrame whose columns are all numeric, an array or a tensor gives the numeric array of
+    :func:`to_numpy` (same float32/float64 rules). A DataFrame with string, categorical or
+    object columns gives an object array of its values with the dtypes to rebuild it for the
+    model; its numeric columns must be finite (its other columns may hold missing values for
+    the model's own encoder). The array returned never shares memory with ``data``, so a model
+    that writes into its input cannot change the caller's data.
+
+    Raises:
+        TypeError: datetimes, missing values (pd.NA) in numeric columns, sparse data, or
+            values that are not numbers outside a DataFrame (each with its own message).
+    """
+    if not _is_frame(data):
+        return Table(_owned(to_numpy(data, name=name), data))
+    dtypes = tuple(data.dtypes)
+    labels = tuple(data.columns)
+    kinds = [_column_kind(dtype) for dtype in dtypes]
+    timed = [str(label) for label, kind in zip(labels, kinds, strict=True) if kind == "time"]
+    if timed:
+        what = f"{name} (column{'s' if len(timed) > 1 else ''} {', '.join(map(repr, timed))})"
+        raise TypeError(_DATETIME_MESSAGE.format(what=what, dtype=dtypes[kinds.index("time")]))
+    if "sparse" in kinds:
+        raise TypeError(
+            f"{name} has sparse columns; pass dense rows instead, e.g. df.sparse.to_dense()"
+        )
+    missing = [
+        position
+        for position, kind in enumerate(kinds)
+        if kind == "number" and data.iloc[:, position].isna().any()
+    ]
+    with_na = [str(labels[i]) for i in missing if not isinstance(dtypes[i], np.dtype)]
+    if with_na:  # nullable extension dtypes (Int64, Float64, boolean) holding pd.NA
+        raise TypeError(
+            f"{name} holds missing values (pd.NA) in numeric column(s) "
+            f"{', '.join(map(repr, with_na))}; impute or drop them before explaining, e.g. "
+            "df.fillna(df.median(numeric_only=True)) or df.dropna()"
+        )
+    if all(kind == "number" for kind in kinds):
+        return Table(_owned(to_numpy(data, name=name), data), Columns(labels))
+    if missing:  # NaN in a numeric column of a mixed table, which check_finite cannot see
+        raise ValueError(
+            f"{name} contains NaN in numeric column(s) "
+            f"{', '.join(repr(str(labels[i])) for i in missing)}; impute or drop them before "
+            "explaining"
+        )
+    values = np.array(data.to_numpy(dtype=object), dtype=object, order="C")
+    return Table(values, Columns(labels, dtypes))
+
+
+def _column_kind(dtype: Any) -> str:
+    """'number', 'time', 'sparse' or 'other' (strings, categories, objects) for a pandas dtype."""
+    import pandas as pd
+
+    if isinstance(dtype, pd.SparseDtype):
+        return "sparse"
+    if isinstance(dtype, pd.CategoricalDtype):
+        return "other"
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        return "time"
+    if isinstance(dtype, pd.PeriodDtype):
+        return "time"
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        return "number"
+    return "other"
+
+
+def _owned(array: np.ndarray, source: Any) -> np.ndarray:
+    """``array``, copied unless it is a fresh array of our own (not ``source`` or a view of
+    anything)."""
+    if array is source or not array.flags.owndata:
+        return array.copy()
+    return array
+
+
+def column_order(given: Sequence[str], wanted: Sequence[str], what: str) -> list[int]:
+    """The positions in ``given`` of each name of ``wanted``.
+
+    Raises:
+        ValueError: a wanted name is missing from ``given``, ``given`` has extra names, or
+            names repeat; each is named, with ``what`` saying whose columns ``given`` are.
+    """
+    given, wanted = [str(name) for name in given], [str(name) for name in wanted]
+    repeated = sorted({name for name in given if given.count(name) > 1})
+    if repeated:
+        raise ValueError(
+            f"{what} has repeated column names {', '.join(map(repr, repeated))}; every column "
+            "needs its own name"
+        )
+    missing = [name for name in wanted if name not in given]
+    extra = [name for name in given if name not in wanted]
+    if missing or extra:
+        parts = [f"missing {', '.join(map(repr, missing))}"] if missing else []
+        parts += [f"extra {', '.join(map(repr, extra))}"] if extra else []
+        raise ValueError(
+            f"the columns of {what} do not match by name ({'; '.join(parts)}); pass the "
+            f"columns {wanted}"
+        )
+    position = {name: i for i, name in enumerate(given)}
+    return [position[name] for name in wanted]
+
+
+def align_columns(frame: Any, names: Sequence[str] | None, what: str) -> Any:
+    """A DataFrame ``frame`` with its columns reordered to ``names`` (matched as strings); any
+    other input, or ``names`` None, unchanged.
+
+    Raises:
+        ValueError: columns are missing, extra or repeated (each named; ``what`` says whose
+            columns they are, e.g. 'the rows to explain').
+    """
+    if names is None or not _is_frame(frame):
+        return frame
+    given = [str(label) for label in frame.columns]
+    if given == [str(name) for name in names]:
+        return frame
+    return frame.iloc[:, column_order(given, names, what)]

@@ -289,3 +289,95 @@ def test_masked_rows_come_in_chunks_bounded_by_the_outputs_they_make(monkeypatch
     assert chunks[0] <= 100 and max(chunks[1:]) <= 400 and len(chunks) > 3
     expected = (rows - background.mean(0))[:, :, None] * weights[None]
     np.testing.assert_allclose(explanation.values, expected, atol=1e-9)
+
+
+def test_a_model_returning_a_dict_is_told_to_pick_an_array():
+    model = as_model(lambda X: {"logits": X[:, :2], "hidden": X}, batch_size=10)
+    with pytest.raises(TypeError, match=r"returned a dict \(keys 'logits', 'hidden'\)") as error:
+        model(np.ones((3, 4)))
+    assert "lambda X: model(X)['logits']" in str(error.value)
+
+
+def _halves(X):
+    X *= 0.5
+    return X.sum(axis=1)
+
+
+def _scales(X):
+    X /= 255
+    return X[:, 0] - 2 * X[:, 1]
+
+
+def _in_place_torch_module():
+    torch = pytest.importorskip("torch")
+
+    class Halving(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones((), dtype=torch.float64))
+
+        def forward(self, x):
+            x.mul_(0.5)
+            return (x * self.scale).sum(dim=1)
+
+    return Halving()
+
+
+@pytest.mark.parametrize(
+    ("writer", "pure"),
+    [
+        (_halves, lambda X: (0.5 * X).sum(axis=1)),
+        (_scales, lambda X: X[:, 0] / 255 - 2 * X[:, 1] / 255),
+        ("torch", lambda X: (0.5 * X).sum(axis=1)),
+    ],
+)
+def test_a_model_writing_into_its_input_never_changes_the_callers_data(writer, pure):
+    model = _in_place_torch_module() if writer == "torch" else writer
+    rng = np.random.default_rng(4)
+    background, X = rng.normal(size=(6, 3)), rng.normal(size=(4, 3))
+    saved = background.tobytes(), X.tobytes()
+    explainer = shapwise.explainers.Exact(model, background)
+    top = explainer(X, outputs=shapwise.Explanation.argsort.flip[:1])  # ranks X by the model
+    plain = explainer(X)
+    expected_value = explainer.expected_value
+    as_model(model)(X)
+    assert (background.tobytes(), X.tobytes()) == saved
+    # and the values are those of the same model without the writes
+    reference = shapwise.explainers.Exact(pure, background)(X)
+    np.testing.assert_allclose(plain.values, reference.values, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(top.values[..., 0], reference.values, rtol=0, atol=1e-12)
+    assert expected_value == pytest.approx(pure(background).mean(), abs=1e-12)
+
+
+def test_a_torch_model_writing_into_its_input_never_changes_a_callers_tensor():
+    torch = pytest.importorskip("torch")
+    module = _in_place_torch_module()
+    background = torch.arange(12, dtype=torch.float64).reshape(4, 3)
+    X = torch.linspace(-1, 1, 6, dtype=torch.float64).reshape(2, 3)
+    saved = background.clone(), X.clone()
+    explanation = shapwise.explainers.Exact(module, background)(X, outputs=[0])
+    assert torch.equal(background, saved[0]) and torch.equal(X, saved[1])
+    np.testing.assert_allclose(
+        explanation.values.sum(axis=1)[:, 0] + explanation.base_values[:, 0],
+        (0.5 * X.numpy()).sum(axis=1),
+        atol=1e-12,
+    )
+
+
+def test_estimators_get_their_fitted_column_order_matched_by_name():
+    import warnings
+
+    import pandas as pd
+
+    from shapwise.numeric import Columns
+
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(30, 3)), columns=["a", "b", "c"])
+    reg = LinearRegression().fit(frame, frame["a"] - 3 * frame["c"])
+    order = ["c", "a", "b"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn's own check of names and order runs quietly
+        for model in (as_model(reg), as_model(reg.predict)):
+            model.expect_columns(Columns(tuple(order)))
+            np.testing.assert_allclose(model(frame[order].to_numpy())[:, 0], reg.predict(frame))
+    with pytest.raises(ValueError, match=r"missing 'c'; extra 'd'"):
+        as_model(reg).expect_columns(Columns(("a", "b", "d")))

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from shapwise.maskers._base import Masker
-from shapwise.numeric import check_finite, feature_names_of, to_numpy
+from shapwise.numeric import Columns, check_finite, read_table, to_numpy
 
 try:  # the compiled writer (_fill.c), built at install where a C compiler is present
     from shapwise.maskers import _fill
@@ -15,10 +15,11 @@ except ImportError:  # the numpy path of Independent.masked_rows writes the same
     _fill = None
 
 
-def _background(data: Any) -> tuple[np.ndarray, list[str] | None]:
-    """All background rows as a checked 2-D array, and the feature names of a DataFrame."""
-    names = feature_names_of(data)
-    array = to_numpy(data, name="the background data")
+def _background(data: Any) -> tuple[np.ndarray, Columns | None]:
+    """All background rows as a checked 2-D array (an object array for a table of mixed
+    types), and the columns of a DataFrame."""
+    table = read_table(data, name="the background data")
+    array = table.values
     if array.ndim == 1:
         array = array.reshape(1, -1)
     if array.ndim != 2:
@@ -28,7 +29,7 @@ def _background(data: Any) -> tuple[np.ndarray, list[str] | None]:
     if array.shape[0] == 0:
         raise ValueError("the background data is empty; pass at least one row")
     check_finite(array, "the background data")
-    return array, names
+    return array, table.columns
 
 
 def _subsample(array: np.ndarray, max_samples: int, seed: int) -> np.ndarray:
@@ -49,6 +50,9 @@ BLOCK_BYTES = 1 << 19
 
 class Independent(Masker):
     """Hides features by replacing them with background values, independently of the others.
+
+    A DataFrame with string or categorical columns is kept as an object array, masked by copying
+    values, and reaches the model as a DataFrame with its own columns and dtypes (``columns``).
 
     Args:
         data: background rows (array or DataFrame); more than ``max_samples`` rows are subsampled.
@@ -73,7 +77,8 @@ class Independent(Masker):
         if isinstance(data, dict):
             data = self._keep_moments(data)
         self.max_samples = max_samples
-        full, self.feature_names = _background(data)
+        full, self.columns = _background(data)
+        self.feature_names = None if self.columns is None else self.columns.names
         self.data = _subsample(full, max_samples, seed)
         self.shape = self.data.shape
         return full
@@ -114,6 +119,14 @@ class Independent(Masker):
                 f"a row to explain has shape {x.shape} but the background rows have shape "
                 f"{self.data.shape[1:]}; pass data with the same features as the background"
             )
+        if (x.dtype == object) != (self.data.dtype == object):
+            mixed, numeric = "rows to explain", "background"
+            if x.dtype != object:
+                mixed, numeric = numeric, mixed
+            raise TypeError(
+                f"the {mixed} hold non-numeric columns but the {numeric} are all numbers; "
+                "pass both as DataFrames with the same columns and dtypes"
+            )
 
     def _background_as(self, dtype: np.dtype) -> np.ndarray:
         """The background rows in ``dtype`` and C order, converted once."""
@@ -141,7 +154,8 @@ class Independent(Masker):
         out: np.ndarray | None = None,
     ) -> np.ndarray:
         """Masked inputs (K, background rows, features), mask k applied to ``rows[owners[k]]``,
-        written into ``out`` (any float dtype; values are rounded to it) when given.
+        written into ``out`` (any float dtype; values are rounded to it; an object array for a
+        table of mixed types) when given.
 
         With the compiled writer every element is written once (about 3x faster). Without
         it the background is broadcast into the result, then every (coalition, feature) pair of
@@ -157,7 +171,8 @@ class Independent(Masker):
             )
         layout, dtype = self.batch_layout(rows[0])
         shape = (len(masks), *layout)
-        if out is None or out.shape != shape or out.dtype.kind != "f":
+        fits = out is not None and out.shape == shape
+        if not fits or (out.dtype.kind != "f" if dtype.kind == "f" else out.dtype != dtype):
             out = np.empty(shape, dtype=dtype)
         if _fill is not None and out.dtype in COMPILED_DTYPES and out.flags.c_contiguous:
             background = self._background_as(out.dtype)
@@ -246,6 +261,12 @@ class Partition(Independent):
         full = self._keep_background(data, max_samples, seed)
         if clustering is None:
             self.clustering = None
+        elif isinstance(clustering, str) and full.dtype == object:
+            raise TypeError(
+                f"clustering={clustering!r} measures distances between numeric features, but the "
+                "background has non-numeric columns; pass a linkage matrix as the clustering, "
+                "or use maskers.Independent"
+            )
         elif isinstance(clustering, str):
             self.clustering = cluster_features(full, clustering)
         elif isinstance(clustering, (np.ndarray, list, tuple)) or hasattr(clustering, "__array__"):

@@ -195,6 +195,19 @@ def format_data(value: Any) -> str:
         return str(value)
 
 
+def as_plot_numbers(values: Any) -> tuple[np.ndarray, list[str] | None]:
+    """Feature values to place or colour by: numbers as float64 (and None), or, for strings and
+    categories, each value's position among the sorted distinct values (and those values, to
+    label the axis with)."""
+    array = np.asarray(values)
+    try:
+        return array.astype(np.float64), None
+    except (TypeError, ValueError):
+        labels = np.array([str(value) for value in array.reshape(-1)])
+        categories, codes = np.unique(labels, return_inverse=True)
+        return codes.reshape(array.shape).astype(np.float64), categories.tolist()
+
+
 def dtype_note(ax: Any, explanation: Explanation) -> None:
     """Say on the plot that the model computed in reduced precision (values are float32/64)."""
     dtype = explanation.model_dtype

@@ -76,13 +76,13 @@ def beeswarm(
     explanation = matrix(explanation, "beeswarm")
     values = explanation.values.astype(np.float64)
     names = feature_names(explanation)
-    data = None
+    data = None  # one column of numbers per feature, None for one of strings (drawn grey)
     raw = explanation.data
-    if raw is not None and raw.shape == values.shape and raw.dtype.kind in "fiub":
-        data = raw.astype(np.float64)
+    if raw is not None and raw.shape == values.shape:
+        data = [_numbers_or_none(raw[:, f]) for f in range(raw.shape[1])]
     importance = feature_importance(order, explanation, np.abs(values).mean(axis=0))
     shown, labels, columns = displayed_features(values, names, importance, max_display)
-    colors_by = [None if data is None else data[:, f] for f in shown]
+    colors_by = [None if data is None else data[f] for f in shown]
     colors_by += [None] * (len(columns) - len(shown))  # the summed rest has no feature value
     rows = list(zip(labels, columns, colors_by, strict=True))
 
@@ -100,7 +100,7 @@ def beeswarm(
     ax.axvline(0, color="#888888", linewidth=0.8)
     ax.set_xlabel("SHAP value (impact on model output)")
     clean_spines(ax)
-    if data is not None:
+    if any(column is not None for column in colors_by):
         from matplotlib.cm import ScalarMappable
 
         mappable = ScalarMappable(cmap=colormap)
@@ -112,3 +112,11 @@ def beeswarm(
     dtype_note(ax, explanation)
     finish(ax.figure, show)
     return ax
+
+
+def _numbers_or_none(column: np.ndarray) -> np.ndarray | None:
+    """A column of feature values as float64, or None when it holds strings or categories."""
+    try:
+        return np.asarray(column).astype(np.float64)
+    except (TypeError, ValueError):
+        return None

@@ -9,6 +9,7 @@ import numpy as np
 from shapwise.explanation import FEATURE, ROW, Explanation
 from shapwise.plots._common import (
     BLUE,
+    as_plot_numbers,
     dtype_note,
     feature_names,
     finish,
@@ -24,10 +25,12 @@ def interaction_strengths(column: Explanation, others: Explanation) -> np.ndarra
     Rows are sorted by the column's value and cut into bins; within a bin the column's own value
     hardly moves, so what still moves its attribution is other features. The proxy is the summed
     |correlation| between the attribution and each other feature's value within the bins.
+    Strings and categories count by their position among the sorted distinct values.
     """
-    x = np.asarray(column.data, dtype=np.float64)
+    x = as_plot_numbers(column.data)[0]
     attribution = np.asarray(column.values, dtype=np.float64)
-    data = np.asarray(others.data, dtype=np.float64)
+    raw = np.asarray(others.data)
+    data = np.stack([as_plot_numbers(raw[:, j])[0] for j in range(raw.shape[1])], axis=1)
     order = np.argsort(x, kind="stable")
     n_bins = max(min(len(x) // 10, 20), 1)
     strengths = np.zeros(data.shape[1])
@@ -89,21 +92,23 @@ def scatter(
     """
     column = _column(explanation)
     name = _column_name(column)
-    color_name, color_values = None, None
+    color_name, color_values, color_categories = None, None, None
     if color is not None:
         color = one_output(color, "scatter")
         if _is_matrix(color):
             strengths = interaction_strengths(column, color)
             best = int(np.argmax(strengths))
             color_name = feature_names(color)[best]
-            color_values = np.asarray(color.data, dtype=np.float64)[:, best]
+            color_values, color_categories = as_plot_numbers(np.asarray(color.data)[:, best])
         else:
             color = _column(color)
             color_name = _column_name(color)
-            color_values = np.asarray(color.data, dtype=np.float64)
+            color_values, color_categories = as_plot_numbers(color.data)
 
     ax = new_axes(ax, (7, 5))
-    x = np.asarray(column.data, dtype=np.float64)
+    x, categories = as_plot_numbers(column.data)
+    if categories is not None:  # strings or categories: one tick per distinct value
+        ax.set_xticks(range(len(categories)), categories)
     y = np.asarray(column.values, dtype=np.float64)
     if color_values is None:
         ax.scatter(x, y, s=14, color=BLUE, alpha=0.8, linewidths=0)
@@ -124,6 +129,8 @@ def scatter(
         )
         colorbar = ax.figure.colorbar(points, ax=ax, aspect=40, pad=0.02)
         colorbar.set_label(color_name)
+        if color_categories is not None:
+            colorbar.set_ticks(range(len(color_categories)), labels=color_categories)
         colorbar.outline.set_visible(False)
     ax.axhline(0, color="#888888", linewidth=0.8)
     ax.set_xlabel(name)

@@ -156,3 +156,61 @@ def test_masks_or_rows_of_another_width_are_refused(writer):
         masker(np.ones(2, bool), np.zeros(3))
     with pytest.raises(ValueError, match=r"rows of shape \(1, 4\) do not fit"):
         masker(np.ones(3, bool), np.zeros(4))
+
+
+def _mixed_frame(n_rows: int):
+    import pandas as pd
+
+    rng = np.random.default_rng(n_rows)
+    return pd.DataFrame(
+        {
+            "city": rng.choice(["paris", "rome", "oslo"], n_rows),
+            "size": pd.Categorical(rng.choice(["S", "M", "L"], n_rows)),
+            "age": rng.normal(size=n_rows),
+        }
+    )
+
+
+@pytest.mark.parametrize("n_rows", [tabular.SCATTER_MIN_ROWS - 1, tabular.SCATTER_MIN_ROWS + 3])
+def test_mixed_tables_are_masked_by_copying_values(n_rows, writer):
+    frame = _mixed_frame(n_rows)
+    masker = Independent(frame)
+    assert masker.data.dtype == object and masker.feature_names == ["city", "size", "age"]
+    assert masker.columns.dtypes == tuple(frame.dtypes)
+    rows = _mixed_frame(2).to_numpy(dtype=object)
+    rng = np.random.default_rng(1)
+    masks = rng.random((7, 3)) < 0.5
+    owners = np.array([0, 0, 0, 1, 1, 1, 1])
+    background = frame.to_numpy(dtype=object)
+    expected = np.where(masks[:, None, :], rows[owners][:, None, :], background[None, :, :])
+    buffer = np.empty((7, n_rows, 3), dtype=object)
+    out = masker.masked_rows(masks, rows, owners, out=buffer)
+    assert out is buffer  # an object buffer is reused
+    assert out.tolist() == expected.tolist()
+    fresh = masker.masked_rows(masks, rows, owners, out=np.empty((7, n_rows, 3)))
+    assert fresh.dtype == object and fresh.tolist() == expected.tolist()  # never rounded to floats
+
+
+def test_rows_and_background_of_different_kinds_are_refused():
+    mixed = Independent(_mixed_frame(4))
+    with pytest.raises(TypeError, match="rows to explain are all numbers"):
+        mixed.check_row(np.zeros(3))
+    numeric = Independent(np.zeros((4, 3)))
+    with pytest.raises(TypeError, match="rows to explain hold non-numeric columns"):
+        numeric.check_row(np.array(["a", "b", 1.0], dtype=object))
+
+
+def test_the_background_is_a_copy_of_the_callers_data():
+    background = np.arange(12.0).reshape(4, 3)
+    masker = Independent(background)
+    assert not np.shares_memory(masker.data, background)
+    np.testing.assert_array_equal(masker.data, background)
+
+
+def test_a_clustering_of_mixed_tables_must_be_given():
+    frame = _mixed_frame(5)
+    with pytest.raises(TypeError, match="pass a linkage matrix as the clustering"):
+        Partition(frame)
+    linkage = np.array([[0.0, 1.0, 0.5, 2.0], [2.0, 3.0, 1.0, 3.0]])
+    masker = Partition(frame, clustering=linkage)
+    np.testing.assert_array_equal(masker.clustering, linkage)
