@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "explainers": ("shapwise.explainers", None),
     "plots": ("shapwise.plots", None),
+    "models": ("shapwise.models", None),
     "ExactExplainer": ("shapwise.explainers.exact", "ExactExplainer"),
     "PermutationExplainer": ("shapwise.explainers.permutation", "PermutationExplainer"),
     "PartitionExplainer": ("shapwise.explainers.partition", "PartitionExplainer"),

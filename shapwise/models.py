@@ -400,6 +400,10 @@ def as_model(model: Any, batch_size: int | None = None) -> Model:
         if batch_size is not None:
             model.batch_size = int(batch_size)
         return model
+    if any(cls.__module__.startswith("transformers.pipelines") for cls in type(model).__mro__):
+        from shapwise.text_models import TransformersPipeline
+
+        return TransformersPipeline(model, batch_size=batch_size)
     framework = framework_of(model)
     name = type(model).__name__
     if framework == "torch" and hasattr(model, "parameters"):
@@ -421,3 +425,15 @@ def as_model(model: Any, batch_size: int | None = None) -> Model:
         f"cannot explain a {name}: pass a function of a 2-D array, a torch.nn.Module, a Keras "
         "model, or an estimator with predict / predict_proba"
     )
+
+
+# Adapters for transformers (text-classification pipelines, text generation), loaded when used.
+_TEXT_MODELS = ("TransformersPipeline", "TeacherForcing", "TextGeneration")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TEXT_MODELS:
+        from shapwise import text_models
+
+        return getattr(text_models, name)
+    raise AttributeError(f"module 'shapwise.models' has no attribute {name!r}")

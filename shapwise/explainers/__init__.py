@@ -99,6 +99,12 @@ def Explainer(
                 "leave these out, or use a model-agnostic algorithm such as 'permutation'"
             )
         return _load(*_ALGORITHMS[algorithm])(model, masker, **kwargs)
+    from shapwise import text_models
+
+    if text_models.is_pipeline(model):  # a transformers text-classification pipeline
+        model, masker = text_models.for_pipeline(model, masker)
+    elif text_models.is_language_model(model):  # explained by teacher forcing of its output
+        model, masker = text_models.for_language_model(model, masker)
     names = {"output_names": output_names, "feature_names": feature_names}
     if algorithm == "linear" or (algorithm == "auto" and _is_linear_estimator(model)):
         return _load(*_ALGORITHMS["linear"])(model, masker, link=link, **names, **kwargs)

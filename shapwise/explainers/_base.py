@@ -114,7 +114,7 @@ class ExplainerBase:
         self.masker = as_masker(masker)
         self.link = get_link(link)
         self.feature_names = feature_names or getattr(self.masker, "feature_names", None)
-        self.output_names = output_names
+        self.output_names = output_names or getattr(self.model, "output_names", None)
         self.seed = seed
         self._expected_value: np.ndarray | None = None
 
@@ -153,15 +153,23 @@ class ExplainerBase:
         silent: bool = False,
         check_additivity: bool = True,
     ) -> Explanation:
-        """Explain the rows of ``X``; returns an :class:`Explanation`."""
+        """Explain the rows of ``X``; returns an :class:`Explanation`. Texts may come with a
+        target text each, ``explainer(prompts, targets)``, for a model that explains a target
+        (``models.TeacherForcing``)."""
+        targets = None
+        if len(args) == 2 and self.masker.per_text:
+            args, targets = args[:1], args[1]
         if len(args) != 1:
             raise TypeError("pass the rows to explain as one array or DataFrame")
         saved_batch_size = self.model.batch_size
         if batch_size not in ("auto", None):
             self.model.batch_size = int(batch_size)  # for this call only
         try:
-            explain = self._explain_texts if self.masker.per_text else self._explain_rows
-            return explain(args[0], max_evals, outputs, silent, check_additivity)
+            if self.masker.per_text:
+                return self._explain_texts(
+                    args[0], max_evals, outputs, silent, check_additivity, targets
+                )
+            return self._explain_rows(args[0], max_evals, outputs, silent, check_additivity)
         finally:
             self.model.batch_size = saved_batch_size
 
@@ -215,11 +223,17 @@ class ExplainerBase:
         outputs: Any,
         silent: bool,
         check_additivity: bool,
+        targets: Any = None,
     ) -> Explanation:
-        """Explain texts one by one: each has its own tokens (features) and hierarchy."""
+        """Explain texts one by one: each has its own tokens (features) and hierarchy (and,
+        for a model that explains a target, its own target and output names)."""
         from shapwise._progress import progress
+        from shapwise.text_models import set_text_target
 
         texts = as_texts(texts_raw)
+        targets = None if targets is None else as_texts(targets)
+        if targets is not None and len(targets) != len(texts):
+            raise ValueError(f"{len(texts)} texts were given with {len(targets)} targets")
         maskers = []
         for i, text in enumerate(texts):  # every text tokenized before the first model call
             try:
@@ -233,6 +247,9 @@ class ExplainerBase:
         explained = []
         with progress(len(texts), f"{type(self).__name__}", silent) as bar:
             for i, masker in enumerate(maskers):
+                target = None if targets is None else targets[i]
+                names = set_text_target(self.model, texts[i], target)
+                self.output_names = self.output_names if names is None else names
                 own_outputs = None if row_outputs is None else row_outputs[i : i + 1]  # (1, k)
                 game = CoalitionGame(
                     self.model,
@@ -253,6 +270,10 @@ class ExplainerBase:
                 )
                 explained.append(one[0])
                 bar.update(1)
+        if len({np.shape(one.base_values) for one in explained}) > 1:
+            raise ValueError(
+                "the texts have targets of different numbers of tokens; explain them one at a time"
+            )
         return join_texts(explained)
 
     def shap_values(self, X: Any, **kwargs: Any) -> np.ndarray:

@@ -6,7 +6,7 @@ import html
 
 import numpy as np
 
-from shapwise.explanation import Explanation
+from shapwise.explanation import FEATURE, OUTPUT, Explanation
 from shapwise.plots._common import format_number, format_signed, local, one_output, scalar
 
 
@@ -22,7 +22,8 @@ def text(explanation: Explanation, show: bool = True) -> str:
 
     Args:
         explanation: texts with one output; ``data`` holds the tokens, e.g. ``exp[:, :, 1]`` for
-            all texts or ``exp[0, :, 1]`` for one.
+            all texts or ``exp[0, :, 1]`` for one. One text with several outputs (``exp[0]`` of
+            a text-generation explanation) is shown as a table, input tokens by output tokens.
         show: display the HTML in a notebook (when IPython is there).
 
     Returns:
@@ -31,6 +32,8 @@ def text(explanation: Explanation, show: bool = True) -> str:
     if isinstance(explanation, Explanation) and explanation.ragged:
         one_output(explanation, "text", texts=True)
         markup = "".join(_one_text(explanation[i]) for i in range(len(explanation)))
+    elif isinstance(explanation, Explanation) and explanation.axis_kinds == (FEATURE, OUTPUT):
+        markup = _input_by_output(explanation)
     else:
         markup = _one_text(explanation)
     if show:
@@ -71,4 +74,36 @@ def _one_text(explanation: Explanation) -> str:
     return (
         '<div class="shapwise-text" style="font-family:sans-serif;line-height:1.9">'
         f"{header}<div>{' '.join(spans)}</div></div>"
+    )
+
+
+def _input_by_output(explanation: Explanation) -> str:
+    """A table of one text: a row per input token, a column per output (token), each cell
+    shaded by the input token's value for that output."""
+    values = np.asarray(explanation.values, dtype=np.float64)
+    tokens = explanation.data if explanation.data is not None else explanation.feature_names
+    if tokens is None or len(tokens) != len(values):
+        raise ValueError("text needs the tokens in the explanation's data (one per value)")
+    names = explanation.output_names or [str(k) for k in range(values.shape[1])]
+    limit = float(np.max(np.abs(values))) if values.size else 0.0
+    cell = "padding:1px 4px;border-radius:3px"
+    header = "".join(
+        f'<th class="shapwise-output" style="{cell}">{html.escape(str(name))}</th>'
+        for name in names
+    )
+    rows = []
+    for token, row in zip(tokens, values, strict=True):
+        cells = "".join(
+            f'<td data-value="{value:.6g}" title="{format_signed(value, 4)}" '
+            f'style="background:{_shade(value, limit)};{cell}">{format_number(value, 3)}</td>'
+            for value in row
+        )
+        rows.append(
+            f'<tr><th class="shapwise-token" style="text-align:left;{cell}">'
+            f"{html.escape(str(token))}</th>{cells}</tr>"
+        )
+    return (
+        '<div class="shapwise-text" style="font-family:sans-serif">'
+        '<table style="border-collapse:collapse;font-size:12px">'
+        f"<tr><th>input \\ output</th>{header}</tr>{''.join(rows)}</table></div>"
     )
