@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
-stamp=.venv/.installed-$(cat pyproject.toml shapwise/maskers/_fill.c | sha1sum | cut -c1-12)
+stamp=.venv/.installed-$(cat pyproject.toml shapwise/maskers/_fill.c shapwise/explainers/tree/_core.cpp | sha1sum | cut -c1-12)
 if [ -f "$stamp" ]; then
     exit 0
 fi

@@ -31,6 +31,7 @@ _LAZY = {
     "LinearExplainer": ("shapwise.explainers.linear", "LinearExplainer"),
     "DeepExplainer": ("shapwise.explainers.deep", "DeepExplainer"),
     "GradientExplainer": ("shapwise.explainers.gradient", "GradientExplainer"),
+    "TreeExplainer": ("shapwise.explainers.tree", "TreeExplainer"),
     "summary_plot": ("shapwise.plots.legacy", "summary_plot"),
     "dependence_plot": ("shapwise.plots.legacy", "dependence_plot"),
     "force_plot": ("shapwise.plots.legacy", "force_plot"),

@@ -17,6 +17,7 @@ _ALGORITHMS = {
     "linear": ("shapwise.explainers.linear", "LinearExplainer"),
     "deep": ("shapwise.explainers.deep", "DeepExplainer"),
     "gradient": ("shapwise.explainers.gradient", "GradientExplainer"),
+    "tree": ("shapwise.explainers.tree", "TreeExplainer"),
 }
 
 # Public names (shap's spellings) -> (module, attribute).
@@ -35,6 +36,8 @@ _PUBLIC = {
     "DeepExplainer": _ALGORITHMS["deep"],
     "Gradient": _ALGORITHMS["gradient"],
     "GradientExplainer": _ALGORITHMS["gradient"],
+    "Tree": _ALGORITHMS["tree"],
+    "TreeExplainer": _ALGORITHMS["tree"],
 }
 
 
@@ -46,7 +49,15 @@ def _is_linear_estimator(model: Any) -> bool:
     return type(model).__module__.startswith("sklearn.linear_model") and hasattr(model, "coef_")
 
 
+def _is_tree_model(model: Any) -> bool:
+    from shapwise.explainers.tree.explainer import is_tree_model
+
+    return is_tree_model(model)
+
+
 def _choose_algorithm(model: Any, masker: Masker) -> str:
+    if _is_tree_model(model):
+        return "tree"
     if _is_linear_estimator(model):
         return "linear"
     if masker.has_hierarchy:
@@ -105,6 +116,17 @@ def Explainer(
         model, masker = text_models.for_pipeline(model, masker)
     elif text_models.is_language_model(model):  # explained by teacher forcing of its output
         model, masker = text_models.for_language_model(model, masker)
+    if algorithm == "tree" or (algorithm == "auto" and _is_tree_model(model)):
+        if get_link(link) is not identity or output_names:
+            raise ValueError(
+                "the tree explainer does not take link or output_names: its values add up in "
+                "the model's margin; for probabilities pass model_output='probability' with a "
+                "background"
+            )
+        background = getattr(masker, "data", masker) if isinstance(masker, Masker) else masker
+        return _load(*_ALGORITHMS["tree"])(
+            model, background, feature_names=feature_names, **kwargs
+        )
     names = {"output_names": output_names, "feature_names": feature_names}
     if algorithm == "linear" or (algorithm == "auto" and _is_linear_estimator(model)):
         return _load(*_ALGORITHMS["linear"])(model, masker, link=link, **names, **kwargs)

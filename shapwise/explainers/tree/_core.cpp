@@ -1,0 +1,1122 @@
+// Tree SHAP core: exact Shapley values of tree ensembles read from the node table (_table.py).
+//
+// Every function takes the table as one tuple of buffers (see TABLE_FIELDS in _core.py), the rows
+// as a C-contiguous float64 buffer (rows, features), writes into a zeroed float64 output buffer
+// and threads over rows with std::thread, the GIL released. Each row is computed by one thread,
+// trees in order, so values do not depend on the thread count (bit for bit).
+//
+// Path-dependent values. Along a root-to-leaf path with its features merged, feature j has
+// p_j (the product of the cover ratios of its splits) and o_j (1 if the row satisfies all of
+// them). The leaf's game is v(S) = value * prod_{j in S} o_j * prod_{j not in S} p_j, whose
+// Shapley value is
+//     phi_i = value * (o_i - p_i) * integral_0^1 prod_{j != i} (p_j + t (o_j - p_j)) dt,
+// a polynomial of degree d - 1 integrated exactly by Gauss-Legendre with ceil(d / 2) nodes. The
+// products leaving one factor out are prefix times suffix products: no division, no unwinding,
+// so nothing cancels on deep trees. Pair interactions integrate prod_{j != i, k} the same way:
+// integral t^s (1 - t)^(d - 2 - s) dt is the Shapley interaction index's weight.
+//
+// Interventional values. For a row x, a background row b and a leaf, A is the path's features
+// only x satisfies and B those only b satisfies (a feature neither satisfies makes the leaf
+// unreachable); the game is a unanimity game with the closed form
+//     phi_i = value (|A| - 1)! |B|! / (|A| + |B|)!      for i in A,
+//     phi_i = -value |A|! (|B| - 1)! / (|A| + |B|)!     for i in B.
+// Background rows are aggregated per leaf as patterns of satisfied path features with counts,
+// so a row costs leaves x patterns instead of background rows x trees; where the patterns would
+// not fit the memory budget, every (row, background row) pair is walked instead.
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+// ------------------------------------------------------------------------------------ buffers
+struct Buffer {
+    Py_buffer view{};
+    bool held = false;
+    Buffer() = default;
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+    ~Buffer() {
+        if (held) PyBuffer_Release(&view);
+    }
+};
+
+// The element kind of a buffer format: 'i' signed, 'u' unsigned, 'f' float, '?' bool.
+char format_kind(const char* format) {
+    if (format == nullptr) return 'u';  // plain bytes
+    while (*format == '@' || *format == '=' || *format == '<' || *format == '>' || *format == '!')
+        format++;
+    if (format[0] == '\0' || format[1] != '\0') return 'x';
+    switch (format[0]) {
+        case 'b': case 'h': case 'i': case 'l': case 'q': return 'i';
+        case 'B': case 'H': case 'I': case 'L': case 'Q': return 'u';
+        case 'f': case 'd': return 'f';
+        case '?': return '?';
+        default: return 'x';
+    }
+}
+
+// Get a C-contiguous buffer of `count` items of `kind` and `itemsize`; count < 0: any count.
+bool get_buffer(PyObject* object, Buffer& buffer, char kind, Py_ssize_t itemsize, bool writable,
+                Py_ssize_t count, const char* name) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(object, &buffer.view, flags) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s must be a C-contiguous%s buffer", name,
+                     writable ? " writable" : "");
+        return false;
+    }
+    buffer.held = true;
+    if (format_kind(buffer.view.format) != kind || buffer.view.itemsize != itemsize) {
+        PyErr_Format(PyExc_TypeError, "%s has format %s (itemsize %zd); expected kind %c of %zd bytes",
+                     name, buffer.view.format ? buffer.view.format : "B", buffer.view.itemsize,
+                     kind, itemsize);
+        return false;
+    }
+    if (buffer.view.len % itemsize != 0) {
+        PyErr_Format(PyExc_ValueError, "%s holds a partial item", name);
+        return false;
+    }
+    if (count >= 0 && buffer.view.len / itemsize != count) {
+        PyErr_Format(PyExc_ValueError, "%s holds %zd items, expected %zd", name,
+                     buffer.view.len / itemsize, count);
+        return false;
+    }
+    return true;
+}
+
+Py_ssize_t items(const Buffer& buffer) { return buffer.view.len / buffer.view.itemsize; }
+
+// a * b * c, or -1 with a ValueError when it overflows
+Py_ssize_t checked_product(Py_ssize_t a, Py_ssize_t b, Py_ssize_t c = 1) {
+    if (a < 0 || b < 0 || c < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative size");
+        return -1;
+    }
+    if ((b != 0 && a > PY_SSIZE_T_MAX / b) || (c != 0 && a * b > PY_SSIZE_T_MAX / c)) {
+        PyErr_SetString(PyExc_ValueError, "the sizes are too large");
+        return -1;
+    }
+    return a * b * c;
+}
+
+// ------------------------------------------------------------------------------------ the table
+enum Decision : int8_t { LEFT_IF_LESS_EQUAL = 0, LEFT_IF_LESS = 1, LEFT_IF_IN_CATEGORIES = 2 };
+enum Missing : int8_t { MISSING_NAN = 0, MISSING_NAN_OR_ZERO = 1, MISSING_AS_ZERO = 2 };
+
+constexpr int N_TABLE_FIELDS = 14;
+
+struct Table {
+    Buffer buffers[N_TABLE_FIELDS];
+    const int64_t *left = nullptr, *right = nullptr, *feature = nullptr;
+    const double* threshold = nullptr;
+    const int8_t *decision = nullptr, *missing = nullptr;
+    const uint8_t* default_left = nullptr;
+    const int64_t *category_start = nullptr, *category_stop = nullptr;
+    const uint64_t* category_words = nullptr;
+    const double *cover = nullptr, *value = nullptr;
+    const int64_t *tree_start = nullptr, *tree_output = nullptr;
+    int64_t n_nodes = 0, n_trees = 0, n_outputs = 0, n_features = 0, n_words = 0;
+    int64_t max_depth = 0;  // edges on the longest root-to-leaf path
+
+    bool is_leaf(int64_t node) const { return left[node] < 0; }
+
+    // Whether row x goes to the left child of internal node `node`.
+    bool goes_left(int64_t node, const double* x) const {
+        double v = x[feature[node]];
+        const int8_t how_missing = missing[node];
+        if (std::isnan(v)) {
+            if (how_missing != MISSING_AS_ZERO) return default_left[node] != 0;
+            v = 0.0;
+        } else if (how_missing == MISSING_NAN_OR_ZERO && v == 0.0) {
+            return default_left[node] != 0;
+        }
+        switch (decision[node]) {
+            case LEFT_IF_LESS_EQUAL: return v <= threshold[node];
+            case LEFT_IF_LESS: return v < threshold[node];
+            default: {
+                const int64_t words = category_stop[node] - category_start[node];
+                if (!(v >= 0.0) || v != std::floor(v) || v >= 64.0 * (double)words) return false;
+                const int64_t category = (int64_t)v;
+                return ((category_words[category_start[node] + category / 64] >> (category % 64)) &
+                        1u) != 0;
+            }
+        }
+    }
+
+    // Value of `leaf` for output o, as this tree adds it.
+    bool adds_to(int64_t tree, int64_t o) const {
+        return tree_output[tree] < 0 || tree_output[tree] == o;
+    }
+};
+
+// Read and check the table tuple: every buffer's dtype and size, every index in range, and a
+// forest shape (each node the child of at most one node, roots of none), so every walk ends.
+bool read_table(PyObject* fields, int64_t n_features, int64_t n_outputs, Table& T) {
+    if (!PyTuple_Check(fields) || PyTuple_GET_SIZE(fields) != N_TABLE_FIELDS) {
+        PyErr_Format(PyExc_TypeError, "the table must be a tuple of %d arrays", N_TABLE_FIELDS);
+        return false;
+    }
+    if (n_features < 1 || n_outputs < 1) {
+        PyErr_SetString(PyExc_ValueError, "the table needs at least one feature and one output");
+        return false;
+    }
+    PyObject* f[N_TABLE_FIELDS];
+    for (int i = 0; i < N_TABLE_FIELDS; i++) f[i] = PyTuple_GET_ITEM(fields, i);
+    Buffer* b = T.buffers;
+    if (!get_buffer(f[0], b[0], 'i', 8, false, -1, "left")) return false;
+    const Py_ssize_t n = items(b[0]);
+    if (n < 1) {
+        PyErr_SetString(PyExc_ValueError, "the table has no nodes");
+        return false;
+    }
+    const Py_ssize_t n_values = checked_product(n, n_outputs);
+    if (n_values < 0) return false;
+    if (!get_buffer(f[1], b[1], 'i', 8, false, n, "right") ||
+        !get_buffer(f[2], b[2], 'i', 8, false, n, "feature") ||
+        !get_buffer(f[3], b[3], 'f', 8, false, n, "threshold") ||
+        !get_buffer(f[4], b[4], 'i', 1, false, n, "decision") ||
+        !get_buffer(f[5], b[5], 'i', 1, false, n, "missing") ||
+        !get_buffer(f[6], b[6], '?', 1, false, n, "default_left") ||
+        !get_buffer(f[7], b[7], 'i', 8, false, n, "category_start") ||
+        !get_buffer(f[8], b[8], 'i', 8, false, n, "category_stop") ||
+        !get_buffer(f[9], b[9], 'u', 8, false, -1, "category_words") ||
+        !get_buffer(f[10], b[10], 'f', 8, false, n, "cover") ||
+        !get_buffer(f[11], b[11], 'f', 8, false, n_values, "value") ||
+        !get_buffer(f[12], b[12], 'i', 8, false, -1, "tree_start"))
+        return false;
+    const Py_ssize_t n_trees = items(b[12]) - 1;
+    if (n_trees < 1) {
+        PyErr_SetString(PyExc_ValueError, "the table has no trees");
+        return false;
+    }
+    if (!get_buffer(f[13], b[13], 'i', 8, false, n_trees, "tree_output")) return false;
+    T.left = (const int64_t*)b[0].view.buf;
+    T.right = (const int64_t*)b[1].view.buf;
+    T.feature = (const int64_t*)b[2].view.buf;
+    T.threshold = (const double*)b[3].view.buf;
+    T.decision = (const int8_t*)b[4].view.buf;
+    T.missing = (const int8_t*)b[5].view.buf;
+    T.default_left = (const uint8_t*)b[6].view.buf;
+    T.category_start = (const int64_t*)b[7].view.buf;
+    T.category_stop = (const int64_t*)b[8].view.buf;
+    T.category_words = (const uint64_t*)b[9].view.buf;
+    T.cover = (const double*)b[10].view.buf;
+    T.value = (const double*)b[11].view.buf;
+    T.tree_start = (const int64_t*)b[12].view.buf;
+    T.tree_output = (const int64_t*)b[13].view.buf;
+    T.n_nodes = n;
+    T.n_trees = n_trees;
+    T.n_outputs = n_outputs;
+    T.n_features = n_features;
+    T.n_words = items(b[9]);
+
+    if (T.tree_start[0] != 0 || T.tree_start[n_trees] != n) {
+        PyErr_SetString(PyExc_ValueError, "tree_start must run from 0 to the number of nodes");
+        return false;
+    }
+    std::vector<uint8_t> has_parent((size_t)n, 0);
+    std::vector<int64_t> depth((size_t)n, -1);
+    for (int64_t t = 0; t < n_trees; t++) {
+        const int64_t start = T.tree_start[t], stop = T.tree_start[t + 1];
+        if (stop <= start) {
+            PyErr_Format(PyExc_ValueError, "tree %lld has no nodes", (long long)t);
+            return false;
+        }
+        if (T.tree_output[t] < -1 || T.tree_output[t] >= n_outputs) {
+            PyErr_Format(PyExc_ValueError, "tree %lld adds to output %lld of %lld", (long long)t,
+                         (long long)T.tree_output[t], (long long)n_outputs);
+            return false;
+        }
+        for (int64_t node = start; node < stop; node++) {
+            if (!(T.cover[node] >= 0.0)) {
+                PyErr_Format(PyExc_ValueError, "node %lld has cover %g", (long long)node,
+                             T.cover[node]);
+                return false;
+            }
+            if (T.left[node] < 0) {
+                if (T.right[node] >= 0) {
+                    PyErr_Format(PyExc_ValueError, "node %lld has a right child only",
+                                 (long long)node);
+                    return false;
+                }
+                continue;
+            }
+            const int64_t children[2] = {T.left[node], T.right[node]};
+            for (int64_t child : children) {
+                if (child <= start || child >= stop || child == node || has_parent[child]) {
+                    PyErr_Format(PyExc_ValueError,
+                                 "node %lld of tree %lld has child %lld outside its tree or "
+                                 "shared with another node",
+                                 (long long)node, (long long)t, (long long)child);
+                    return false;
+                }
+                has_parent[child] = 1;
+            }
+            if (T.feature[node] < 0 || T.feature[node] >= n_features) {
+                PyErr_Format(PyExc_ValueError, "node %lld splits on feature %lld of %lld",
+                             (long long)node, (long long)T.feature[node], (long long)n_features);
+                return false;
+            }
+            if (T.decision[node] < 0 || T.decision[node] > 2 || T.missing[node] < 0 ||
+                T.missing[node] > 2) {
+                PyErr_Format(PyExc_ValueError, "node %lld has an unknown decision or missing rule",
+                             (long long)node);
+                return false;
+            }
+            if (T.decision[node] == LEFT_IF_IN_CATEGORIES &&
+                (T.category_start[node] < 0 || T.category_stop[node] < T.category_start[node] ||
+                 T.category_stop[node] > T.n_words)) {
+                PyErr_Format(PyExc_ValueError, "node %lld has categories outside category_words",
+                             (long long)node);
+                return false;
+            }
+        }
+        // depths, root first (each node's parent is met before it in a walk from the root)
+        std::vector<int64_t> stack{start};
+        depth[start] = 0;
+        while (!stack.empty()) {
+            const int64_t node = stack.back();
+            stack.pop_back();
+            T.max_depth = std::max(T.max_depth, depth[node]);
+            if (T.left[node] >= 0) {
+                depth[T.left[node]] = depth[T.right[node]] = depth[node] + 1;
+                stack.push_back(T.left[node]);
+                stack.push_back(T.right[node]);
+            }
+        }
+    }
+    return true;
+}
+
+// A float64 matrix (rows, columns) read from a buffer, `columns` checked.
+bool get_rows(PyObject* object, Buffer& buffer, int64_t columns, const char* name,
+              int64_t& n_rows) {
+    if (!get_buffer(object, buffer, 'f', 8, false, -1, name)) return false;
+    const Py_ssize_t n = items(buffer);
+    if (n % columns != 0) {
+        PyErr_Format(PyExc_ValueError, "%s holds %zd numbers, not rows of %lld features", name, n,
+                     (long long)columns);
+        return false;
+    }
+    n_rows = n / columns;
+    return true;
+}
+
+// ------------------------------------------------------------------------------------ threads
+// Run work(begin, end, thread) over chunks of rows on n_jobs threads; false if any chunk failed.
+template <class Work>
+bool parallel_rows(int64_t n_rows, int64_t n_jobs, int64_t chunk, Work&& work) {
+    if (n_rows <= 0) return true;
+    const int64_t n_chunks = (n_rows + chunk - 1) / chunk;
+    const int64_t n_threads = std::max<int64_t>(1, std::min(n_jobs, n_chunks));
+    std::atomic<int64_t> next{0};
+    std::atomic<bool> failed{false};
+    auto run = [&](int64_t thread) {
+        try {
+            for (;;) {
+                const int64_t c = next.fetch_add(1);
+                if (c >= n_chunks || failed.load()) break;
+                work(c * chunk, std::min(n_rows, (c + 1) * chunk), thread);
+            }
+        } catch (...) {
+            failed.store(true);
+        }
+    };
+    std::vector<std::thread> threads;
+    try {
+        for (int64_t i = 1; i < n_threads; i++) threads.emplace_back(run, i);
+    } catch (...) {
+        failed.store(true);
+    }
+    run(0);
+    for (auto& thread : threads) thread.join();
+    return !failed.load();
+}
+
+// ------------------------------------------------------------------------------------ quadrature
+// Gauss-Legendre nodes and weights on [0, 1] for 1..max_points points, exact for polynomials of
+// degree 2 * points - 1.
+struct Quadrature {
+    std::vector<double> t, w;
+    std::vector<size_t> offset;  // points q start at offset[q]
+
+    explicit Quadrature(int64_t max_points) {
+        offset.assign((size_t)max_points + 2, 0);
+        for (int64_t q = 1; q <= max_points; q++) {
+            offset[q] = t.size();
+            for (int64_t i = 0; i < q; i++) {
+                double x = std::cos(M_PI * ((double)i + 0.75) / ((double)q + 0.5));
+                double derivative = 1.0;
+                for (int iteration = 0; iteration < 100; iteration++) {
+                    double p0 = 1.0, p1 = x;  // Legendre P_0, P_1
+                    for (int64_t k = 2; k <= q; k++) {
+                        const double p2 = ((2.0 * k - 1.0) * x * p1 - (k - 1.0) * p0) / k;
+                        p0 = p1;
+                        p1 = p2;
+                    }
+                    derivative = q * (x * p1 - p0) / (x * x - 1.0);
+                    const double step = p1 / derivative;
+                    x -= step;
+                    if (std::fabs(step) < 1e-16) break;
+                }
+                // recompute the derivative at the converged node
+                double p0 = 1.0, p1 = x;
+                for (int64_t k = 2; k <= q; k++) {
+                    const double p2 = ((2.0 * k - 1.0) * x * p1 - (k - 1.0) * p0) / k;
+                    p0 = p1;
+                    p1 = p2;
+                }
+                derivative = q * (x * p1 - p0) / (x * x - 1.0);
+                t.push_back(0.5 * (1.0 - x));
+                w.push_back(1.0 / ((1.0 - x * x) * derivative * derivative));  // (2/..)/2
+            }
+        }
+        offset[max_points + 1] = t.size();
+    }
+};
+
+// The paths of each tree: per internal node the position of its feature among its path's
+// distinct features (its bit in a pattern), per leaf those features.
+struct Paths {
+    std::vector<int64_t> bit;              // per node
+    std::vector<int64_t> leaf_index;       // per node: its position among the leaves, or -1
+    std::vector<int64_t> leaf_node;        // per leaf
+    std::vector<int64_t> feature_start;    // per leaf + 1, into features
+    std::vector<int64_t> features;         // the leaves' path features, end to end
+    std::vector<int64_t> tree_leaf_start;  // per tree + 1
+    int64_t widest = 0;                    // most distinct features on one path
+
+    explicit Paths(const Table& T) {
+        bit.assign((size_t)T.n_nodes, -1);
+        leaf_index.assign((size_t)T.n_nodes, -1);
+        feature_start.push_back(0);
+        std::vector<int64_t> path;
+        for (int64_t t = 0; t < T.n_trees; t++) {
+            tree_leaf_start.push_back((int64_t)leaf_node.size());
+            visit(T, T.tree_start[t], path);
+        }
+        tree_leaf_start.push_back((int64_t)leaf_node.size());
+    }
+
+    void visit(const Table& T, int64_t node, std::vector<int64_t>& path) {
+        if (T.is_leaf(node)) {
+            leaf_index[node] = (int64_t)leaf_node.size();
+            leaf_node.push_back(node);
+            features.insert(features.end(), path.begin(), path.end());
+            feature_start.push_back((int64_t)features.size());
+            widest = std::max<int64_t>(widest, (int64_t)path.size());
+            return;
+        }
+        const int64_t f = T.feature[node];
+        const int64_t at = std::find(path.begin(), path.end(), f) - path.begin();
+        bit[node] = at;
+        const bool added = at == (int64_t)path.size();
+        if (added) path.push_back(f);
+        visit(T, T.left[node], path);
+        visit(T, T.right[node], path);
+        if (added) path.pop_back();
+    }
+
+    int64_t width(int64_t leaf) const { return feature_start[leaf + 1] - feature_start[leaf]; }
+};
+
+// ------------------------------------------------------------------------------------ path-dependent
+// The leaf's (o_i - p_i) * integral of prod_{j != i} (p_j + t (o_j - p_j)) for its d path
+// features, with Q quadrature points: prefix products stored (weights folded in), the suffix
+// product carried backwards.
+template <int Q>
+void leaf_integrals(const double* p, const double* o, int64_t d, const double* t, const double* w,
+                    double* prefix, double* coef) {
+    for (int k = 0; k < Q; k++) prefix[k] = w[k];
+    for (int64_t i = 0; i < d; i++) {
+        const double pi = p[i], di = o[i] - p[i];
+        const double* before = prefix + i * Q;
+        double* after = prefix + (i + 1) * Q;
+        for (int k = 0; k < Q; k++) after[k] = before[k] * (pi + t[k] * di);
+    }
+    double suffix[Q];
+    for (int k = 0; k < Q; k++) suffix[k] = 1.0;
+    for (int64_t i = d - 1; i >= 0; i--) {
+        const double pi = p[i], di = o[i] - p[i];
+        const double* before = prefix + i * Q;
+        double integral = 0.0;
+        for (int k = 0; k < Q; k++) integral += before[k] * suffix[k];
+        coef[i] = di * integral;
+        for (int k = 0; k < Q; k++) suffix[k] *= pi + t[k] * di;
+    }
+}
+
+// The same for any number of points q (suffix products in `suffix`, q of them).
+void leaf_integrals_any(const double* p, const double* o, int64_t d, int64_t q, const double* t,
+                        const double* w, double* prefix, double* suffix, double* coef) {
+    for (int64_t k = 0; k < q; k++) prefix[k] = w[k], suffix[k] = 1.0;
+    for (int64_t i = 0; i < d; i++) {
+        const double pi = p[i], di = o[i] - p[i];
+        for (int64_t k = 0; k < q; k++) prefix[(i + 1) * q + k] = prefix[i * q + k] * (pi + t[k] * di);
+    }
+    for (int64_t i = d - 1; i >= 0; i--) {
+        const double pi = p[i], di = o[i] - p[i];
+        double integral = 0.0;
+        for (int64_t k = 0; k < q; k++) integral += prefix[i * q + k] * suffix[k];
+        coef[i] = di * integral;
+        for (int64_t k = 0; k < q; k++) suffix[k] *= pi + t[k] * di;
+    }
+}
+
+// What the path-dependent walk reads per node besides the table: its feature's position among
+// its path's distinct features, and each child's share of its parent's cover.
+struct PathShape {
+    Paths paths;
+    std::vector<double> ratio;  // per node: cover / parent's cover (0 under a node of no cover)
+
+    explicit PathShape(const Table& T) : paths(T), ratio((size_t)T.n_nodes, 1.0) {
+        for (int64_t node = 0; node < T.n_nodes; node++) {
+            if (T.is_leaf(node)) continue;
+            const double parent = T.cover[node];
+            ratio[T.left[node]] = parent > 0.0 ? T.cover[T.left[node]] / parent : 0.0;
+            ratio[T.right[node]] = parent > 0.0 ? T.cover[T.right[node]] / parent : 0.0;
+        }
+    }
+};
+
+struct PathDependent {
+    const Table& T;
+    const PathShape& shape;
+    const Quadrature& Q;
+    const bool interactions;
+    const int64_t F, O;
+    std::vector<double> p, o;        // per path feature: merged cover share, satisfied flag
+    std::vector<double> pre, suf;    // prefix products (d + 1) x points; suffix products
+    std::vector<double> coef, pair;  // per path feature; pairs d x d
+    std::vector<double> mid;
+    const double* x = nullptr;
+    double* out = nullptr;  // the row's (F, O) or (F, F, O) values
+    int64_t tree = 0;
+
+    PathDependent(const Table& table, const PathShape& s, const Quadrature& quadrature, bool pairs)
+        : T(table), shape(s), Q(quadrature), interactions(pairs), F(table.n_features),
+          O(table.n_outputs) {
+        const size_t d = (size_t)s.paths.widest + 1, points = (size_t)(d + 1) / 2 + 1;
+        p.resize(d);
+        o.resize(d);
+        pre.resize((d + 1) * points);
+        suf.resize(points);
+        coef.resize(d);
+        mid.resize(points);
+        if (interactions) pair.resize(d * d);
+    }
+
+    void walk(int64_t node, int64_t d) {
+        if (T.is_leaf(node)) {
+            if (d > 0) leaf(node, d);
+            return;
+        }
+        const bool left = T.goes_left(node, x);
+        const int64_t at = shape.paths.bit[node];
+        for (int side = 0; side < 2; side++) {
+            const int64_t child = side == 0 ? T.left[node] : T.right[node];
+            const double ratio = shape.ratio[child];
+            const double satisfied = (side == 0) == left ? 1.0 : 0.0;
+            if (at < d) {
+                const double old_p = p[at], old_o = o[at];
+                p[at] = old_p * ratio;
+                o[at] = old_o * satisfied;
+                if (p[at] != 0.0 || o[at] != 0.0) walk(child, d);  // else every v(S) is 0
+                p[at] = old_p;
+                o[at] = old_o;
+            } else {
+                p[d] = ratio;
+                o[d] = satisfied;
+                if (ratio != 0.0 || satisfied != 0.0) walk(child, d + 1);
+            }
+        }
+    }
+
+    void leaf(int64_t node, int64_t d) {
+        const int64_t q = (d + 1) / 2;
+        const double* t = Q.t.data() + Q.offset[q];
+        const double* w = Q.w.data() + Q.offset[q];
+        switch (q) {
+            case 1: leaf_integrals<1>(p.data(), o.data(), d, t, w, pre.data(), coef.data()); break;
+            case 2: leaf_integrals<2>(p.data(), o.data(), d, t, w, pre.data(), coef.data()); break;
+            case 3: leaf_integrals<3>(p.data(), o.data(), d, t, w, pre.data(), coef.data()); break;
+            case 4: leaf_integrals<4>(p.data(), o.data(), d, t, w, pre.data(), coef.data()); break;
+            case 5: leaf_integrals<5>(p.data(), o.data(), d, t, w, pre.data(), coef.data()); break;
+            case 6: leaf_integrals<6>(p.data(), o.data(), d, t, w, pre.data(), coef.data()); break;
+            case 7: leaf_integrals<7>(p.data(), o.data(), d, t, w, pre.data(), coef.data()); break;
+            case 8: leaf_integrals<8>(p.data(), o.data(), d, t, w, pre.data(), coef.data()); break;
+            default:
+                leaf_integrals_any(p.data(), o.data(), d, q, t, w, pre.data(), suf.data(),
+                                   coef.data());
+        }
+        const int64_t leaf_index = shape.paths.leaf_index[node];
+        const int64_t* features = shape.paths.features.data() + shape.paths.feature_start[leaf_index];
+        const double* value = T.value + node * O;
+        if (!interactions) {
+            const int64_t only = T.tree_output[tree];
+            if (only >= 0) {
+                for (int64_t i = 0; i < d; i++) out[features[i] * O + only] += value[only] * coef[i];
+                return;
+            }
+            for (int64_t i = 0; i < d; i++) {
+                double* row = out + features[i] * O;
+                for (int64_t c = 0; c < O; c++) row[c] += value[c] * coef[i];
+            }
+            return;
+        }
+        // pairs: prod over j != i, k as prefix(i) * middle(i+1..k-1) * suffix(k+1), the prefix
+        // (weights folded in) recomputed, the suffix products stored
+        std::vector<double>& S = suffix_table;
+        S.resize((size_t)((d + 1) * q));
+        for (int64_t k = 0; k < q; k++) pre[k] = w[k], S[d * q + k] = 1.0;
+        for (int64_t i = 0; i < d; i++) {
+            const double pi = p[i], di = o[i] - p[i];
+            for (int64_t k = 0; k < q; k++) pre[(i + 1) * q + k] = pre[i * q + k] * (pi + t[k] * di);
+        }
+        for (int64_t i = d - 1; i >= 0; i--) {
+            const double pi = p[i], di = o[i] - p[i];
+            for (int64_t k = 0; k < q; k++) S[i * q + k] = S[(i + 1) * q + k] * (pi + t[k] * di);
+        }
+        for (int64_t i = 0; i < d; i++) {
+            for (int64_t k = 0; k < q; k++) mid[k] = 1.0;
+            for (int64_t j = i + 1; j < d; j++) {
+                double integral = 0.0;
+                for (int64_t k = 0; k < q; k++)
+                    integral += pre[i * q + k] * mid[k] * S[(j + 1) * q + k];
+                const double index = (o[i] - p[i]) * (o[j] - p[j]) * integral;
+                pair[i * d + j] = pair[j * d + i] = index;
+                const double pj = p[j], dj = o[j] - p[j];
+                for (int64_t k = 0; k < q; k++) mid[k] *= pj + t[k] * dj;
+            }
+        }
+        for (int64_t i = 0; i < d; i++) {
+            double diagonal = coef[i];
+            for (int64_t j = 0; j < d; j++) {
+                if (j == i) continue;
+                const double half = 0.5 * pair[i * d + j];
+                diagonal -= half;
+                add_cell(out + (features[i] * F + features[j]) * O, value, half);
+            }
+            add_cell(out + (features[i] * F + features[i]) * O, value, diagonal);
+        }
+    }
+
+    std::vector<double> suffix_table;
+
+    void add_cell(double* cell, const double* value, double weight) const {
+        for (int64_t c = 0; c < O; c++)
+            if (T.adds_to(tree, c)) cell[c] += value[c] * weight;
+    }
+};
+
+// ------------------------------------------------------------------------------------ interventional
+// Weights of the unanimity game of a leaf, divided by the background size.
+struct UnanimityWeights {
+    double scale;
+    explicit UnanimityWeights(int64_t n_background) : scale(1.0 / (double)n_background) {}
+    static double log_factorial(int64_t n) { return std::lgamma((double)n + 1.0); }
+    // (a - 1)! b! / (a + b)!: each feature only the row satisfies
+    double only_row(int64_t a, int64_t b) const {
+        return scale * std::exp(log_factorial(a - 1) + log_factorial(b) - log_factorial(a + b));
+    }
+    // a! (b - 1)! / (a + b)!: each feature only the background row satisfies (taken negative)
+    double only_background(int64_t a, int64_t b) const { return only_row(b, a); }
+    // Shapley interaction index of a pair, both in A, both in B, or one in each
+    double pair(int64_t a, int64_t b, int in_a) const {
+        const int64_t n = a + b;
+        if (in_a == 2) return scale * std::exp(log_factorial(a - 2) + log_factorial(b) - log_factorial(n - 1));
+        if (in_a == 0) return scale * std::exp(log_factorial(a) + log_factorial(b - 2) - log_factorial(n - 1));
+        return -scale * std::exp(log_factorial(a - 1) + log_factorial(b - 1) - log_factorial(n - 1));
+    }
+};
+
+// The weights for |A| + |B| < 128 from tables (looked up in the inner loops), others computed.
+struct WeightTables {
+    static constexpr int64_t width = 128;
+    UnanimityWeights W;
+    std::vector<double> tables[5];  // row, background, pair in A, pair in B, pair across
+
+    explicit WeightTables(int64_t n_background) : W(n_background) {
+        for (auto& table : tables) table.assign((size_t)(width * width), 0.0);
+        for (int64_t a = 0; a < width; a++) {
+            for (int64_t b = 0; a + b < width; b++) {
+                for (int kind = 0; kind < 5; kind++) tables[kind][at(a, b)] = compute(kind, a, b);
+            }
+        }
+    }
+    double compute(int kind, int64_t a, int64_t b) const {
+        switch (kind) {
+            case 0: return a >= 1 ? W.only_row(a, b) : 0.0;
+            case 1: return b >= 1 ? W.only_background(a, b) : 0.0;
+            case 2: return a >= 2 ? W.pair(a, b, 2) : 0.0;
+            case 3: return b >= 2 ? W.pair(a, b, 0) : 0.0;
+            default: return a >= 1 && b >= 1 ? W.pair(a, b, 1) : 0.0;
+        }
+    }
+    static size_t at(int64_t a, int64_t b) { return (size_t)(a * width + b); }
+    double get(int kind, int64_t a, int64_t b) const {
+        return a + b < width ? tables[kind][at(a, b)] : compute(kind, a, b);
+    }
+};
+
+// Adds one leaf game's values (weight: the leaf's weight, e.g. a pattern count) to a row's out.
+struct LeafGame {
+    const Table& T;
+    const WeightTables& W;
+    const bool interactions;
+    const int64_t F, O;
+    std::vector<double> acc;
+
+    LeafGame(const Table& table, const WeightTables& weights, bool pairs)
+        : T(table), W(weights), interactions(pairs), F(table.n_features), O(table.n_outputs) {}
+
+    // Features `a` (only the row satisfies) and `b` (only the background row), as feature ids.
+    void add(const int64_t* a, int64_t na, const int64_t* b, int64_t nb, double weight,
+             const double* value, int64_t tree, double* out) {
+        if (na + nb == 0) return;
+        const double wa = weight * W.get(0, na, nb);
+        const double wb = -weight * W.get(1, na, nb);
+        if (!interactions) {
+            for (int64_t i = 0; i < na; i++) add_cell(out + a[i] * O, value, wa, tree);
+            for (int64_t i = 0; i < nb; i++) add_cell(out + b[i] * O, value, wb, tree);
+            return;
+        }
+        const double aa = 0.5 * weight * W.get(2, na, nb);
+        const double bb = 0.5 * weight * W.get(3, na, nb);
+        const double ab = 0.5 * weight * W.get(4, na, nb);
+        // diagonal: value minus the row's off-diagonal halves
+        const double diagonal_a = wa - (na - 1) * aa - nb * ab;
+        const double diagonal_b = wb - (nb - 1) * bb - na * ab;
+        for (int64_t i = 0; i < na; i++) {
+            for (int64_t j = 0; j < na; j++)
+                add_cell(out + (a[i] * F + a[j]) * O, value, i == j ? diagonal_a : aa, tree);
+            for (int64_t j = 0; j < nb; j++) {
+                add_cell(out + (a[i] * F + b[j]) * O, value, ab, tree);
+                add_cell(out + (b[j] * F + a[i]) * O, value, ab, tree);
+            }
+        }
+        for (int64_t i = 0; i < nb; i++)
+            for (int64_t j = 0; j < nb; j++)
+                add_cell(out + (b[i] * F + b[j]) * O, value, i == j ? diagonal_b : bb, tree);
+    }
+
+    void add_cell(double* cell, const double* value, double weight, int64_t tree) const {
+        for (int64_t c = 0; c < O; c++)
+            if (T.adds_to(tree, c)) cell[c] += value[c] * weight;
+    }
+};
+
+
+constexpr uint64_t ALL = ~(uint64_t)0;
+
+uint64_t full_mask(int64_t width) { return width >= 64 ? ALL : (((uint64_t)1 << width) - 1); }
+
+// Calls visit(leaf, mask) for every leaf of tree t: mask bit k set when row x satisfies every
+// split on the leaf's path feature k. Needs at most 64 distinct features per path.
+template <class Visit>
+void leaf_masks(const Table& T, const Paths& paths, int64_t t, const double* x,
+                std::vector<std::pair<int64_t, uint64_t>>& stack, Visit&& visit) {
+    stack.clear();
+    stack.push_back({T.tree_start[t], ALL});
+    while (!stack.empty()) {
+        const auto [node, mask] = stack.back();
+        stack.pop_back();
+        if (T.is_leaf(node)) {
+            const int64_t leaf = paths.leaf_index[node];
+            visit(leaf, mask & full_mask(paths.width(leaf)));
+            continue;
+        }
+        const uint64_t failed = mask & ~((uint64_t)1 << paths.bit[node]);
+        const bool left = T.goes_left(node, x);
+        stack.push_back({T.right[node], left ? failed : mask});
+        stack.push_back({T.left[node], left ? mask : failed});
+    }
+}
+
+// The background's patterns per leaf: distinct masks with their counts.
+struct Patterns {
+    std::vector<int64_t> start;  // per leaf + 1
+    std::vector<uint64_t> mask;
+    std::vector<double> count;
+
+    // The most memory (bytes) the patterns can take.
+    static double bound(const Paths& paths, int64_t n_background) {
+        double total = 0.0;
+        for (size_t leaf = 0; leaf + 1 < paths.feature_start.size(); leaf++) {
+            const int64_t width = paths.width((int64_t)leaf);
+            const double distinct = width >= 40 ? (double)n_background
+                                                : std::min((double)n_background, std::ldexp(1.0, (int)width));
+            total += distinct * 16.0;
+        }
+        return total;
+    }
+
+    bool build(const Table& T, const Paths& paths, const double* background, int64_t n_background,
+               int64_t n_jobs) {
+        const int64_t n_leaves = (int64_t)paths.leaf_node.size();
+        std::vector<std::vector<uint64_t>> tree_masks((size_t)T.n_trees);
+        std::vector<std::vector<double>> tree_counts((size_t)T.n_trees);
+        std::vector<std::vector<int64_t>> tree_sizes((size_t)T.n_trees);
+        const int64_t F = T.n_features;
+        const bool ok = parallel_rows(T.n_trees, n_jobs, 1, [&](int64_t begin, int64_t end, int64_t) {
+            std::vector<std::pair<int64_t, uint64_t>> stack;
+            for (int64_t t = begin; t < end; t++) {
+                const int64_t first = paths.tree_leaf_start[t];
+                const int64_t leaves = paths.tree_leaf_start[t + 1] - first;
+                std::vector<std::vector<uint64_t>> seen((size_t)leaves);
+                for (int64_t r = 0; r < n_background; r++) {
+                    leaf_masks(T, paths, t, background + r * F, stack,
+                               [&](int64_t leaf, uint64_t mask) { seen[leaf - first].push_back(mask); });
+                }
+                auto& masks = tree_masks[t];
+                auto& counts = tree_counts[t];
+                auto& sizes = tree_sizes[t];
+                for (auto& list : seen) {
+                    std::sort(list.begin(), list.end());
+                    int64_t size = 0;
+                    for (size_t i = 0; i < list.size();) {
+                        size_t j = i;
+                        while (j < list.size() && list[j] == list[i]) j++;
+                        masks.push_back(list[i]);
+                        counts.push_back((double)(j - i));
+                        size++;
+                        i = j;
+                    }
+                    sizes.push_back(size);
+                    std::vector<uint64_t>().swap(list);
+                }
+            }
+        });
+        if (!ok) return false;
+        start.assign((size_t)n_leaves + 1, 0);
+        int64_t leaf = 0;
+        for (int64_t t = 0; t < T.n_trees; t++) {
+            for (int64_t size : tree_sizes[t]) {
+                start[leaf + 1] = start[leaf] + size;
+                leaf++;
+            }
+            mask.insert(mask.end(), tree_masks[t].begin(), tree_masks[t].end());
+            count.insert(count.end(), tree_counts[t].begin(), tree_counts[t].end());
+            std::vector<uint64_t>().swap(tree_masks[t]);
+            std::vector<double>().swap(tree_counts[t]);
+        }
+        return true;
+    }
+};
+
+// One row's interventional values from the background's patterns.
+struct PatternRow {
+    const Table& T;
+    const Paths& paths;
+    const Patterns& patterns;
+    const WeightTables& W;
+    LeafGame game;
+    std::vector<double> acc;
+    std::vector<int64_t> a_features, b_features;
+
+    PatternRow(const Table& table, const Paths& p, const Patterns& pt, const WeightTables& w,
+               bool interactions)
+        : T(table), paths(p), patterns(pt), W(w), game(table, w, interactions) {
+        acc.resize(64);
+        a_features.resize(64);
+        b_features.resize(64);
+    }
+
+    void leaf(int64_t leaf, uint64_t r, int64_t tree, double* out) {
+        const int64_t d = paths.width(leaf);
+        const uint64_t full = full_mask(d);
+        const uint64_t only_background = full & ~r;
+        const int64_t nb = __builtin_popcountll(only_background);
+        const int64_t* features = paths.features.data() + paths.feature_start[leaf];
+        const double* value = T.value + paths.leaf_node[leaf] * T.n_outputs;
+        const int64_t first = patterns.start[leaf], stop = patterns.start[leaf + 1];
+        if (game.interactions) {
+            int64_t n_b = 0;
+            for (uint64_t bits = only_background; bits; bits &= bits - 1)
+                b_features[n_b++] = features[__builtin_ctzll(bits)];
+            for (int64_t k = first; k < stop; k++) {
+                const uint64_t m = patterns.mask[k];
+                if ((m | r) != full) continue;
+                int64_t n_a = 0;
+                for (uint64_t bits = r & ~m; bits; bits &= bits - 1)
+                    a_features[n_a++] = features[__builtin_ctzll(bits)];
+                game.add(a_features.data(), n_a, b_features.data(), n_b, patterns.count[k], value,
+                         tree, out);
+            }
+            return;
+        }
+        for (int64_t i = 0; i < d; i++) acc[i] = 0.0;
+        double background_total = 0.0;
+        bool any = false;
+        for (int64_t k = first; k < stop; k++) {
+            const uint64_t m = patterns.mask[k];
+            if ((m | r) != full) continue;
+            const uint64_t only_row = r & ~m;
+            const int64_t na = __builtin_popcountll(only_row);
+            if (na + nb == 0) continue;
+            any = true;
+            const double c = patterns.count[k];
+            if (na) {
+                const double wa = c * W.get(0, na, nb);
+                for (uint64_t bits = only_row; bits; bits &= bits - 1) acc[__builtin_ctzll(bits)] += wa;
+            }
+            if (nb) background_total += c * W.get(1, na, nb);
+        }
+        if (!any) return;
+        for (uint64_t bits = r; bits; bits &= bits - 1) {
+            const int64_t i = __builtin_ctzll(bits);
+            if (acc[i] != 0.0) game.add_cell(out + features[i] * T.n_outputs, value, acc[i], tree);
+        }
+        if (background_total != 0.0)
+            for (uint64_t bits = only_background; bits; bits &= bits - 1)
+                game.add_cell(out + features[__builtin_ctzll(bits)] * T.n_outputs, value,
+                              -background_total, tree);
+    }
+};
+
+// One (row, background row) pair walked through a tree: every leaf a mix of the two reaches.
+struct PairWalk {
+    const Table& T;
+    LeafGame game;
+    std::vector<int8_t> side;  // per feature: 0 undecided, 1 the row's, 2 the background row's
+    std::vector<int64_t> a, b;
+    const double *x = nullptr, *z = nullptr;
+    double* out = nullptr;
+    int64_t tree = 0;
+
+    PairWalk(const Table& table, const WeightTables& W, bool interactions)
+        : T(table), game(table, W, interactions) {
+        side.assign((size_t)table.n_features, 0);
+        a.reserve(64);
+        b.reserve(64);
+    }
+
+    void walk(int64_t node) {
+        if (T.is_leaf(node)) {
+            game.add(a.data(), (int64_t)a.size(), b.data(), (int64_t)b.size(), 1.0,
+                     T.value + node * T.n_outputs, tree, out);
+            return;
+        }
+        const int64_t f = T.feature[node];
+        const bool x_left = T.goes_left(node, x);
+        if (side[f] == 1) return walk(x_left ? T.left[node] : T.right[node]);
+        const bool z_left = T.goes_left(node, z);
+        if (side[f] == 2 || x_left == z_left) return walk(z_left ? T.left[node] : T.right[node]);
+        side[f] = 1;
+        a.push_back(f);
+        walk(x_left ? T.left[node] : T.right[node]);
+        a.pop_back();
+        side[f] = 2;
+        b.push_back(f);
+        walk(z_left ? T.left[node] : T.right[node]);
+        b.pop_back();
+        side[f] = 0;
+    }
+};
+
+// ------------------------------------------------------------------------------------ Python entry
+struct Common {
+    Table table;
+    Buffer rows, out;
+    int64_t n_rows = 0, n_jobs = 1;
+};
+
+bool read_common(PyObject* fields, long long n_features, long long n_outputs, PyObject* X,
+                 PyObject* out, long long n_jobs, int out_features_power, Common& c) {
+    if (!read_table(fields, n_features, n_outputs, c.table)) return false;
+    if (!get_rows(X, c.rows, n_features, "X", c.n_rows)) return false;
+    Py_ssize_t size = checked_product(c.n_rows, n_outputs);
+    for (int i = 0; i < out_features_power && size >= 0; i++) size = checked_product(size, n_features);
+    if (size < 0) return false;
+    if (!get_buffer(out, c.out, 'f', 8, true, size, "out")) return false;
+    c.n_jobs = std::max<long long>(1, n_jobs);
+    return true;
+}
+
+PyObject* py_predict(PyObject*, PyObject* args) {
+    PyObject *fields, *X, *base, *out;
+    long long n_features, n_outputs, n_jobs;
+    if (!PyArg_ParseTuple(args, "OLLOOOL", &fields, &n_features, &n_outputs, &X, &base, &out,
+                          &n_jobs))
+        return nullptr;
+    Common c;
+    Buffer base_buffer;
+    if (!read_common(fields, n_features, n_outputs, X, out, n_jobs, 0, c)) return nullptr;
+    if (!get_buffer(base, base_buffer, 'f', 8, false, n_outputs, "base_offset")) return nullptr;
+    const Table& T = c.table;
+    const double* x0 = (const double*)c.rows.view.buf;
+    double* out0 = (double*)c.out.view.buf;
+    const double* offset = (const double*)base_buffer.view.buf;
+    bool ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = parallel_rows(c.n_rows, c.n_jobs, 256, [&](int64_t begin, int64_t end, int64_t) {
+        for (int64_t r = begin; r < end; r++)
+            for (int64_t k = 0; k < T.n_outputs; k++) out0[r * T.n_outputs + k] = offset[k];
+        for (int64_t t = 0; t < T.n_trees; t++) {
+            for (int64_t r = begin; r < end; r++) {
+                const double* x = x0 + r * T.n_features;
+                int64_t node = T.tree_start[t];
+                while (!T.is_leaf(node)) node = T.goes_left(node, x) ? T.left[node] : T.right[node];
+                for (int64_t k = 0; k < T.n_outputs; k++)
+                    if (T.adds_to(t, k)) out0[r * T.n_outputs + k] += T.value[node * T.n_outputs + k];
+            }
+        }
+    });
+    Py_END_ALLOW_THREADS
+    if (!ok) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+PyObject* py_path_dependent(PyObject*, PyObject* args) {
+    PyObject *fields, *X, *out;
+    long long n_features, n_outputs, n_jobs;
+    int interactions;
+    if (!PyArg_ParseTuple(args, "OLLOOLp", &fields, &n_features, &n_outputs, &X, &out, &n_jobs,
+                          &interactions))
+        return nullptr;
+    Common c;
+    if (!read_common(fields, n_features, n_outputs, X, out, n_jobs, interactions ? 2 : 1, c))
+        return nullptr;
+    const Table& T = c.table;
+    const int64_t row_size = T.n_outputs * T.n_features * (interactions ? T.n_features : 1);
+    const double* x0 = (const double*)c.rows.view.buf;
+    double* out0 = (double*)c.out.view.buf;
+    bool ok = false;
+    Py_BEGIN_ALLOW_THREADS
+    try {
+        const PathShape shape(T);
+        const Quadrature quadrature((shape.paths.widest + 1) / 2 + 1);
+        ok = parallel_rows(c.n_rows, c.n_jobs, 16, [&](int64_t begin, int64_t end, int64_t) {
+            PathDependent worker(T, shape, quadrature, interactions != 0);
+            for (int64_t t = 0; t < T.n_trees; t++) {
+                worker.tree = t;
+                for (int64_t r = begin; r < end; r++) {
+                    worker.x = x0 + r * T.n_features;
+                    worker.out = out0 + r * row_size;
+                    worker.walk(T.tree_start[t], 0);
+                }
+            }
+        });
+    } catch (...) {
+        ok = false;
+    }
+    Py_END_ALLOW_THREADS
+    if (!ok) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+PyObject* py_interventional(PyObject*, PyObject* args) {
+    PyObject *fields, *X, *background, *out;
+    long long n_features, n_outputs, n_jobs;
+    int interactions;
+    const char* method;
+    double memory_budget;
+    if (!PyArg_ParseTuple(args, "OLLOOOLpsd", &fields, &n_features, &n_outputs, &X, &background,
+                          &out, &n_jobs, &interactions, &method, &memory_budget))
+        return nullptr;
+    Common c;
+    if (!read_common(fields, n_features, n_outputs, X, out, n_jobs, interactions ? 2 : 1, c))
+        return nullptr;
+    Buffer background_buffer;
+    int64_t n_background = 0;
+    if (!get_rows(background, background_buffer, n_features, "background", n_background))
+        return nullptr;
+    if (n_background < 1) {
+        PyErr_SetString(PyExc_ValueError, "the background has no rows");
+        return nullptr;
+    }
+    const std::string how(method);
+    if (how != "auto" && how != "patterns" && how != "pairs") {
+        PyErr_SetString(PyExc_ValueError, "method must be 'auto', 'patterns' or 'pairs'");
+        return nullptr;
+    }
+    const Table& T = c.table;
+    const int64_t row_size = T.n_outputs * T.n_features * (interactions ? T.n_features : 1);
+    const double* x0 = (const double*)c.rows.view.buf;
+    const double* z0 = (const double*)background_buffer.view.buf;
+    double* out0 = (double*)c.out.view.buf;
+    bool ok = false;
+    const char* used = "pairs";
+    std::string error;
+    Py_BEGIN_ALLOW_THREADS
+    try {
+        const Paths paths(T);
+        const WeightTables weights(n_background);
+        bool use_patterns = paths.widest <= 64 &&
+                            (how == "patterns" ||
+                             (how == "auto" && Patterns::bound(paths, n_background) <= memory_budget));
+        if (how == "patterns" && paths.widest > 64) error = "a path has more than 64 distinct features";
+        Patterns patterns;
+        if (use_patterns && error.empty()) {
+            used = "patterns";
+            ok = patterns.build(T, paths, z0, n_background, c.n_jobs) &&
+                 parallel_rows(c.n_rows, c.n_jobs, 8, [&](int64_t begin, int64_t end, int64_t) {
+                     PatternRow worker(T, paths, patterns, weights, interactions != 0);
+                     std::vector<std::pair<int64_t, uint64_t>> stack;
+                     for (int64_t t = 0; t < T.n_trees; t++) {
+                         for (int64_t r = begin; r < end; r++) {
+                             double* row_out = out0 + r * row_size;
+                             leaf_masks(T, paths, t, x0 + r * T.n_features, stack,
+                                        [&](int64_t leaf, uint64_t mask) { worker.leaf(leaf, mask, t, row_out); });
+                         }
+                     }
+                 });
+        } else if (error.empty()) {
+            ok = parallel_rows(c.n_rows, c.n_jobs, 4, [&](int64_t begin, int64_t end, int64_t) {
+                PairWalk worker(T, weights, interactions != 0);
+                for (int64_t t = 0; t < T.n_trees; t++) {
+                    worker.tree = t;
+                    for (int64_t r = begin; r < end; r++) {
+                        worker.x = x0 + r * T.n_features;
+                        worker.out = out0 + r * row_size;
+                        for (int64_t k = 0; k < n_background; k++) {
+                            worker.z = z0 + k * T.n_features;
+                            worker.walk(T.tree_start[t]);
+                        }
+                    }
+                }
+            });
+        }
+    } catch (...) {
+        ok = false;
+    }
+    Py_END_ALLOW_THREADS
+    if (!error.empty()) {
+        PyErr_SetString(PyExc_ValueError, error.c_str());
+        return nullptr;
+    }
+    if (!ok) return PyErr_NoMemory();
+    return PyUnicode_FromString(used);
+}
+
+PyMethodDef methods[] = {
+    {"predict", py_predict, METH_VARARGS,
+     "predict(table, n_features, n_outputs, X, base_offset, out, n_jobs): margins into out."},
+    {"path_dependent", py_path_dependent, METH_VARARGS,
+     "path_dependent(table, n_features, n_outputs, X, out, n_jobs, interactions): adds the "
+     "path-dependent values (or pair interactions) of every row into out."},
+    {"interventional", py_interventional, METH_VARARGS,
+     "interventional(table, n_features, n_outputs, X, background, out, n_jobs, interactions, "
+     "method, memory_budget): adds the interventional values into out; returns the method used."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyModuleDef module_definition = {
+    PyModuleDef_HEAD_INIT, "_core", "Tree SHAP: exact values of tree ensembles.", -1, methods,
+    nullptr, nullptr, nullptr, nullptr,
+};
+
+}  // namespace
+
+PyMODINIT_FUNC PyInit__core(void) { return PyModule_Create(&module_definition); }

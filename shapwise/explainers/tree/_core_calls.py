@@ -1,0 +1,163 @@
+"""Calls into the compiled Tree SHAP core (``_core.cpp``): arrays in, float64 values out.
+
+Each function takes a :class:`TreeEnsemble` and float64 rows; the core checks every buffer's size
+and dtype and every index of the table before it walks anything.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ._table import TreeEnsemble
+
+try:  # built at install (see pyproject.toml); missing only where no C++ compiler was found
+    from shapwise.explainers.tree import _core
+except ImportError:  # pragma: no cover - depends on the build
+    _core = None
+
+# Bytes the interventional background patterns may take before pairs are walked instead.
+DEFAULT_MEMORY_BUDGET = 2.0**30
+
+
+def _require_core() -> None:
+    if _core is None:
+        raise ImportError(
+            "the compiled Tree SHAP core (shapwise/explainers/tree/_core.cpp) is not built; "
+            "reinstall shapwise where a C++17 compiler is available "
+            "(pip install --force-reinstall --no-deps shapwise)"
+        )
+
+
+def default_jobs(n_jobs: int | None) -> int:
+    """Threads to use: ``n_jobs``, or every core for None / -1."""
+    if n_jobs is None or n_jobs == -1:
+        return os.cpu_count() or 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive number of threads or -1; got {n_jobs!r}")
+    return int(n_jobs)
+
+
+def table_fields(ensemble: TreeEnsemble) -> tuple[np.ndarray, ...]:
+    """The table's arrays in the order the core reads them, each contiguous in its dtype."""
+    e = ensemble
+
+    def c(array: np.ndarray, dtype: type) -> np.ndarray:
+        return np.ascontiguousarray(array, dtype=dtype)
+
+    return (
+        c(e.left, np.int64),
+        c(e.right, np.int64),
+        c(e.feature, np.int64),
+        c(e.threshold, np.float64),
+        c(e.decision, np.int8),
+        c(e.missing, np.int8),
+        c(e.default_left, np.bool_),
+        c(e.category_start, np.int64),
+        c(e.category_stop, np.int64),
+        c(e.category_words, np.uint64),
+        c(e.cover, np.float64),
+        c(e.value, np.float64),
+        c(e.tree_start, np.int64),
+        c(e.tree_output, np.int64),
+    )
+
+
+def _rows(X: np.ndarray, ensemble: TreeEnsemble, what: str = "X") -> np.ndarray:
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != ensemble.n_features:
+        raise ValueError(
+            f"{what} must have {ensemble.n_features} columns (the model's features); "
+            f"got shape {X.shape}"
+        )
+    return X
+
+
+def predict(ensemble: TreeEnsemble, X: np.ndarray, n_jobs: int | None = None) -> np.ndarray:
+    """The margin (rows, outputs) of every row."""
+    _require_core()
+    X = _rows(X, ensemble)
+    out = np.zeros((len(X), ensemble.n_outputs))
+    base = np.ascontiguousarray(ensemble.base_offset, dtype=np.float64)
+    _core.predict(
+        table_fields(ensemble),
+        ensemble.n_features,
+        ensemble.n_outputs,
+        X,
+        base,
+        out,
+        default_jobs(n_jobs),
+    )
+    return out
+
+
+def expected_margin(ensemble: TreeEnsemble) -> np.ndarray:
+    """The cover-weighted mean margin (outputs,): the base value of path-dependent values."""
+    e = ensemble
+    sizes = np.diff(e.tree_start)
+    tree_of = np.repeat(np.arange(e.n_trees), sizes)
+    root_cover = e.cover[e.tree_start[:-1]][tree_of]
+    leaf = e.left < 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight = np.where(root_cover > 0, e.cover / root_cover, 0.0)
+    contribution = weight[:, None] * e.value
+    own = e.tree_output[tree_of]
+    keep = (own[:, None] < 0) | (own[:, None] == np.arange(e.n_outputs)[None, :])
+    contribution = np.where(keep & leaf[:, None], contribution, 0.0)
+    return e.base_offset + contribution.sum(axis=0)
+
+
+def path_dependent(
+    ensemble: TreeEnsemble,
+    X: np.ndarray,
+    *,
+    interactions: bool = False,
+    n_jobs: int | None = None,
+) -> np.ndarray:
+    """Path-dependent values (rows, features, outputs), or pair interactions
+    (rows, features, features, outputs)."""
+    _require_core()
+    X = _rows(X, ensemble)
+    F = ensemble.n_features
+    shape = (len(X), F, F, ensemble.n_outputs) if interactions else (len(X), F, ensemble.n_outputs)
+    out = np.zeros(shape)
+    _core.path_dependent(
+        table_fields(ensemble), F, ensemble.n_outputs, X, out, default_jobs(n_jobs), interactions
+    )
+    return out
+
+
+def interventional(
+    ensemble: TreeEnsemble,
+    X: np.ndarray,
+    background: np.ndarray,
+    *,
+    interactions: bool = False,
+    n_jobs: int | None = None,
+    method: str = "auto",
+    memory_budget: float = DEFAULT_MEMORY_BUDGET,
+) -> tuple[np.ndarray, str]:
+    """Interventional values over every background row, or pair interactions; and the method
+    used ('patterns': the background aggregated per leaf, 'pairs': every pair walked)."""
+    _require_core()
+    X = _rows(X, ensemble)
+    background = _rows(background, ensemble, "the background")
+    if len(background) == 0:
+        raise ValueError("the background has no rows; pass at least one background row")
+    F = ensemble.n_features
+    shape = (len(X), F, F, ensemble.n_outputs) if interactions else (len(X), F, ensemble.n_outputs)
+    out = np.zeros(shape)
+    used = _core.interventional(
+        table_fields(ensemble),
+        F,
+        ensemble.n_outputs,
+        X,
+        background,
+        out,
+        default_jobs(n_jobs),
+        interactions,
+        method,
+        float(memory_budget),
+    )
+    return out, used

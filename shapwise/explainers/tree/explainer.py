@@ -1,0 +1,377 @@
+"""TreeExplainer: exact Shapley values of tree ensembles, with shap 0.51's API.
+
+The model is parsed once into the node table (``_table.py``), checked against the model's own
+output, and explained by the compiled core (``_core.cpp``):
+
+- ``feature_perturbation="tree_path_dependent"`` (no background): a hidden feature follows the
+  training cover of each split, E[f(x) | x_S] under the trees' own distribution;
+- ``"interventional"`` (a background): E_b[f(x_S, b_rest)] over every background row given;
+- ``"auto"``: interventional with a background, path-dependent without, as shap does.
+
+``model_output`` is "raw" (the margin) or, with a background and a logistic / softmax objective,
+"probability" (the Shapley values of E_b[sigmoid(margin(x_S, b_rest))], see ``_probability.py``)
+or "log_loss" (of the labels passed as ``y``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from shapwise.explainers._driver import (
+    Attribution,
+    Driver,
+    build_explanation,
+    check_additivity,
+    legacy_expected_value,
+)
+from shapwise.explanation import Explanation
+from shapwise.numeric import align_columns, feature_names_of, to_numpy
+
+from . import _core_calls as core
+from ._table import IDENTITY, LEFT_IF_IN_CATEGORIES, TreeEnsemble, check_against_model
+
+PERTURBATIONS = ("auto", "tree_path_dependent", "interventional")
+MODEL_OUTPUTS = ("raw", "probability", "log_loss")
+CHECK_ROWS = 32  # rows the parsed table is checked on against the model
+
+
+def parse_model(model: Any) -> tuple[TreeEnsemble, Any]:
+    """The node table of ``model`` and the function giving the model's own margin (or None for
+    a table passed as it is).
+
+    Raises:
+        TypeError: ``model`` is not a tree model shapwise reads.
+    """
+    if isinstance(model, TreeEnsemble):
+        return model, None
+    module = type(model).__module__.split(".")[0]
+    if module == "sklearn":
+        from . import parse_sklearn as parser
+    elif module == "xgboost":
+        from . import parse_xgboost as parser
+    elif module == "lightgbm":
+        from . import parse_lightgbm as parser
+    else:
+        try:
+            from . import parse as dispatch  # every library, where it is available
+        except ImportError:
+            dispatch = None
+        if dispatch is not None and hasattr(dispatch, "parse_model"):
+            return dispatch.parse_model(model), getattr(dispatch, "model_margin", None)
+        raise TypeError(
+            f"TreeExplainer explains tree ensembles (scikit-learn, xgboost, LightGBM); got a "
+            f"{type(model).__module__}.{type(model).__name__}. For other models use "
+            "shapwise.Explainer(model.predict, background)"
+        )
+    parse = {
+        "sklearn": "parse_sklearn",
+        "xgboost": "parse_xgboost",
+        "lightgbm": "parse_lightgbm",
+    }[module]
+    return getattr(parser, parse)(model), parser.model_margin
+
+
+def is_tree_model(model: Any) -> bool:
+    """Whether ``model`` is a tree model TreeExplainer reads (checked by type, nothing imported)."""
+    if isinstance(model, TreeEnsemble):
+        return True
+    module = type(model).__module__.split(".")[0]
+    name = type(model).__name__
+    if module == "sklearn":
+        from .parse_sklearn import SUPPORTED
+
+        return name in SUPPORTED
+    if module == "xgboost":
+        return name in (
+            "Booster",
+            "XGBModel",
+            "XGBRegressor",
+            "XGBClassifier",
+            "XGBRanker",
+            "XGBRFRegressor",
+            "XGBRFClassifier",
+        )
+    if module == "lightgbm":
+        return name in ("Booster", "LGBMModel", "LGBMRegressor", "LGBMClassifier", "LGBMRanker")
+    if module == "catboost":
+        return name in ("CatBoost", "CatBoostRegressor", "CatBoostClassifier", "CatBoostRanker")
+    return False
+
+
+def check_rows(ensemble: TreeEnsemble, seed: int = 0) -> np.ndarray:
+    """Rows on and around the table's thresholds (and small categories), where a wrongly parsed
+    split shows."""
+    rng = np.random.default_rng(seed)
+    rows = rng.normal(size=(CHECK_ROWS, ensemble.n_features))
+    internal = ensemble.left >= 0
+    for j in range(ensemble.n_features):
+        at = internal & (ensemble.feature == j)
+        numeric = ensemble.threshold[at & (ensemble.decision != LEFT_IF_IN_CATEGORIES)]
+        numeric = numeric[np.isfinite(numeric)]
+        if (at & (ensemble.decision == LEFT_IF_IN_CATEGORIES)).any():
+            rows[:, j] = rng.integers(0, 8, size=CHECK_ROWS)
+        elif len(numeric):
+            picked = rng.choice(numeric, size=CHECK_ROWS)
+            step = rng.choice([-1.0, 0.0, 1.0], size=CHECK_ROWS)
+            rows[:, j] = picked + step * 1e-3 * np.maximum(np.abs(picked), 1.0)
+    rows[rng.random(rows.shape) < 0.05] = np.nan
+    return rows
+
+
+class TreeExplainer(Driver):
+    """Exact Tree SHAP values of a tree ensemble.
+
+    Args:
+        model: a fitted scikit-learn, xgboost or LightGBM tree model (or a parsed TreeEnsemble).
+        data: background rows (array, DataFrame or a masker with ``.data``) for interventional
+            values; every row is used.
+        model_output: "raw", "probability" or "log_loss" (the last two need a background).
+        feature_perturbation: "auto", "tree_path_dependent" or "interventional".
+        feature_names: labels for the explanation (default: DataFrame columns or the model's).
+        n_jobs: threads (default: every core).
+        memory_budget: bytes the background's per-leaf patterns may take (beyond: every
+            (row, background row) pair is walked, same values).
+    """
+
+    algorithm = "tree"
+
+    def __init__(
+        self,
+        model: Any,
+        data: Any = None,
+        model_output: str = "raw",
+        feature_perturbation: str = "auto",
+        feature_names: list[str] | None = None,
+        *,
+        n_jobs: int | None = None,
+        memory_budget: float = core.DEFAULT_MEMORY_BUDGET,
+        check_model: bool = True,
+    ) -> None:
+        if feature_perturbation == "independent":  # shap's old name
+            feature_perturbation = "interventional"
+        if feature_perturbation not in PERTURBATIONS:
+            raise ValueError(
+                f"feature_perturbation must be one of {PERTURBATIONS}; got {feature_perturbation!r}"
+            )
+        if model_output not in MODEL_OUTPUTS:
+            raise ValueError(f"model_output must be one of {MODEL_OUTPUTS}; got {model_output!r}")
+        self.model = model
+        self.ensemble, model_margin = parse_model(model)
+        self.n_jobs = core.default_jobs(n_jobs)
+        self.memory_budget = float(memory_budget)
+        self.model_output = model_output
+        self._data_names: list[str] | None = None
+        self.data = None if data is None else self._read_background(data)
+        if feature_perturbation == "auto":
+            feature_perturbation = "tree_path_dependent" if self.data is None else "interventional"
+        if feature_perturbation == "interventional" and self.data is None:
+            raise ValueError(
+                "feature_perturbation='interventional' needs background data: pass "
+                "TreeExplainer(model, data=X_background)"
+            )
+        if model_output != "raw":
+            raise ValueError(
+                f"model_output={model_output!r} is not available yet; explain "
+                "model_output='raw' (the margin)"
+            )
+        if model_output != "raw" and self.data is None:
+            raise ValueError(
+                f"model_output={model_output!r} needs background data (the tree path-dependent "
+                "values are exact only for the raw margin): pass TreeExplainer(model, "
+                "data=X_background)"
+            )
+        if model_output != "raw" and self.ensemble.objective == IDENTITY:
+            raise ValueError(
+                f"model_output={model_output!r} needs a logistic or softmax objective; this "
+                f"{self.ensemble.library} {self.ensemble.model_type} outputs its values directly "
+                "(explain model_output='raw')"
+            )
+        self.feature_perturbation = feature_perturbation
+        self.feature_names = (
+            list(feature_names)
+            if feature_names is not None
+            else self._data_names or self.ensemble.feature_names
+        )
+        if check_model and model_margin is not None:
+            self._check_model(model_margin)
+        self._single_output = self.ensemble.n_outputs == 1
+        self._base = self._base_values()
+
+    # ------------------------------------------------------------------ construction
+    def _read_background(self, data: Any) -> np.ndarray:
+        data = getattr(data, "data", data) if not hasattr(data, "shape") else data
+        self._data_names = feature_names_of(data)
+        rows = to_numpy(data, name="the background").astype(np.float64)
+        if rows.ndim != 2 or rows.shape[1] != self.ensemble.n_features:
+            raise ValueError(
+                f"the background must have shape (rows, {self.ensemble.n_features}) for this "
+                f"model's {self.ensemble.n_features} features; got {rows.shape}"
+            )
+        if len(rows) == 0:
+            raise ValueError("the background has no rows; pass at least one background row")
+        return rows
+
+    def _check_model(self, model_margin: Any) -> None:
+        rows = check_rows(self.ensemble)
+        if self.data is not None:
+            rows = np.concatenate([rows, self.data[:CHECK_ROWS]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. scikit-learn on arrays without column names
+            try:
+                expected = np.asarray(model_margin(self.model, rows))
+            except ValueError:  # a model that refuses missing values is checked without them
+                rows = np.nan_to_num(rows, nan=0.0)
+                expected = np.asarray(model_margin(self.model, rows))
+        check_against_model(self.ensemble, rows, expected)
+
+    def _base_values(self) -> np.ndarray:
+        if self.feature_perturbation == "tree_path_dependent":
+            return core.expected_margin(self.ensemble)
+        if self.model_output == "raw":
+            return core.predict(self.ensemble, self.data, self.n_jobs).mean(axis=0)
+        from . import _probability
+
+        return _probability.background_mean(self.ensemble, self.data, self.model_output, None)
+
+    @property
+    def expected_value(self) -> Any:
+        """The base value in shap 0.51's layout: a float for one output (an array of one for
+        scikit-learn path-dependent models), else one per output (a list for xgboost and LightGBM
+        path-dependent models)."""
+        path_dependent = self.feature_perturbation == "tree_path_dependent"
+        if self._single_output and path_dependent and self.ensemble.library == "sklearn":
+            return self._base.copy()
+        value = legacy_expected_value(self._base, self._single_output)
+        if (
+            not self._single_output
+            and path_dependent
+            and self.ensemble.library
+            in (
+                "xgboost",
+                "lightgbm",
+            )
+        ):
+            return [float(v) for v in value]
+        return value
+
+    # ------------------------------------------------------------------ explaining
+    def _rows(self, X: Any) -> tuple[np.ndarray, list[str] | None]:
+        expected = self._data_names or self.ensemble.feature_names
+        X = align_columns(X, expected, "the rows to explain")
+        names = feature_names_of(X)
+        rows = to_numpy(X, name="the rows to explain").astype(np.float64)
+        if rows.ndim == 1:
+            rows = rows.reshape(1, -1)
+        n_features = self.ensemble.n_features
+        if rows.ndim != 2 or rows.shape[1] != n_features:
+            raise ValueError(
+                f"the rows to explain must have shape (rows, {n_features}) for this model's "
+                f"{n_features} features; got {rows.shape}"
+            )
+        if len(rows) == 0:
+            raise ValueError("there are no rows to explain; pass at least one row")
+        return rows, names
+
+    def attribute(self, rows: np.ndarray, y: Any = None, interactions: bool = False) -> Attribution:
+        """Values (rows, features[, features], outputs), base values and outputs of ``rows``."""
+        if self.model_output != "raw":
+            from . import _probability
+
+            return _probability.attribute(self, rows, y, interactions)
+        if y is not None:
+            raise ValueError("labels y are only used with model_output='log_loss'")
+        if self.feature_perturbation == "tree_path_dependent":
+            values = core.path_dependent(
+                self.ensemble, rows, interactions=interactions, n_jobs=self.n_jobs
+            )
+        else:
+            values, _ = core.interventional(
+                self.ensemble,
+                rows,
+                self.data,
+                interactions=interactions,
+                n_jobs=self.n_jobs,
+                memory_budget=self.memory_budget,
+            )
+        outputs = core.predict(self.ensemble, rows, self.n_jobs)
+        base = np.broadcast_to(self._base, outputs.shape).copy()
+        return Attribution(values=values, base_values=base, outputs=outputs)
+
+    def explain(
+        self,
+        X: Any,
+        y: Any = None,
+        interactions: bool = False,
+        check_additivity: bool = True,
+        **ignored: Any,
+    ) -> Explanation:
+        """Explain the rows of ``X``; an :class:`Explanation` (interaction values with
+        ``interactions=True``)."""
+        rows, names = self._rows(X)
+        attribution = self.attribute(rows, y, interactions)
+        if check_additivity:
+            self._check(attribution, interactions)
+        return build_explanation(
+            attribution,
+            data=rows,
+            algorithm=self.algorithm,
+            model_dtype="float64",
+            single_output=self._single_output,
+            feature_names=self.feature_names or names,
+        )
+
+    def _check(self, attribution: Attribution, interactions: bool) -> None:
+        if interactions:  # each row of the matrix sums to the feature's value
+            n_rows, n_features = attribution.values.shape[:2]
+            values = attribution.values.reshape(n_rows, n_features * n_features, -1)
+            attribution = Attribution(
+                values=values,
+                base_values=attribution.base_values,
+                outputs=attribution.outputs,
+                notes=attribution.notes,
+            )
+        check_additivity(attribution, "float64", "TreeExplainer")
+
+    def shap_values(
+        self,
+        X: Any,
+        y: Any = None,
+        tree_limit: int | None = None,
+        approximate: bool = False,
+        check_additivity: bool = True,
+    ) -> np.ndarray:
+        """shap's layout: (rows, features) for one output, else (rows, features, outputs); a
+        1-D ``X`` gives one row's values."""
+        self._refuse(tree_limit, approximate)
+        one_row = np.ndim(X) == 1
+        values = self.explain(X, y, check_additivity=check_additivity).values
+        return values[0] if one_row else values
+
+    def shap_interaction_values(
+        self, X: Any, y: Any = None, tree_limit: int | None = None
+    ) -> np.ndarray:
+        """Pair interactions: (rows, features, features[, outputs]); each row of a matrix sums
+        to the feature's Shapley value, off-diagonal entries are half the interaction index."""
+        self._refuse(tree_limit, False)
+        one_row = np.ndim(X) == 1
+        values = self.explain(X, y, interactions=True).values
+        return values[0] if one_row else values
+
+    @staticmethod
+    def _refuse(tree_limit: int | None, approximate: bool) -> None:
+        if tree_limit is not None and tree_limit != -1:
+            raise ValueError(
+                "tree_limit is not supported: every tree is explained. Explain a model with "
+                "fewer trees instead (e.g. xgboost's model[:k] slice)"
+            )
+        if approximate:
+            raise ValueError(
+                "approximate=True (Saabas values) is not supported: TreeExplainer's values are "
+                "exact and fast; leave approximate at False"
+            )
+
+
+Tree = TreeExplainer
