@@ -1,0 +1,278 @@
+"""TreeExplainer on real models.
+
+Truths: the libraries' own exact TreeSHAP (xgboost ``pred_contribs`` / ``pred_interactions``,
+LightGBM ``pred_contrib``); brute-force interventional values over the model's own predictions;
+shap 0.51's output layouts and expected values for each model type; additivity.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import shapwise
+from shapwise.explainers.tree import TreeExplainer
+from tests.explainers.tree.truth import interventional_game, shapley_values
+
+
+def data(n_rows=400, n_features=5, seed=0, missing=0.0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_rows, n_features))
+    y = X[:, 0] + 2 * X[:, 1] * (X[:, 2] > 0) + np.sin(3 * X[:, 3])
+    if missing:
+        X[rng.random(X.shape) < missing] = np.nan
+    return X, y
+
+
+def classes(y, n_classes):
+    return np.digitize(y, np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1]))
+
+
+@pytest.fixture(scope="module")
+def models():
+    import lightgbm
+    import xgboost
+    from sklearn.ensemble import (
+        GradientBoostingClassifier,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+
+    X, y = data(missing=0.05)
+    Xc, yc = data(seed=1)  # scikit-learn's classic trees refuse NaN
+    small = dict(n_estimators=8, max_depth=4)
+    return {
+        "xgb_regressor": xgboost.XGBRegressor(**small).fit(X, y),
+        "xgb_binary": xgboost.XGBClassifier(**small).fit(X, classes(y, 2)),
+        "xgb_multiclass": xgboost.XGBClassifier(**small).fit(X, classes(y, 3)),
+        "lgbm_binary": lightgbm.LGBMClassifier(n_estimators=8, verbose=-1).fit(X, classes(y, 2)),
+        "lgbm_multiclass": lightgbm.LGBMClassifier(n_estimators=8, verbose=-1).fit(
+            X, classes(y, 3)
+        ),
+        "rf_regressor": RandomForestRegressor(n_estimators=4, max_depth=5).fit(Xc, yc),
+        "rf_binary": RandomForestClassifier(n_estimators=4, max_depth=5).fit(Xc, classes(yc, 2)),
+        "rf_multiclass": RandomForestClassifier(n_estimators=4, max_depth=5).fit(
+            Xc, classes(yc, 3)
+        ),
+        "gb_binary": GradientBoostingClassifier(n_estimators=4, max_depth=3).fit(
+            Xc, classes(yc, 2)
+        ),
+    }
+
+
+def test_xgboost_values_and_interactions_equal_its_own_tree_shap():
+    import xgboost
+
+    X, y = data(missing=0.1)
+    model = xgboost.XGBRegressor(n_estimators=30, max_depth=6).fit(X, y)
+    rows = data(50, seed=3, missing=0.1)[0]
+    explainer = TreeExplainer(model)
+    booster = model.get_booster()
+    contributions = booster.predict(xgboost.DMatrix(rows), pred_contribs=True)
+    interactions = booster.predict(xgboost.DMatrix(rows), pred_interactions=True)
+    # xgboost sums in float32; these bounds are its rounding, far below any leaf value
+    np.testing.assert_allclose(explainer.shap_values(rows), contributions[:, :-1], atol=2e-5)
+    np.testing.assert_allclose(explainer.expected_value, contributions[0, -1], atol=2e-5)
+    np.testing.assert_allclose(
+        explainer.shap_interaction_values(rows), interactions[:, :-1, :-1], atol=2e-5
+    )
+
+
+def test_xgboost_multiclass_equals_its_own_tree_shap():
+    import xgboost
+
+    X, y = data(missing=0.1)
+    model = xgboost.XGBClassifier(n_estimators=10, max_depth=5).fit(X, classes(y, 3))
+    rows = X[:40]
+    contributions = model.get_booster().predict(xgboost.DMatrix(rows), pred_contribs=True)
+    values = TreeExplainer(model).shap_values(rows)  # (rows, features, classes)
+    np.testing.assert_allclose(values, contributions[:, :, :-1].transpose(0, 2, 1), atol=2e-5)
+
+
+def test_lightgbm_values_equal_its_own_tree_shap():
+    import lightgbm
+
+    X, y = data(missing=0.1)
+    model = lightgbm.LGBMRegressor(n_estimators=30, num_leaves=31, verbose=-1).fit(X, y)
+    rows = data(50, seed=3, missing=0.1)[0]
+    explainer = TreeExplainer(model)
+    contributions = model.predict(rows, pred_contrib=True)
+    np.testing.assert_allclose(explainer.shap_values(rows), contributions[:, :-1], atol=1e-10)
+    np.testing.assert_allclose(explainer.expected_value, contributions[0, -1], atol=1e-10)
+
+
+def test_interventional_values_are_brute_force_over_the_model(models):
+    model = models["xgb_regressor"]
+    X, _ = data(missing=0.05)
+    background, rows = X[:30], X[200:204]
+    explanation = TreeExplainer(model, background)(rows)
+    for row, x in enumerate(rows):
+        game = interventional_game(lambda Z: model.predict(Z, output_margin=True), x, background)
+        # the model predicts in float32
+        np.testing.assert_allclose(explanation.values[row], shapley_values(game)[:, 0], atol=1e-5)
+    assert explanation.base_values == pytest.approx(
+        model.predict(background, output_margin=True).mean(), abs=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "xgb_regressor",
+        "xgb_binary",
+        "xgb_multiclass",
+        "lgbm_binary",
+        "lgbm_multiclass",
+        "rf_regressor",
+        "rf_binary",
+        "rf_multiclass",
+        "gb_binary",
+    ],
+)
+@pytest.mark.parametrize("with_background", [False, True])
+def test_layouts_are_shaps(models, name, with_background):
+    import shap
+
+    model = models[name]
+    X = data(seed=1)[0]
+    background = X[:20] if with_background else None
+    rows = X[30:35]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = shap.TreeExplainer(model, background)
+        their_values = theirs.shap_values(rows)
+        their_expected = theirs.expected_value
+        their_explanation = theirs(rows)
+    ours = TreeExplainer(model, background)
+    values = ours.shap_values(rows)
+    assert values.shape == np.shape(their_values)
+    np.testing.assert_allclose(values, their_values, atol=1e-5)
+    expected = ours.expected_value
+    assert isinstance(expected, list) == isinstance(their_expected, list)
+    assert np.shape(expected) == np.shape(their_expected)
+    if not (name == "xgb_multiclass" and with_background):  # shap's base is off there, below
+        np.testing.assert_allclose(expected, their_expected, atol=1e-5)
+    explanation = ours(rows)
+    assert explanation.values.shape == their_explanation.values.shape
+    assert np.shape(explanation.base_values) == np.shape(their_explanation.base_values)
+    assert ours.shap_interaction_values(rows).shape == (
+        (5, 5, 5) if values.ndim == 2 else (5, 5, 5, values.shape[2])
+    )
+
+
+def test_multiclass_base_values_add_up_where_shaps_do_not(models):
+    """shap's interventional expected_value of an xgboost multiclass model is off by the base
+    score of the other classes; ours is the background's mean margin, and adds up."""
+    model = models["xgb_multiclass"]
+    X = data(seed=1)[0]
+    explainer = TreeExplainer(model, X[:20])
+    margin = model.predict(X[:20], output_margin=True)
+    np.testing.assert_allclose(explainer.expected_value, margin.mean(axis=0), atol=1e-5)
+    values = explainer.shap_values(X[30:35])
+    np.testing.assert_allclose(
+        values.sum(axis=1) + explainer.expected_value,
+        model.predict(X[30:35], output_margin=True),
+        atol=1e-5,
+    )
+
+
+def test_dataframes_name_features_and_are_matched_by_column(models):
+    model = models["xgb_regressor"]
+    X = data(seed=1)[0]
+    names = ["a", "b", "c", "d", "e"]
+    frame = pd.DataFrame(X[:10], columns=names)
+    explanation = TreeExplainer(model)(frame)
+    assert explanation.feature_names == names
+    background = pd.DataFrame(X[:20], columns=names)
+    explainer = TreeExplainer(model, background)
+    shuffled = frame[["c", "a", "b", "e", "d"]]
+    np.testing.assert_allclose(explainer(shuffled).values, explainer(frame).values)
+    with pytest.raises(ValueError, match="missing 'e'"):
+        explainer(frame[["a", "b", "c", "d"]])
+
+
+def test_nan_rows_follow_the_default_directions(models):
+    import xgboost
+
+    model = models["xgb_regressor"]
+    rows = np.full((3, 5), np.nan)
+    rows[1, :2] = [0.5, -1.0]
+    contributions = model.get_booster().predict(xgboost.DMatrix(rows), pred_contribs=True)
+    np.testing.assert_allclose(
+        TreeExplainer(model).shap_values(rows), contributions[:, :-1], atol=2e-5
+    )
+
+
+def test_the_factory_picks_tree_with_or_without_a_background(models):
+    model = models["lgbm_binary"]
+    X = data(seed=1)[0]
+    assert isinstance(shapwise.Explainer(model), TreeExplainer)
+    with_background = shapwise.Explainer(model, X[:20])
+    assert isinstance(with_background, TreeExplainer)
+    assert with_background.feature_perturbation == "interventional"
+    masker = shapwise.maskers.Independent(X[:20])
+    assert shapwise.Explainer(model, masker).feature_perturbation == "interventional"
+    assert shapwise.explainers.Tree is TreeExplainer
+    assert shapwise.TreeExplainer is TreeExplainer
+
+
+def test_bad_input_gets_clear_errors(models):
+    model = models["xgb_regressor"]
+    from sklearn.linear_model import LinearRegression
+    from sklearn.neighbors import KNeighborsRegressor
+
+    X, y = data(seed=1)
+    with pytest.raises(TypeError, match="not a supported tree model"):
+        TreeExplainer(KNeighborsRegressor().fit(X, y))
+    with pytest.raises(TypeError, match="not a supported tree model"):
+        TreeExplainer(LinearRegression().fit(X, y))
+    with pytest.raises(TypeError, match="explains tree ensembles"):
+        TreeExplainer(lambda rows: rows.sum(axis=1))
+    explainer = TreeExplainer(model)
+    with pytest.raises(ValueError, match=r"shape \(rows, 5\)"):
+        explainer.shap_values(X[:, :4])
+    with pytest.raises(ValueError, match="no rows"):
+        TreeExplainer(model, np.zeros((0, 5)))
+    with pytest.raises(ValueError, match=r"shape \(rows, 5\)"):
+        TreeExplainer(model, X[:10, :3])
+    with pytest.raises(ValueError, match="feature_perturbation"):
+        TreeExplainer(model, feature_perturbation="conditional")
+    with pytest.raises(ValueError, match="needs background data"):
+        TreeExplainer(model, feature_perturbation="interventional")
+
+
+def test_the_callers_rows_are_not_changed(models):
+    X = data(seed=1, missing=0.1)[0]
+    before = X.copy()
+    TreeExplainer(models["xgb_regressor"], X[:20])(X[:30])
+    np.testing.assert_array_equal(X, before)
+
+
+def test_plots_draw_the_explanation(models):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    explanation = TreeExplainer(models["xgb_regressor"])(data(seed=1)[0][:40])
+    shapwise.plots.beeswarm(explanation, show=False)
+    shapwise.plots.bar(explanation, show=False)
+    shapwise.plots.waterfall(explanation[0], show=False)
+    assert plt.get_fignums()
+    plt.close("all")
+
+
+def test_import_loads_no_tree_library():
+    code = (
+        "import sys, shapwise, shapwise.explainers.tree\n"
+        "from shapwise.explainers.tree import parse_xgboost, parse_lightgbm, parse_sklearn\n"
+        "loaded = [m for m in ('xgboost', 'lightgbm', 'catboost', 'torch', 'tensorflow') "
+        "if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
