@@ -1,0 +1,125 @@
+"""Spark: mapInPandas over Arrow batches gives the local values, in wide and long layouts."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import shapwise
+
+pytest.importorskip("pyspark")
+import shapwise.spark
+
+pytestmark = [
+    pytest.mark.spark,
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),  # pyspark on pandas 3
+]
+COLUMNS = [f"x{i}" for i in range(5)]
+
+
+@pytest.fixture(scope="module")
+def frame(table) -> pd.DataFrame:
+    X, _ = table
+    return pd.DataFrame(X, columns=COLUMNS).assign(row_id=np.arange(len(X)), city="Oslo")
+
+
+@pytest.fixture(scope="module")
+def spark_frame(spark, frame):
+    return spark.createDataFrame(frame).repartition(3)
+
+
+@pytest.fixture(scope="module")
+def exact(forest, frame):
+    explainer = shapwise.explainers.Exact(forest.predict, frame[COLUMNS].iloc[:20])
+    explainer.output_names = ["left", "right"]
+    return explainer
+
+
+def _by_row(result) -> pd.DataFrame:
+    return result.toPandas().sort_values("row_id").reset_index(drop=True)
+
+
+def test_wide_equals_local_with_every_output(spark_frame, frame, exact):
+    result = shapwise.spark.explain(spark_frame, exact, COLUMNS, keep_cols=["row_id", "city"])
+    value_columns = [f"shap_{c}_{o}" for c in COLUMNS for o in ("left", "right")]
+    assert result.columns == [
+        "row_id",
+        "city",
+        *value_columns,
+        "base_value_left",
+        "base_value_right",
+    ]
+    assert all(t == "double" for name, t in result.dtypes if name.startswith(("shap_", "base_")))
+    got = _by_row(result)
+    local = exact(frame[COLUMNS])
+    np.testing.assert_allclose(
+        got[value_columns].to_numpy().reshape(-1, 5, 2), local.values, rtol=1e-12, atol=1e-12
+    )
+    base = got[["base_value_left", "base_value_right"]].to_numpy()
+    np.testing.assert_allclose(base, local.base_values, rtol=1e-12)
+    np.testing.assert_array_equal(got["row_id"], np.arange(len(frame)))
+    assert (got["city"] == "Oslo").all()
+
+
+def test_wide_of_a_single_output_model(spark_frame, frame, linear_model):
+    explainer = shapwise.LinearExplainer(
+        (linear_model.coef_[0], linear_model.intercept_[0]), frame[COLUMNS].iloc[:20]
+    )
+    result = shapwise.spark.explain(spark_frame, explainer, COLUMNS, keep_cols=["row_id"])
+    assert result.columns == ["row_id", *(f"shap_{c}" for c in COLUMNS), "base_value"]
+    got = _by_row(result)
+    X = frame[COLUMNS].to_numpy()
+    closed = linear_model.coef_[0] * (X - X[:20].mean(axis=0))  # independent linear SHAP
+    np.testing.assert_allclose(got[[f"shap_{c}" for c in COLUMNS]], closed, atol=1e-12)
+
+
+def test_long_has_a_row_per_feature_and_output(spark_frame, frame, exact):
+    result = shapwise.spark.explain(
+        spark_frame, exact, COLUMNS, keep_cols=["row_id"], output="long"
+    )
+    assert result.columns == ["row_id", "feature", "output", "value", "base_value", "feature_value"]
+    got = result.toPandas().sort_values(["row_id", "feature", "output"])
+    assert len(got) == len(frame) * 5 * 2
+    local = exact(frame[COLUMNS])
+    positions = got["feature"].map(COLUMNS.index).to_numpy()
+    rows, outputs = got["row_id"].to_numpy(), got["output"].to_numpy()
+    np.testing.assert_allclose(got["value"], local.values[rows, positions, outputs], atol=1e-12)
+    np.testing.assert_allclose(got["base_value"], local.base_values[rows, outputs], atol=1e-12)
+    np.testing.assert_array_equal(got["feature_value"], local.data[rows, positions])
+
+
+def test_bad_input_is_refused_before_any_job(spark, spark_frame, frame, exact):
+    class LockedModel:
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+
+        def __call__(self, rows):
+            return np.asarray(rows).sum(axis=1)
+
+    locked = shapwise.explainers.Exact(LockedModel(), frame[COLUMNS].iloc[:20])
+    group = "shapwise-refusals"
+    spark.sparkContext.setJobGroup(group, "bad input")
+    try:
+        cases = [
+            (ValueError, "\\['x9'\\] are not columns", dict(feature_cols=[*COLUMNS[:4], "x9"])),
+            (TypeError, "'city' \\(string\\) are not", dict(feature_cols=[*COLUMNS[:4], "city"])),
+            (ValueError, "keep_cols \\['gone'\\]", dict(keep_cols=["gone"])),
+            (ValueError, "output must be one of", dict(output="tall")),
+            (TypeError, "explains every output", dict(outputs=[0])),
+        ]
+        for error, message, changes in cases:
+            options = {"feature_cols": COLUMNS, **changes}
+            with pytest.raises(error, match=message):
+                shapwise.spark.explain(spark_frame, exact, **options)
+        clashing = spark_frame.withColumnRenamed("row_id", "base_value_left")
+        with pytest.raises(ValueError, match="clash with result columns"):
+            shapwise.spark.explain(clashing, exact, COLUMNS, keep_cols=["base_value_left"])
+        with pytest.raises(TypeError, match="cannot be pickled to send it to the workers"):
+            shapwise.spark.explain(spark_frame, locked, COLUMNS)
+        assert spark.sparkContext.statusTracker().getJobIdsForGroup(group) == []
+    finally:
+        spark.sparkContext.setJobGroup("", "")
