@@ -66,6 +66,10 @@ class TreeEnsemble:
         objective: IDENTITY, LOGISTIC or SOFTMAX: how the margin becomes a probability.
         library, model_type: for messages ("xgboost", "XGBClassifier").
         feature_names: from the model where it stores them.
+        zero_threshold: inputs with ``|x| <= zero_threshold`` are read as 0.0 before any split
+            (LightGBM reads ``|x| <= 1e-35`` as zero); 0.0, the default, leaves inputs as they are.
+            Added after the first fields; numeric thresholds are also moved so that these inputs
+            branch right without it, only zero-as-missing and categorical splits need it.
     """
 
     left: np.ndarray
@@ -88,6 +92,7 @@ class TreeEnsemble:
     library: str = ""
     model_type: str = ""
     feature_names: list[str] | None = field(default=None)
+    zero_threshold: float = 0.0
 
     @property
     def n_nodes(self) -> int:
@@ -251,6 +256,8 @@ def predict_margin(ensemble: TreeEnsemble, X: np.ndarray) -> np.ndarray:
             f"X must be 2-D with {ensemble.n_features} columns (the model's features); "
             f"got shape {X.shape}"
         )
+    if ensemble.zero_threshold > 0:
+        X = np.where(np.abs(X) <= ensemble.zero_threshold, 0.0, X)
     n_rows, n_trees = len(X), ensemble.n_trees
     margin = np.tile(ensemble.base_offset, (n_rows, 1))
     if n_trees == 0 or n_rows == 0:

@@ -158,3 +158,29 @@ def test_covers_are_sum_hessian(regression):
     np.testing.assert_array_equal(
         parsed.cover[: len(first["sum_hessian"])], np.float32(first["sum_hessian"])
     )
+
+
+def test_depth_30_tree():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30_000, 4)), rng.normal(size=30_000)  # noise: splits as deep as allowed
+    settings = dict(n_estimators=1, min_child_weight=0, tree_method="exact", learning_rate=1.0)
+    model = xgb.XGBRegressor(max_depth=30, reg_lambda=0.0, **settings).fit(X, y)
+    parsed = parse_xgboost(model)
+    depth = np.zeros(parsed.n_nodes, dtype=int)
+    for node in range(parsed.n_nodes):  # parents come before their children in xgboost's order
+        if parsed.left[node] >= 0:
+            depth[parsed.left[node]] = depth[parsed.right[node]] = depth[node] + 1
+    assert depth.max() == 30
+    check = np.concatenate([X[:500], rng.normal(size=(300, 4))])
+    assert_same_margin(parsed, check, model_margin(model, check), dtype=np.float32)
+
+
+def test_tree_with_more_than_40000_nodes():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(25_000, 4)), rng.normal(size=25_000)
+    settings = dict(n_estimators=1, min_child_weight=0, tree_method="exact", learning_rate=1.0)
+    model = xgb.XGBRegressor(max_depth=60, reg_lambda=0.0, **settings).fit(X, y)
+    parsed = parse_xgboost(model)
+    assert parsed.n_nodes > 40_000
+    check = np.concatenate([X[:500], rng.normal(size=(300, 4))])
+    assert_same_margin(parsed, check, model_margin(model, check), dtype=np.float32)
