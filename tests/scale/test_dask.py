@@ -248,3 +248,17 @@ def test_a_cluster_equals_local_for_any_partitioning(client, exact, table, chunk
     got = explain_lazily(explainer, frame).compute()
     assert_same_explanation(got, explainer(pd.DataFrame(X, columns=COLUMNS)))
     assert_same(got.abs.mean(0).values, np.abs(exact(X).values).mean(0))
+
+
+@pytest.mark.parametrize("background", [False, True], ids=["path-dependent", "interventional"])
+def test_tree_called_on_a_dask_array_is_lazy_and_equals_local(background, table, forest):
+    """``explainer(dask_array)`` goes through the driver to a lazy explanation."""
+    X, _ = table
+    explainer = shapwise.TreeExplainer(forest, X[:20] if background else None)
+    lazy = explainer(da.from_array(X, chunks=((0, 45, 75), 5)))
+    assert isinstance(lazy, LazyExplanation)
+    assert lazy.values.chunks == ((0, 45, 75), (5,), (2,))
+    got = lazy.compute(scheduler="sync")
+    assert_same_explanation(got, explainer(X))
+    # Tree SHAP is exact: values + base value = the forest's prediction
+    np.testing.assert_allclose(got.values.sum(axis=1) + got.base_values, forest.predict(X))

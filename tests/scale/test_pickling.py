@@ -107,3 +107,11 @@ def test_keras_gradient_of_an_inner_layer_round_trips(table):
     copy = pickle.loads(pickle.dumps(explainer))
     want = explainer.shap_values(X[20:24], rseed=5)
     np.testing.assert_array_equal(copy.shap_values(X[20:24], rseed=5), want)
+
+
+@pytest.mark.parametrize("pickler", PICKLERS)
+@pytest.mark.parametrize("background", [False, True], ids=["path-dependent", "interventional"])
+def test_tree_explainer_round_trips(background, pickler, table, forest):
+    X, _ = table
+    explainer = shapwise.TreeExplainer(forest, X[:20] if background else None)
+    _assert_round_trip(explainer, X[20:30], PICKLERS[pickler])
