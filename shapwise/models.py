@@ -259,6 +259,16 @@ class Model:
         again (the size is being timed), or 0 for any number."""
         return 0 if self.batch_size is not None else self.tuner.calls_to_time
 
+    def call_plan(
+        self, row_shape: tuple[int, ...], batch_size: int | None = None
+    ) -> tuple[int, int]:
+        """(rows per model call, the most calls of that size wanted before asking again, 0 for
+        any number) for the next batch of calls of rows shaped ``row_shape``; ``batch_size``, a
+        caller's own rows per call for one explanation, overrides both."""
+        if batch_size is not None:
+            return int(batch_size), 0
+        return self.rows_per_call(row_shape), self.calls_to_time
+
     def _account(self, size: int, n_rows: int, seconds: list[float]) -> None:
         """Count calls of ``size`` rows (the last one may be shorter) over ``n_rows`` rows that
         took ``seconds``, and tell the tuner."""

@@ -4,8 +4,9 @@ An explainer is an *estimator* under this driver: it turns rows into an :class:`
 (values, base values, the outputs they must add up to, notes). The driver owns everything around
 that, written once:
 
-- reading the rows to explain (:func:`read_rows`: DataFrame columns matched by name, names checked,
-  empty input refused), and the per-call options (:func:`check_batch_size`);
+- reading the rows to explain (:func:`read_rows`: DataFrame columns matched by name through
+  ``numeric.align_columns``, names checked, empty input refused), and the per-call options
+  (:func:`check_batch_size`);
 - choosing and ranking outputs (:func:`select_outputs`, :func:`outputs_by_rank`,
   :func:`rank_outputs`, :meth:`Attribution.take_outputs`);
 - the one additivity check (:func:`check_additivity`);
@@ -26,7 +27,7 @@ import numpy as np
 
 from shapwise.errors import AdditivityError, ShapwiseWarning
 from shapwise.explanation import Explanation, OpChain
-from shapwise.numeric import additivity_tolerance, check_finite, feature_names_of, to_numpy
+from shapwise.numeric import additivity_tolerance, align_columns, check_finite, read_table
 
 RANK_ORDERS = ("max", "min", "max_abs")
 
@@ -156,53 +157,25 @@ def check_names(names: Sequence[Any] | None, count: int | None, what: str) -> li
     return listed
 
 
-def match_columns(X: Any, expected: Sequence[str] | None) -> Any:
-    """A DataFrame ``X`` with its columns in the order of ``expected`` (the background's or the
-    fitted model's names); any other ``X`` unchanged.
-
-    Raises:
-        ValueError: columns are missing or extra (each named), or duplicated.
-    """
-    names = feature_names_of(X)
-    if names is None or expected is None:
-        return X
-    check_names(names, None, "column")
-    expected = list(expected)
-    if names == expected:
-        return X
-    missing = [name for name in expected if name not in names]
-    extra = [name for name in names if name not in expected]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(map(repr, missing))}")
-        if extra:
-            parts.append(f"extra {', '.join(map(repr, extra))}")
-        raise ValueError(
-            f"the columns of the rows to explain do not match the background's: "
-            f"{'; '.join(parts)}. Pass a DataFrame with the columns {expected}"
-        )
-    return X[[X.columns[names.index(name)] for name in expected]]
-
-
 def read_rows(
     X: Any, expected_names: Sequence[str] | None = None, what: str = "the rows to explain"
 ) -> tuple[np.ndarray, list[str] | None]:
-    """The rows to explain as a checked numpy array (rows, ...), and this call's column names.
+    """The rows to explain as a checked numpy array (rows, ...) of their own (never the caller's
+    memory), and this call's column names.
 
     A DataFrame's columns are matched by name against ``expected_names`` (reordered, or an error
     naming missing and extra ones). Empty input, NaN and infinities are errors.
     """
-    X = match_columns(X, expected_names)
-    names = feature_names_of(X)
-    rows = to_numpy(X, name=what)
+    X = align_columns(X, expected_names, what)
+    table = read_table(X, name=what)
+    rows = table.values
     if rows.ndim < 2 or len(rows) == 0:
         got = "no rows" if rows.ndim >= 1 and len(rows) == 0 else f"shape {rows.shape}"
         raise ValueError(
             f"{what} must be an array of at least one row (rows, features...); got {got}"
         )
     check_finite(rows, what)
-    return rows, names
+    return rows, table.names
 
 
 # ------------------------------------------------------------------------------------ outputs

@@ -1,8 +1,14 @@
-"""The coalition game of one row: v(S) = link(mean over background of f(x masked to S))."""
+"""The coalition game of one explanation: v_r(S) = link(mean over background of f(row r masked to S)).
+
+One :class:`CoalitionGame` per explanation holds the model, the masker, the link, the rows being
+explained and typed caches of what does not depend on the row; the coalition estimators (exact,
+permutation, partition, kernel) only choose coalitions and combine their values.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -22,87 +28,147 @@ CHUNK_ELEMENTS = 4_000_000
 # Coalitions of several rows evaluated together (their model calls span the rows).
 GROUP_COALITIONS = 8192
 
+Reduce = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass
+class GameCache:
+    """What one explanation computes once and every row reuses.
+
+    Attributes:
+        empty: v(empty), when the masker's empty coalition gives the same inputs for every row.
+        link_weights: the linearised link's background-row weights and v(empty), likewise.
+        probabilities: the background rows' weights, normalised to sum to one.
+        input_buffer: masked inputs are written into this array, reused for every chunk.
+    """
+
+    empty: np.ndarray | None = None
+    link_weights: tuple[np.ndarray, np.ndarray] | None = None
+    probabilities: np.ndarray | None = None
+    input_buffer: np.ndarray | None = None
+    row_link_weights: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
 
 class CoalitionGame:
-    """Evaluates coalitions of one row's features, in large batches, each coalition once.
+    """Evaluates coalitions of the features of the rows of one explanation, in large batches.
 
     Args:
         model: the batched model.
-        masker: builds the masked inputs.
-        x: the row being explained (the masker's feature layout).
+        masker: builds the masked inputs (its protocol only).
+        rows: the rows being explained, (N, *row shape) in the masker's feature layout.
         link: applied to the background-averaged output.
-        shared: a dict shared by the games of one explanation, holding values that do not depend
-            on the row (the empty coalition, when the masker says so).
-        outputs: the output positions this row is explained for (None: all); an explainer may
-            spend its budget on them.
+        outputs: (N, k) the output positions each row is explained for (None: all); an estimator
+            may spend its budget on them.
         linearize_link: average the linked outputs of the background rows with weights that make
             the empty coalition's value link(mean output) (shap's ``linearize_link``), so v(S) is a
             weighted sum of per-background-row games and a model additive in link space for one
             background row stays additive for many. Only matters for a non-identity link.
+        batch_size: rows per model call for this explanation (None: the model adapter decides).
     """
 
     def __init__(
         self,
         model: Model,
         masker: Masker,
-        x: np.ndarray,
+        rows: np.ndarray,
         link: Link,
-        shared: dict | None = None,
+        *,
         outputs: np.ndarray | None = None,
         linearize_link: bool = False,
+        batch_size: int | None = None,
     ) -> None:
         self.model = model
         self.masker = masker
-        self.x = x
+        self.rows = rows
         self.link = link
+        self.n_rows = len(rows)
         self.n_features = masker.shape[1]
-        self.shared = {} if shared is None else shared
         self.outputs = outputs
         self.linearize_link = linearize_link and link.name != "identity"
-        self._link_weights: tuple[np.ndarray, np.ndarray] | None = None
+        self.batch_size = batch_size
+        self.cache = GameCache()
 
-    def values(self, masks: np.ndarray) -> np.ndarray:
-        """v(S) for K masks: (K, n_outputs) float64.
+    def row(self, index: int) -> RowGame:
+        """The game of one row."""
+        return RowGame(self, index)
 
-        link(background-averaged output), or with ``linearize_link`` the weighted mean of the
-        linked outputs of the background rows.
-        """
+    def values(self, masks: np.ndarray, row: int = 0) -> np.ndarray:
+        """v(S) of K masks of one row: (K, n_outputs) float64."""
         masks = np.asarray(masks, dtype=bool)
-        return _values([self], masks, [len(masks)])
+        return _values(self, masks, np.full(len(masks), row, dtype=np.intp))
 
-    def _row_probabilities(self, n_rows: int) -> np.ndarray:
+    def tables(self, rows: range, masks: np.ndarray, empty_at: int | None = None) -> np.ndarray:
+        """v(S) of K masks per row of ``rows``, masks (rows, K, M) -> values (K, rows, n_outputs).
+
+        Evaluating several rows' coalitions together means fewer, fuller model calls.
+        ``empty_at``: the position of the empty coalition among every row's K masks, when the
+        caller knows it (else it is looked for).
+        """
+        n_rows, k, n_features = masks.shape
+        every = masks.reshape(-1, n_features).astype(bool, copy=False)
+        owners = np.repeat(np.arange(rows.start, rows.stop, dtype=np.intp), k)
+        empty = None if empty_at is None else np.arange(n_rows) * k + empty_at
+        values = _values(self, every, owners, empty)
+        return values.reshape(n_rows, k, -1).transpose(1, 0, 2)
+
+    def row_groups(self, coalitions_per_row: int) -> list[range]:
+        """The rows in consecutive groups of at most GROUP_COALITIONS coalitions (at least one
+        row each), evaluated together: bounds the memory of their value tables, and lets a
+        progress bar move."""
+        size = max(1, GROUP_COALITIONS // max(coalitions_per_row, 1))
+        return [range(s, min(s + size, self.n_rows)) for s in range(0, self.n_rows, size)]
+
+    # ---------------------------------------------------------------- row-independent parts
+    def probabilities(self, n_rows: int) -> np.ndarray:
         """The masker's weights of its ``n_rows`` background rows, normalised to sum to one
         (equal weights when it has none)."""
-        weights = getattr(self.masker, "weights", None)
+        weights = self.masker.weights
         if weights is None:
             return _equal_probabilities(n_rows)
-        key = ("row probabilities", n_rows)
-        if key not in self.shared:
+        if self.cache.probabilities is None:
             weights = np.asarray(weights, np.float64)
-            self.shared[key] = weights / weights.sum()
-        return self.shared[key]
+            self.cache.probabilities = weights / weights.sum()
+        return self.cache.probabilities
 
     def background_mean(self, out: np.ndarray) -> np.ndarray:
         """(Weighted) mean over the background rows: (K, rows, O) -> (K, O)."""
         k, rows, n_outputs = out.shape
         by_output = out.transpose(0, 2, 1).reshape(k * n_outputs, rows)  # a view for one output
-        return (by_output @ self._row_probabilities(rows)).reshape(k, n_outputs)
+        return (by_output @ self.probabilities(rows)).reshape(k, n_outputs)
 
-    def linearization(self) -> tuple[np.ndarray, np.ndarray]:
+    def linearization(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         """Background-row weights (rows, O) for the linearised link, and v(empty) = link(mean)."""
-        if self._link_weights is None:
-            constant = self.masker.empty_is_constant
-            if constant and "link_weights" in self.shared:
-                self._link_weights = self.shared["link_weights"]
-            else:
-                empty = np.zeros((1, self.n_features), dtype=bool)
-                rows = _evaluate_masks([self], empty, np.zeros(1, np.intp), lambda out, _: out)[0]
-                probabilities = self._row_probabilities(len(rows))
-                weights = link_weights(rows, self.link, probabilities)
-                self._link_weights = (weights, self.link(probabilities @ rows))
-                if constant:
-                    self.shared["link_weights"] = self._link_weights
-        return self._link_weights
+        constant = self.masker.empty_is_constant
+        if constant and self.cache.link_weights is not None:
+            return self.cache.link_weights
+        if row in self.cache.row_link_weights:
+            return self.cache.row_link_weights[row]
+        empty = np.zeros((1, self.n_features), dtype=bool)
+        rows = _evaluate_masks(self, empty, np.array([row], np.intp), lambda out, _: out)[0]
+        probabilities = self.probabilities(len(rows))
+        weights = link_weights(rows, self.link, probabilities)
+        found = (weights, self.link(probabilities @ rows))
+        if constant:
+            self.cache.link_weights = found
+        else:
+            self.cache.row_link_weights[row] = found
+        return found
+
+
+class RowGame:
+    """The game of one row of a :class:`CoalitionGame` (for estimators that go row by row)."""
+
+    def __init__(self, game: CoalitionGame, index: int) -> None:
+        self.game = game
+        self.index = index
+        self.x = game.rows[index]
+        self.n_features = game.n_features
+        self.masker = game.masker
+        self.outputs = None if game.outputs is None else game.outputs[index]
+
+    def values(self, masks: np.ndarray) -> np.ndarray:
+        """v(S) for K masks: (K, n_outputs) float64."""
+        return self.game.values(masks, self.index)
 
 
 @lru_cache(maxsize=16)
@@ -112,76 +178,65 @@ def _equal_probabilities(n_rows: int) -> np.ndarray:
     return probabilities
 
 
-def value_tables(
-    games: Sequence[CoalitionGame], masks: np.ndarray, empty_at: int | None = None
-) -> np.ndarray:
-    """v(S) of K masks per game, masks (games, K, M) -> values (K, games, n_outputs).
-
-    The games belong to one explanation (same model, masker, link and ``shared``); evaluating
-    their coalitions together means fewer, fuller model calls and no per-row round trips.
-    ``empty_at``: the position of the empty coalition among every game's K masks, when the caller
-    knows it (else it is looked for).
-    """
-    n_games, k, n_features = masks.shape
-    every = masks.reshape(-1, n_features).astype(bool, copy=False)
-    empty = None if empty_at is None else np.arange(n_games) * k + empty_at
-    values = _values(games, every, [k] * n_games, empty)
-    return values.reshape(n_games, k, -1).transpose(1, 0, 2)
-
-
 def _values(
-    games: Sequence[CoalitionGame],
-    every: np.ndarray,
-    counts: list[int],
-    empty: np.ndarray | None = None,
+    game: CoalitionGame, every: np.ndarray, owners: np.ndarray, empty: np.ndarray | None = None
 ) -> np.ndarray:
-    """v(S) of the masks ``every`` (total, M), the first counts[0] of games[0] and so on:
+    """v(S) of the masks ``every`` (total, M), mask k of row ``owners[k]`` (non-decreasing):
     (total, n_outputs). ``empty``: the positions of the empty masks, if known."""
-    owners = np.repeat(np.arange(len(games)), counts)
     if empty is None:
         empty = np.flatnonzero(~every.any(axis=1))
-    first = games[0]
-    if first.linearize_link:
-        weighted = [game.linearization() for game in games]
-        weights = np.stack([w for w, _ in weighted])  # (games, rows, O)
-        empty_values = np.stack([value for _, value in weighted])[owners[empty]]
+    if game.linearize_link:
+        distinct = np.unique(owners)
+        weighted = {int(row): game.linearization(int(row)) for row in distinct}
+        weights = np.stack([weighted[int(row)][0] for row in distinct])  # (rows, bg rows, O)
+        where = np.searchsorted(distinct, owners)
+        empty_values = (
+            np.stack([weighted[int(owners[k])][1] for k in empty]) if len(empty) else None
+        )
 
         def reduce(out: np.ndarray, of: np.ndarray) -> np.ndarray:
-            return first.background_mean(weights[of] * first.link(out))
+            return game.background_mean(weights[where[of]] * game.link(out))
 
-        return _evaluate_all_but(games, every, owners, empty, reduce, empty_values)
+        return _evaluate_all_but(
+            game, every, np.arange(len(every)), owners, empty, reduce, empty_values
+        )
 
     def mean(out: np.ndarray, of: np.ndarray) -> np.ndarray:
-        return first.background_mean(out)
+        return game.background_mean(out)
 
-    if not first.masker.empty_is_constant:
-        return first.link(_evaluate_masks(games, every, owners, mean))
-    # the empty coalition is evaluated once per explanation (the first time a game has it)
-    if "empty" in first.shared:
-        values = _evaluate_all_but(games, every, owners, empty, mean, first.shared["empty"])
+    positions = np.arange(len(every))
+    if not game.masker.empty_is_constant:
+        return game.link(_evaluate_masks(game, every, owners, mean))
+    # the empty coalition is evaluated once per explanation (the first time a row has it)
+    cache = game.cache
+    if cache.empty is not None:
+        values = _evaluate_all_but(game, every, positions, owners, empty, mean, cache.empty)
     else:
-        values = _evaluate_all_but(games, every, owners, empty[1:], mean, None)
+        values = _evaluate_all_but(game, every, positions, owners, empty[1:], mean, None)
         if len(empty):  # nothing before the first empty mask was left out
-            first.shared["empty"] = values[empty[0]]
-            values[empty[1:]] = first.shared["empty"]
-    return first.link(values)
+            cache.empty = values[empty[0]].copy()
+            values[empty[1:]] = cache.empty
+    return game.link(values)
 
 
 def _evaluate_all_but(
-    games: Sequence[CoalitionGame],
+    game: CoalitionGame,
     every: np.ndarray,
+    positions: np.ndarray,
     owners: np.ndarray,
     left_out: np.ndarray,
-    reduce: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    reduce: Reduce,
     others: np.ndarray | None,
 ) -> np.ndarray:
     """Values of all masks, evaluating all but those at ``left_out``, which get ``others`` (one
-    value, or one per mask left out; when None they are left for the caller to fill)."""
+    value, or one per mask left out; when None they are left for the caller to fill).
+
+    ``reduce`` gets the positions of its masks among ``every``."""
     if not len(left_out):
-        return _evaluate_masks(games, every, owners, reduce)
+        return _evaluate_masks(game, every, owners, reduce, positions)
     keep = np.ones(len(every), dtype=bool)
     keep[left_out] = False
-    kept = _evaluate_masks(games, every[keep], owners[keep], reduce)
+    kept = _evaluate_masks(game, every[keep], owners[keep], reduce, positions[keep])
     if not len(kept):  # all were left out
         return np.broadcast_to(others, (len(every), np.shape(others)[-1])).copy()
     values = np.empty((len(every), kept.shape[-1]), dtype=np.float64)
@@ -191,12 +246,73 @@ def _evaluate_all_but(
     return values
 
 
-def row_groups(games: list[CoalitionGame], coalitions_per_row: int) -> list[list[CoalitionGame]]:
-    """The games in consecutive groups of at most GROUP_COALITIONS coalitions (at least one game
-    each), evaluated together: bounds the memory of their value tables, and lets a progress bar
-    move."""
-    size = max(1, GROUP_COALITIONS // max(coalitions_per_row, 1))
-    return [games[start : start + size] for start in range(0, len(games), size)]
+def _evaluate_masks(
+    game: CoalitionGame,
+    masks: np.ndarray,
+    owners: np.ndarray,
+    reduce: Reduce,
+    positions: np.ndarray | None = None,
+) -> np.ndarray:
+    """``reduce(outputs (K, rows, O), positions (K,))`` of the model outputs of ``masks``, mask k
+    of row ``owners[k]`` (non-decreasing): masked inputs built in large chunks, each evaluated in
+    one or more model calls. ``positions`` (default 0..K-1) are handed to ``reduce``."""
+    if positions is None:
+        positions = np.arange(len(masks))
+    rows_per_mask = max(game.masker.shape[0], 1)
+    reduced = []
+    start = 0
+    while start < len(masks):
+        call, most_calls = game.model.call_plan(game.rows.shape[1:], game.batch_size)
+        calls = max(1, _chunk_rows(game) // call)
+        if most_calls:  # no more than the adapter wants at this size (it is timing it)
+            calls = min(calls, most_calls)
+        per_chunk = max(1, call * calls // rows_per_mask)
+        chunk = slice(start, start + per_chunk)
+        start += per_chunk
+        chunk_owners = owners[chunk]
+        first = int(chunk_owners[0])
+        rows = game.rows[first : int(chunk_owners[-1]) + 1]
+        inputs = game.masker.masked_rows(
+            masks[chunk], rows, chunk_owners - first, out=_input_buffer(game, len(chunk_owners))
+        )
+        k, n_rows = inputs.shape[:2]
+        flat = inputs.reshape(k * n_rows, *inputs.shape[2:])
+        out = game.model(flat, call, check=False, owned=True)  # a fresh buffer of ours
+        reduced.append(reduce(out.reshape(k, n_rows, -1), positions[chunk]))
+        if not np.isfinite(reduced[-1]).all():  # so is an output: one pass over far fewer values
+            game.model.check_outputs(out)
+            check_finite(reduced[-1], "the model's mean output over the background rows")
+    if not reduced:
+        return np.empty((0, 0), dtype=np.float64)
+    return reduced[0] if len(reduced) == 1 else np.concatenate(reduced)
+
+
+def _chunk_rows(game: CoalitionGame) -> int:
+    """The most masked rows to build at once; before the model's first call its outputs per row
+    are unknown, and that chunk is one call."""
+    n_outputs = game.model.n_outputs
+    if n_outputs is None:
+        return 1
+    return min(ROWS_PER_CHUNK, CHUNK_ELEMENTS // max(game.rows[0].size, n_outputs, 1))
+
+
+def _input_buffer(game: CoalitionGame, n_masks: int) -> np.ndarray | None:
+    """A buffer for the masked inputs of ``n_masks`` masks, reused for the whole explanation (a
+    fresh array per chunk costs more than filling it), or None when the masker cannot write into
+    one."""
+    if not game.masker.supports_out:
+        return None
+    shape, data_dtype = game.masker.batch_layout(game.rows[0])
+    dtype = game.model.input_array_dtype(data_dtype)
+    buffer = game.cache.input_buffer
+    if (
+        buffer is None
+        or len(buffer) < n_masks
+        or buffer.shape[1:] != shape
+        or buffer.dtype != dtype
+    ):
+        buffer = game.cache.input_buffer = np.empty((n_masks, *shape), dtype=dtype)
+    return buffer[:n_masks]
 
 
 def concatenate_rows(
@@ -206,70 +322,6 @@ def concatenate_rows(
     if len(parts) == 1:
         return parts[0]
     return tuple(np.concatenate(part) for part in zip(*parts, strict=True))  # type: ignore[return-value]
-
-
-def _evaluate_masks(
-    games: Sequence[CoalitionGame],
-    masks: np.ndarray,
-    owners: np.ndarray,
-    reduce: Callable[[np.ndarray, np.ndarray], np.ndarray],
-) -> np.ndarray:
-    """``reduce(outputs (K, rows, O), owners (K,))`` of the model outputs of ``masks``, mask k of
-    ``games[owners[k]]`` (owners non-decreasing): masked inputs built in large chunks, each
-    evaluated in one or more model calls."""
-    first = games[0]
-    rows_per_mask = max(first.masker.shape[0], 1)
-    xs = np.array([game.x for game in games])  # np.stack costs ~40 us more here
-    reduced = []
-    start = 0
-    while start < len(masks):
-        call = first.model.rows_per_call(first.x.shape)
-        calls = max(1, _chunk_rows(first) // call)
-        if first.model.calls_to_time:  # no more than the tuner wants to time at this size
-            calls = min(calls, first.model.calls_to_time)
-        per_chunk = max(1, call * calls // rows_per_mask)
-        chunk_masks = masks[start : start + per_chunk]
-        chunk_owners = owners[start : start + per_chunk]
-        start += per_chunk
-        inputs = first.masker.masked_rows(
-            chunk_masks, xs, chunk_owners, out=_input_buffer(first, len(chunk_masks))
-        )
-        k, n_rows = inputs.shape[:2]
-        out = first.model(inputs.reshape(k * n_rows, *inputs.shape[2:]), call, check=False)
-        reduced.append(reduce(out.reshape(k, n_rows, -1), chunk_owners))
-        if not np.isfinite(reduced[-1]).all():  # so is an output: one pass over far fewer values
-            first.model.check_outputs(out)
-            check_finite(reduced[-1], "the model's mean output over the background rows")
-    if not reduced:
-        return np.empty((0, 0), dtype=np.float64)
-    return reduced[0] if len(reduced) == 1 else np.concatenate(reduced)
-
-
-def _chunk_rows(game: CoalitionGame) -> int:
-    """The most masked rows of ``game`` to build at once; before the model's first call its
-    outputs per row are unknown, and that chunk is one call."""
-    n_outputs = game.model.n_outputs
-    if n_outputs is None:
-        return 1
-    return min(ROWS_PER_CHUNK, CHUNK_ELEMENTS // max(game.x.size, n_outputs, 1))
-
-
-def _input_buffer(game: CoalitionGame, n_masks: int) -> np.ndarray | None:
-    """A buffer for the masked inputs of ``n_masks`` masks, reused for the whole call (a fresh
-    array per chunk costs more than filling it), or None when the masker cannot write into one."""
-    if not game.masker.writes_into:
-        return None
-    shape, data_dtype = game.masker.batch_layout(game.x)
-    dtype = game.model.input_array_dtype(data_dtype)
-    buffer = game.shared.get("input buffer")
-    if (
-        buffer is None
-        or len(buffer) < n_masks
-        or buffer.shape[1:] != shape
-        or buffer.dtype != dtype
-    ):
-        buffer = game.shared["input buffer"] = np.empty((n_masks, *shape), dtype=dtype)
-    return buffer[:n_masks]
 
 
 def link_weights(outputs: np.ndarray, link: Link, probabilities: np.ndarray) -> np.ndarray:

@@ -10,15 +10,9 @@ the values always add up to the model output. Within a budget of ``max_evals`` c
 - the other sizes are sampled without replacement, stratified by size (each size gets its share of
   the samples and exactly its share of the kernel weight), and every sample comes with its
   complement (paired sampling cancels the even-order terms of the fit);
-- when there are enough samples, the regression also fits pairwise interaction terms (a 2-additive
-  game), whose Shapley values are the main effects plus half of each pair term. Over all coalitions
-  the kernel-weighted 2-additive fit gives exactly the Shapley values, as the linear fit does, but
-  on a sample it explains more of v, so less sampling noise is left in the values;
-- for up to 16 features the values are regression-adjusted: a small neural network and then boosted
-  trees on the coalition masks fit what the pairwise game misses (the network the smooth,
-  saturating part that networks and probabilities show, the trees the sharp high-order
-  interactions of tree models), the surrogate's Shapley values are computed exactly over all 2^M
-  coalitions, and the kernel regression only estimates the residual game.
+- by default the values are regression-adjusted (``_kernel_surrogate``: a pairwise fit and a
+  surrogate of the game take over what they can explain); ``regression_adjustment=False`` gives
+  plain KernelSHAP, the linear fit alone.
 
 With a budget of 2^M coalitions every coalition is evaluated and the values are exact.
 """
@@ -26,39 +20,21 @@ With a budget of 2^M coalitions every coalition is evaluated and the values are 
 from __future__ import annotations
 
 import re
-import warnings
 from math import comb
 from typing import Any
 
 import numpy as np
 
 from shapwise.explainers._base import ExplainerBase
-from shapwise.explainers._game import CoalitionGame
-from shapwise.explainers.exact import all_coalitions, coalitions_of_size, shapley_from_table
+from shapwise.explainers._coalitions import all_coalitions, coalitions_of_size, shapley_from_table
+from shapwise.explainers._game import RowGame
+from shapwise.explainers._kernel_surrogate import adjusted_kernel_values
+from shapwise.explainers._regression import linear_kernel_values
 from shapwise.explanation import Explanation
 from shapwise.links import Link
 from shapwise.maskers._base import Masker
 from shapwise.maskers.tabular import Independent
 
-# Pairwise terms are fitted when the sampled coalitions number at least this many per parameter,
-# and the features are few enough that the (M + M(M-1)/2)-column regression stays cheap.
-PAIR_SAMPLES_PER_PARAMETER = 1.25
-PAIR_MAX_FEATURES = 32
-# Ridge on the pair terms, relative to the mean kernel weight of a feature: keeps a barely
-# determined fit stable without moving a well determined one.
-PAIR_RIDGE = 1e-4
-# With pairwise terms and at most this many features (2^M surrogate evaluations), the values are
-# regression-adjusted by a surrogate of the game; fewer features leave little to adjust.
-SURROGATE_MIN_FEATURES = 4
-SURROGATE_MAX_FEATURES = 16
-SURROGATE_TREES = 100
-SURROGATE_DEPTH = 5
-# The network stage: one hidden layer, a strong weight penalty (it sees a few hundred coalitions),
-# and a short L-BFGS run; measured on saved games of boosted trees, random forests, MLPs and
-# saturated sigmoids, it lowers the error at every budget tried (100, 300, 1000 of 4096).
-SURROGATE_HIDDEN = 32
-SURROGATE_PENALTY = 3.0
-SURROGATE_ITERATIONS = 100
 # l1_reg="auto" selects features (AIC) when less than this share of the coalitions is evaluated.
 AUTO_L1_FRACTION = 0.2
 
@@ -168,164 +144,6 @@ def plan_coalitions(
     return np.concatenate(masks), np.concatenate(weights)
 
 
-# ------------------------------------------------------------------------------------ regression
-def _constrained_fit(
-    design: np.ndarray,
-    weights: np.ndarray,
-    targets: np.ndarray,
-    totals: np.ndarray,
-    constraint: np.ndarray,
-    ridge: np.ndarray | None = None,
-) -> np.ndarray:
-    """argmin_b sum_k w_k |y_k - X_k b|^2 (+ sum ridge b^2) subject to constraint @ b = totals.
-
-    Solved through the KKT system; ``targets`` (K, O) and ``totals`` (O,) fit all outputs at once.
-    """
-    n_params = design.shape[1]
-    weighted = design * weights[:, None]
-    system = np.zeros((n_params + 1, n_params + 1))
-    system[:n_params, :n_params] = design.T @ weighted
-    if ridge is not None:
-        system[:n_params, :n_params] += np.diag(ridge)
-    system[:n_params, n_params] = constraint
-    system[n_params, :n_params] = constraint
-    right = np.vstack([weighted.T @ targets, totals[None, :]])
-    try:
-        solution = np.linalg.solve(system, right)[:n_params]
-    except np.linalg.LinAlgError:  # some feature never varies among the samples
-        solution = np.linalg.lstsq(system, right, rcond=None)[0][:n_params]
-    # the solve meets the constraint up to rounding; spread what is left over the parameters
-    excess = totals - constraint @ solution
-    return solution + np.outer(constraint, excess) / (constraint @ constraint)
-
-
-def linear_kernel_values(
-    masks: np.ndarray, weights: np.ndarray, targets: np.ndarray, total: np.ndarray
-) -> np.ndarray:
-    """KernelSHAP: the constrained weighted linear fit of v(S) - v(empty) on the coalition masks."""
-    n = masks.shape[1]
-    return _constrained_fit(masks.astype(np.float64), weights, targets, total, np.ones(n))
-
-
-def _pair_design(masks: np.ndarray) -> np.ndarray:
-    """Columns of a 2-additive game: the masks, then the products of every pair of them."""
-    first, second = np.triu_indices(masks.shape[1], 1)
-    return np.hstack([masks, masks[:, first] & masks[:, second]]).astype(np.float64)
-
-
-def _pairwise_fit(
-    masks: np.ndarray, weights: np.ndarray, targets: np.ndarray, total: np.ndarray
-) -> np.ndarray:
-    """Coefficients (M + M(M-1)/2, O) of the kernel-weighted best 2-additive game through the
-    sampled coalitions, with g(full) = total."""
-    n = masks.shape[1]
-    design = _pair_design(masks)
-    scale = (weights[:, None] * masks).sum(axis=0).mean()
-    ridge = np.concatenate([np.zeros(n), np.full(design.shape[1] - n, PAIR_RIDGE * scale)])
-    return _constrained_fit(design, weights, targets, total, np.ones(design.shape[1]), ridge)
-
-
-def pairwise_kernel_values(
-    masks: np.ndarray, weights: np.ndarray, targets: np.ndarray, total: np.ndarray
-) -> np.ndarray:
-    """Shapley values of the kernel-weighted best 2-additive game through the sampled coalitions.
-
-    g(S) = sum_{i in S} a_i + sum_{i<j in S} a_ij with g(full) = v(full) - v(empty); its Shapley
-    values are a_i + (1/2) sum_j a_ij.
-    """
-    n = masks.shape[1]
-    first, second = np.triu_indices(n, 1)
-    fitted = _pairwise_fit(masks, weights, targets, total)
-    values = fitted[:n].copy()
-    np.add.at(values, first, fitted[n:] / 2)
-    np.add.at(values, second, fitted[n:] / 2)
-    return values
-
-
-def _tree_surrogate(coalitions: np.ndarray, residuals: np.ndarray) -> Any:
-    """A boosted tree ensemble on the coalition masks, fitted to one output's residuals."""
-    from sklearn.ensemble import GradientBoostingRegressor
-
-    model = GradientBoostingRegressor(
-        n_estimators=SURROGATE_TREES, max_depth=SURROGATE_DEPTH, random_state=0
-    )
-    return model.fit(coalitions, residuals)
-
-
-def _network_surrogate(coalitions: np.ndarray, residuals: np.ndarray) -> Any | None:
-    """A one-hidden-layer network on the coalition masks (coded -1/+1), fitted to one output's
-    standardised residuals; returns predict(masks) -> residuals, or None if nothing is left."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPRegressor
-    from threadpoolctl import threadpool_limits
-
-    scale = float(residuals.std())
-    if not scale > 0:
-        return None
-    network = MLPRegressor(
-        hidden_layer_sizes=(SURROGATE_HIDDEN,),
-        alpha=SURROGATE_PENALTY,
-        solver="lbfgs",
-        max_iter=SURROGATE_ITERATIONS,
-        random_state=0,
-    )
-    # One BLAS thread: the matrices are small, and threads fighting over them made a fit on 2,000
-    # coalitions 10x slower on 2 cores.
-    with threadpool_limits(limits=1), warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # a short run is intended
-        network.fit(2.0 * coalitions - 1.0, residuals / scale)
-
-    def predict(masks: np.ndarray) -> np.ndarray:
-        with threadpool_limits(limits=1):
-            return scale * network.predict(2.0 * masks - 1.0)
-
-    return predict
-
-
-def surrogate_kernel_values(
-    masks: np.ndarray, weights: np.ndarray, targets: np.ndarray, total: np.ndarray
-) -> np.ndarray:
-    """Regression-adjusted KernelSHAP: exact Shapley values of a surrogate game g, plus the
-    pairwise kernel estimate of what g misses.
-
-    g is the 2-additive fit, plus a small network on its residuals (the smooth saturation of
-    networks and bounded outputs), plus boosted trees on what is still left (the sharp high-order
-    interactions of tree models); the regression alone leaves all that as sampling noise. g is cheap, so its Shapley values come from all 2^M coalitions; the kernel estimate of
-    the residual game v - g then has much less to explain. Both parts are additive, so the
-    values add up to ``total`` exactly.
-    """
-    n = masks.shape[1]
-    ends = np.zeros((2, n), dtype=bool)
-    ends[1] = True
-    seen = np.concatenate([ends, masks])
-    observed = np.vstack([np.zeros((1, targets.shape[1])), total[None, :], targets])
-    every = all_coalitions(n)
-    pair_game = _pair_design(every) @ _pairwise_fit(masks, weights, targets, total)
-    codes = seen @ (1 << np.arange(n))
-    residual = observed - pair_game[codes]
-    surrogate = pair_game.copy()
-    for output in range(targets.shape[1]):
-        network = _network_surrogate(seen, residual[:, output])
-        if network is not None:
-            surrogate[:, output] += network(every)
-        left = observed[:, output] - surrogate[codes, output]
-        surrogate[:, output] += _tree_surrogate(seen, left).predict(every)
-    left = observed - surrogate[codes]
-    correction = pairwise_kernel_values(masks, weights, left[2:] - left[0], left[1] - left[0])
-    return shapley_from_table(surrogate, n) + correction
-
-
-def _uses_pairs(n_features: int, n_samples: int) -> bool:
-    n_params = n_features + n_features * (n_features - 1) // 2
-    return n_features <= PAIR_MAX_FEATURES and n_samples >= PAIR_SAMPLES_PER_PARAMETER * n_params
-
-
-def _uses_surrogate(n_features: int, n_samples: int) -> bool:
-    return SURROGATE_MIN_FEATURES <= n_features <= SURROGATE_MAX_FEATURES and _uses_pairs(
-        n_features, n_samples
-    )
-
-
 # ------------------------------------------------------------------------------------ feature selection
 def check_l1_reg(l1_reg: Any) -> Any:
     """Validate an ``l1_reg`` option; returns it unchanged (False for None/0)."""
@@ -400,8 +218,8 @@ def _as_background(data: Any) -> Masker:
 
 class KernelExplainer(ExplainerBase):
     """KernelSHAP with exact small and large coalition sizes, paired stratified sampling for the
-    rest, and a pairwise (2-additive) regression, adjusted by a surrogate of the game (a small
-    network and trees) when the budget allows; always additive.
+    rest, and by default a regression adjustment (a pairwise fit and a surrogate of the game, see
+    ``_kernel_surrogate``); always additive.
 
     Args:
         model: a function of a 2-D array, torch module, Keras model or sklearn estimator.
@@ -411,6 +229,7 @@ class KernelExplainer(ExplainerBase):
             background-averaged output, as in shap's KernelExplainer.
         feature_names: names of the features (taken from a DataFrame otherwise).
         l1_reg: default feature selection, see :meth:`shap_values`.
+        regression_adjustment: False for plain KernelSHAP (the kernel-weighted linear fit only).
         seed: seed of the coalition sampling.
     """
 
@@ -425,6 +244,7 @@ class KernelExplainer(ExplainerBase):
         *,
         output_names: list[str] | None = None,
         l1_reg: Any = False,
+        regression_adjustment: bool = True,
         batch_size: int | None = None,
         seed: int | None = 0,
     ) -> None:
@@ -438,26 +258,37 @@ class KernelExplainer(ExplainerBase):
             seed=seed,
         )
         self.l1_reg = check_l1_reg(l1_reg)
-        self._call_l1_reg = self.l1_reg
+        self.regression_adjustment = bool(regression_adjustment)
 
     def default_max_evals(self, n_features: int) -> int:
         """shap's default: 2M + 2048 sampled coalitions, plus the empty and full ones."""
         return 2 * n_features + 2048 + 2
 
+    def check_budget(self, max_evals: int, n_features: int) -> None:
+        """Coalitions come in complement pairs, and for a linear fit a pair tells only one thing
+        more than the constraint does: the regression needs M - 1 pairs at the very least, and
+        is well determined from M pairs, 2M sampled coalitions (unless the budget covers every
+        coalition)."""
+        super().check_budget(max_evals, n_features)
+        least = 2 * n_features
+        if max_evals < 2**n_features and max_evals - 2 < least:
+            raise ValueError(
+                f"KernelExplainer needs at least {least} sampled coalitions for {n_features} "
+                f"features (nsamples >= {least}, i.e. max_evals >= {least + 2}); got nsamples "
+                f"= {max_evals - 2}. Fewer leave the regression undetermined"
+            )
+
     # --------------------------------------------------------------- public API
-    def __call__(
-        self, *args: Any, max_evals: int | str = "auto", l1_reg: Any = None, **kwargs: Any
+    def explain(  # type: ignore[override]
+        self, X: Any, max_evals: int | str = "auto", l1_reg: Any = None, **options: Any
     ) -> Explanation:
         """Explain rows; ``max_evals`` counts coalitions, including the empty and full ones.
 
         ``l1_reg`` (default: the explainer's) selects features before the regression, see
         :meth:`shap_values`.
         """
-        self._call_l1_reg = self.l1_reg if l1_reg is None else check_l1_reg(l1_reg)
-        try:
-            return super().__call__(*args, max_evals=max_evals, **kwargs)
-        finally:
-            self._call_l1_reg = self.l1_reg
+        chosen = self.l1_reg if l1_reg is None else check_l1_reg(l1_reg)
+        return super().explain(X, max_evals=max_evals, l1_reg=chosen, **options)
 
     def shap_values(  # type: ignore[override]
         self,
@@ -488,18 +319,18 @@ class KernelExplainer(ExplainerBase):
         return values[0] if one_row else values
 
     # --------------------------------------------------------------- one row
-    def explain_row(
-        self, game: CoalitionGame, max_evals: int, rng: np.random.Generator
+    def estimate_row(
+        self, game: RowGame, max_evals: int, rng: np.random.Generator, **options: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        l1_reg = options.get("l1_reg", self.l1_reg)
         n = game.n_features
-        varying = self._varying_features(game)
+        varying = _varying_features(game)
         m = len(varying)
         ends = np.zeros((2, n), dtype=bool)
         ends[1] = True
-        l1_reg = self._call_l1_reg
         exact = m <= 30 and 2**m <= max_evals
         if exact and (m <= 1 or not l1_reg or l1_reg == "auto"):
-            table = game.values(self._expand(all_coalitions(m), varying, n))
+            table = game.values(_expand(all_coalitions(m), varying, n))
             values = np.zeros((n, table.shape[1]))
             values[varying] = shapley_from_table(table, m)
             return values, table[0], table[-1]
@@ -509,12 +340,14 @@ class KernelExplainer(ExplainerBase):
             weights = np.array([size_weight(m, s) / comb(m, s) for s in sizes])
         else:
             masks, weights = plan_coalitions(m, max_evals - 2, rng)
-        table = game.values(np.concatenate([ends, self._expand(masks, varying, n)]))
+        table = game.values(np.concatenate([ends, _expand(masks, varying, n)]))
         empty, full, sampled = table[0], table[1], table[2:]
         values = np.zeros((n, table.shape[1]))
         if m > 0:
             fraction = (len(masks) + 2) / 2.0**m
-            values[varying] = self._solve(masks, weights, sampled - empty, full - empty, fraction)
+            values[varying] = self._solve(
+                masks, weights, sampled - empty, full - empty, fraction, l1_reg
+            )
         return values, empty, full
 
     def _solve(
@@ -524,16 +357,17 @@ class KernelExplainer(ExplainerBase):
         targets: np.ndarray,
         total: np.ndarray,
         fraction: float,
+        l1_reg: Any,
     ) -> np.ndarray:
         m = masks.shape[1]
-        l1_reg = self._call_l1_reg
         if l1_reg == "auto":
             l1_reg = "aic" if fraction < AUTO_L1_FRACTION else False
         if not l1_reg:
-            if _uses_surrogate(m, len(masks)):
-                return surrogate_kernel_values(masks, weights, targets, total)
-            if _uses_pairs(m, len(masks)):
-                return pairwise_kernel_values(masks, weights, targets, total)
+            adjusted = None
+            if self.regression_adjustment:
+                adjusted = adjusted_kernel_values(masks, weights, targets, total)
+            if adjusted is not None:
+                return adjusted
             return linear_kernel_values(masks, weights, targets, total)
         values = np.zeros((m, targets.shape[1]))
         for output in range(targets.shape[1]):
@@ -543,28 +377,29 @@ class KernelExplainer(ExplainerBase):
             )[:, 0]
         return values
 
-    @staticmethod
-    def _expand(masks: np.ndarray, varying: np.ndarray, n_features: int) -> np.ndarray:
-        """Masks over the varying features as masks over all features (the others hidden)."""
-        full = np.zeros((len(masks), n_features), dtype=bool)
-        full[:, varying] = masks
-        return full
 
-    def _varying_features(self, game: CoalitionGame) -> np.ndarray:
-        """Features whose value in the row differs from some background row.
+def _expand(masks: np.ndarray, varying: np.ndarray, n_features: int) -> np.ndarray:
+    """Masks over the varying features as masks over all features (the others hidden)."""
+    full = np.zeros((len(masks), n_features), dtype=bool)
+    full[:, varying] = masks
+    return full
 
-        A feature equal to the row's value in every background row cannot change the model
-        input, so its Shapley value is exactly 0; leaving it out of the regression spends the
-        budget on the others. Only known for tabular background maskers.
-        """
-        n = game.n_features
-        background = getattr(self.masker, "data", None)
-        if not isinstance(self.masker, Independent) or background is None:
-            return np.arange(n)
-        x = np.asarray(game.x).reshape(-1)
-        if background.ndim != 2 or background.shape[1] != n or x.shape[0] != n:
-            return np.arange(n)
-        return np.flatnonzero(np.any(background != x[None, :], axis=0))
+
+def _varying_features(game: RowGame) -> np.ndarray:
+    """Features whose value in the row differs from some background row.
+
+    A feature equal to the row's value in every background row cannot change the model input, so
+    its Shapley value is exactly 0; leaving it out of the regression spends the budget on the
+    others. Known for maskers that declare the background rows hidden features are taken from.
+    """
+    n = game.n_features
+    background = game.masker.data
+    if background is None:
+        return np.arange(n)
+    x = np.asarray(game.x).reshape(-1)
+    if background.ndim != 2 or background.shape[1] != n or x.shape[0] != n:
+        return np.arange(n)
+    return np.flatnonzero(np.any(background != x[None, :], axis=0))
 
 
 Kernel = KernelExplainer

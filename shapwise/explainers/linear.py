@@ -18,6 +18,16 @@ from typing import Any
 
 import numpy as np
 
+from shapwise.explainers._coalitions import all_coalitions, shapley_from_table
+from shapwise.explainers._driver import (
+    Attribution,
+    Driver,
+    build_explanation,
+    check_names,
+    legacy_expected_value,
+    read_rows,
+)
+from shapwise.explainers._driver import check_additivity as check_additivity_of
 from shapwise.explanation import Explanation
 from shapwise.links import Link, get_link
 from shapwise.maskers._base import Masker
@@ -81,7 +91,7 @@ def background_moments(
         check_finite(cov, "the background covariance")
         return mean, cov, feature_names_of(masker[0])
     if isinstance(masker, Masker):
-        rows, weights, names = getattr(masker, "data", None), masker.weights, masker.feature_names
+        rows, weights, names = masker.data, masker.weights, masker.feature_names
         if rows is None or np.ndim(rows) != 2:
             raise TypeError(
                 f"LinearExplainer needs tabular background rows; the masker {type(masker).__name__} "
@@ -145,8 +155,6 @@ def correlation_transform(
     Exact over all 2^M coalitions for up to EXACT_MAX_FEATURES features; otherwise averaged over
     ``nsamples`` permutations, each with its reverse.
     """
-    from shapwise.explainers.exact import all_coalitions, shapley_from_table
-
     n_outputs, n = coef.shape
     if n <= EXACT_MAX_FEATURES:
         gains = conditional_gains(all_coalitions(n), coef, cov)
@@ -165,7 +173,7 @@ def correlation_transform(
     return transform / len(orders)
 
 
-class LinearExplainer:
+class LinearExplainer(Driver):
     """Exact Shapley values of a linear or logistic model (values in the model's margin).
 
     Args:
@@ -208,12 +216,16 @@ class LinearExplainer:
                 f"got {feature_perturbation!r}"
             )
         self.coef, self.intercept, self._single_output = linear_parameters(model)
+        n_outputs, n_features = self.coef.shape
         self.mean, cov, names = background_moments(
-            masker, self.coef.shape[1], feature_perturbation == "correlation_dependent"
+            masker, n_features, feature_perturbation == "correlation_dependent"
         )
+        fitted = getattr(model, "feature_names_in_", None)
+        # the columns rows to explain are matched to by name: the background's, else the fit's
+        self._columns = names or (None if fitted is None else [str(n) for n in fitted])
         self.feature_perturbation = feature_perturbation
-        self.feature_names = feature_names or names
-        self.output_names = output_names
+        self.feature_names = check_names(feature_names, n_features, "feature") or names
+        self.output_names = check_names(output_names, n_outputs, "output")
         self.link = get_link("identity")
         self._base = self.coef @ self.mean + self.intercept
         self.transform: np.ndarray | None = None  # T (M, O, M) for correlation_dependent
@@ -224,25 +236,31 @@ class LinearExplainer:
     @property
     def expected_value(self) -> float | np.ndarray:
         """f(mean background): the base value, a float for a single-output model."""
-        return float(self._base[0]) if self._single_output else self._base.copy()
+        return legacy_expected_value(self._base, self._single_output)
 
-    def __call__(self, X: Any, silent: bool = False) -> Explanation:
+    def explain(self, X: Any, silent: bool = False, check_additivity: bool = True) -> Explanation:
         """Explain the rows of ``X``; returns an :class:`Explanation`."""
-        rows = self._rows(X)
-        values = self._values(rows)
+        rows, names = read_rows(X, self._columns)
+        rows = rows.astype(np.float64)
+        n_features = self.coef.shape[1]
+        if rows.ndim != 2 or rows.shape[1] != n_features:
+            raise ValueError(
+                f"the rows to explain must have shape (rows, {n_features}); got {rows.shape}"
+            )
         output = rows @ self.coef.T + self.intercept
-        base = np.broadcast_to(self._base, output.shape).copy()
-        if self._single_output:
-            values, base, output = values[..., 0], base[:, 0], output[:, 0]
-        return Explanation(
-            values,
-            base_values=base,
+        attribution = Attribution(
+            self._values(rows), np.broadcast_to(self._base, output.shape).copy(), output
+        )
+        if check_additivity:
+            check_additivity_of(attribution, "float64", self.algorithm)
+        return build_explanation(
+            attribution,
             data=rows,
-            feature_names=self.feature_names,
-            output_names=self.output_names,
-            output_values=output,
-            model_dtype="float64",
             algorithm=self.algorithm,
+            model_dtype="float64",
+            single_output=self._single_output,
+            feature_names=self.feature_names or names,
+            output_names=self.output_names,
         )
 
     def shap_values(self, X: Any) -> np.ndarray:
@@ -257,21 +275,6 @@ class LinearExplainer:
         if self.transform is None:
             return centred[:, :, None] * self.coef.T[None]
         return np.einsum("iom,nm->nio", self.transform, centred)
-
-    def _rows(self, X: Any) -> np.ndarray:
-        names = feature_names_of(X)
-        if names is not None and self.feature_names is None:
-            self.feature_names = names
-        rows = to_numpy(X, name="the rows to explain").astype(np.float64)
-        if rows.ndim == 1:
-            rows = rows.reshape(1, -1)
-        n_features = self.coef.shape[1]
-        if rows.ndim != 2 or rows.shape[1] != n_features:
-            raise ValueError(
-                f"the rows to explain must have shape (rows, {n_features}); got {rows.shape}"
-            )
-        check_finite(rows, "the rows to explain")
-        return rows
 
 
 Linear = LinearExplainer

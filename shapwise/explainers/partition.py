@@ -31,7 +31,7 @@ import numpy as np
 
 from shapwise import maskers
 from shapwise.explainers._base import ExplainerBase
-from shapwise.explainers._game import CoalitionGame
+from shapwise.explainers._game import RowGame
 from shapwise.links import Link
 from shapwise.maskers._base import Masker
 from shapwise.maskers._hierarchy import Hierarchy
@@ -149,8 +149,8 @@ class PartitionExplainer(ExplainerBase):
             self._hierarchy = (masker, Hierarchy(masker.clustering, masker.shape[1]))
         return self._hierarchy[1]
 
-    def explain_row(
-        self, game: CoalitionGame, max_evals: int, rng: np.random.Generator
+    def estimate_row(
+        self, game: RowGame, max_evals: int, rng: np.random.Generator, **options: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         tree = self.hierarchy(game.masker)
         n = tree.n_leaves
@@ -188,7 +188,7 @@ class PartitionExplainer(ExplainerBase):
     def _expand(
         batch: list,
         tree: Hierarchy,
-        game: CoalitionGame,
+        game: RowGame,
         node_values: np.ndarray,
         terms: _Terms,
         resolution: np.ndarray,

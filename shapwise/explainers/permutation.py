@@ -25,20 +25,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from shapwise.explainers._base import ExplainerBase
-from shapwise.explainers._game import CoalitionGame, concatenate_rows, row_groups, value_tables
-from shapwise.explainers.exact import coalitions_of_size, exact_rows
-
-
-def coalition_keys(masks: np.ndarray) -> np.ndarray:
-    """One hashable key per boolean mask (last axis): uint64 up to 64 features, bytes beyond."""
-    packed = np.packbits(masks, axis=-1)
-    width = packed.shape[-1]
-    if width <= 8:
-        padded = np.zeros((*packed.shape[:-1], 8), dtype=np.uint8)
-        padded[..., :width] = packed
-        return padded.view(np.uint64)[..., 0]
-    return np.ascontiguousarray(packed).view(np.dtype((np.void, width)))[..., 0]
+from shapwise.explainers._base import Estimate, ExplainerBase
+from shapwise.explainers._coalitions import coalition_keys, coalitions_of_size, exact_estimate
+from shapwise.explainers._game import CoalitionGame, concatenate_rows
 
 
 def _balanced_orders(n_features: int, n_blocks: int, rng: np.random.Generator) -> np.ndarray:
@@ -214,34 +203,45 @@ class PermutationExplainer(ExplainerBase):
     def default_max_evals(self, n_features: int) -> int:
         return 500
 
-    def explain_rows(
+    def check_budget(self, max_evals: int, n_features: int) -> None:
+        """One antithetic pair of orders needs 2M coalitions (their prefixes, with the empty
+        and full ones); every coalition counts against ``max_evals``."""
+        least = min(2 * n_features, 2**n_features)
+        if max_evals < max(least, 2):
+            raise ValueError(
+                f"the Permutation explainer needs max_evals of at least {max(least, 2)} for "
+                f"{n_features} features (2 x features: one pair of orders); got {max_evals}"
+            )
+
+    def estimate(
         self,
-        games: list[CoalitionGame],
+        game: CoalitionGame,
         max_evals: int,
         rng: np.random.Generator,
         done: Callable[[int], Any],
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        n = games[0].n_features
+        **options: Any,
+    ) -> Estimate:
+        n = game.n_features
         if n <= 30 and 2**n <= max_evals:
-            return exact_rows(games, done)
+            return exact_estimate(game, done)
         plan = permutation_plan(n, max_evals)
         parts = []
-        for group in row_groups(games, len(plan.distinct)):
+        for rows in game.row_groups(len(plan.distinct)):
             # A random relabelling of the features gives each row its own permutations: a
             # bijection on coalitions, so distinctness, antithetic pairs and position balance
             # are kept. Feature i of a row plays the part of feature relabel[i] of the plan.
-            relabel = np.argsort(rng.random((len(group), n)), axis=1)  # (rows, M)
+            relabel = np.argsort(rng.random((len(rows), n)), axis=1)  # (rows, M)
             masks = plan.distinct.T[relabel].transpose(0, 2, 1)  # (rows, K, M)
-            tables = value_tables(group, masks, plan.empty)  # (K, rows, O)
+            tables = game.tables(rows, masks, plan.empty)  # (K, rows, O)
             in_plan = plan.contributions @ tables.reshape(len(plan.distinct), -1)
             in_plan = in_plan.reshape(n, *tables.shape[1:]).transpose(1, 0, 2)  # (rows, M, O)
             # the orthogonal projection onto sum = v(full) - v(empty): additive, and never
             # farther from the true values than the estimates were
             gap = in_plan.sum(axis=1) - (tables[plan.full] - tables[plan.empty])
             estimates = in_plan - gap[:, None, :] / n
-            values = estimates[np.arange(len(group))[:, None], relabel]
+            values = estimates[np.arange(len(rows))[:, None], relabel]
             parts.append((values, tables[plan.empty], tables[plan.full]))
-            done(len(group))
+            done(len(rows))
         return concatenate_rows(parts)
 
 

@@ -17,6 +17,10 @@ def standard_mask(mask: Any, n_features: int) -> np.ndarray:
 class Masker:
     """Builds model inputs in which only the features of a coalition keep the row's values.
 
+    The masker protocol: explainers use only what is declared here, never a concrete masker
+    class. A masker provides ``shape`` and ``masked_batch`` (``masked_rows``, ``check_row`` and
+    ``__call__`` have defaults built on it), and declares its capabilities as attributes.
+
     Attributes:
         shape: (rows produced per coalition, number of features).
         clustering: a scipy linkage matrix over the features (a hierarchy for Owen values), or None.
@@ -24,8 +28,12 @@ class Masker:
             can be computed once per explanation.
         feature_names: names of the features, when the masker knows them.
         weights: a weight per background row (e.g. k-means cluster sizes), or None for equal weights.
-        writes_into: ``masked_batch`` accepts ``out=``, an array to fill and return instead of a
-            new one (explainers reuse one buffer for every batch of a call).
+        data: the background rows whose values hidden features take, column by column
+            (tabular maskers), or None: a feature equal to the row's value in every one of them
+            cannot change the model input.
+        supports_out: ``masked_batch`` / ``masked_rows`` accept ``out=``, an array to fill and
+            return instead of a new one, with ``batch_layout`` saying its shape and dtype
+            (explainers reuse one buffer for every batch of a call).
         per_text: the features differ from one input to the next (the tokens of texts); such a
             masker gives the masker of one input with ``for_text``.
     """
@@ -35,7 +43,8 @@ class Masker:
     empty_is_constant: bool = False
     feature_names: list[str] | None = None
     weights: np.ndarray | None = None
-    writes_into: bool = False
+    data: np.ndarray | None = None
+    supports_out: bool = False
     per_text: bool = False
 
     @property
@@ -56,7 +65,7 @@ class Masker:
     ) -> np.ndarray:
         """Masked inputs for K masks of several rows: mask k hides features of ``rows[owners[k]]``
         (``owners`` non-decreasing); shape (K, rows per coalition, *row shape), in ``out`` when
-        given and the masker ``writes_into``.
+        given and the masker ``supports_out``.
 
         By default one ``masked_batch`` per run of masks of the same row.
         """
@@ -65,7 +74,7 @@ class Masker:
         parts = []
         for start, stop in bounds:
             x = rows[owners[start]]
-            if out is not None and self.writes_into:
+            if out is not None and self.supports_out:
                 self.masked_batch(masks[start:stop], x, out=out[start:stop])  # type: ignore[call-arg]
             else:
                 parts.append(self.masked_batch(masks[start:stop], x))
@@ -74,7 +83,7 @@ class Masker:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def batch_layout(self, x: np.ndarray) -> tuple[tuple[int, ...], np.dtype]:
-        """Shape and dtype of one coalition's masked inputs of ``x`` (for ``writes_into``)."""
+        """Shape and dtype of one coalition's masked inputs of ``x`` (for ``supports_out``)."""
         raise NotImplementedError
 
     def __call__(self, mask: Any, *args: Any) -> tuple[np.ndarray, ...]:
@@ -115,6 +124,11 @@ class CallableMasker(Masker):
     def check_row(self, x: np.ndarray) -> None:
         if self._n_features is None:
             self._n_features = int(np.prod(x.shape))
+        elif self._n_features != x.size:
+            raise ValueError(
+                f"the masker has {self._n_features} features but a row to explain has {x.size} "
+                "values; pass rows with as many values as the masker's features"
+            )
         if self._rows is None:
             probe = self._masked(np.ones(self._n_features, dtype=bool), x)
             self._rows = probe.shape[0]
@@ -126,7 +140,15 @@ class CallableMasker(Masker):
         if isinstance(out, tuple):
             out = out[0]
         out = to_numpy(out, name="the masker's output")
-        return out.reshape(-1, *x.shape) if out.size % max(x.size, 1) == 0 else out
+        fits = out.shape[max(out.ndim - x.ndim, 0) :] == x.shape or (
+            out.ndim == 2 and out.shape[1] == x.size
+        )
+        if out.size == 0 or not fits:
+            raise ValueError(
+                f"the masker function returned an array of shape {out.shape} for a row of shape "
+                f"{x.shape}; it must return masked rows shaped (rows, {', '.join(map(str, x.shape))})"
+            )
+        return out.reshape(-1, *x.shape)
 
     def masked_batch(self, masks: np.ndarray, x: np.ndarray) -> np.ndarray:
         return np.stack([self._masked(mask, x) for mask in masks])

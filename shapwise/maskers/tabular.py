@@ -62,7 +62,7 @@ class Independent(Masker):
     """
 
     empty_is_constant = True
-    writes_into = True
+    supports_out = True
     # shap's attribute: a feature partition given instead of a clustering (shapwise has none)
     partition: Any = None
     mean: np.ndarray | None = None

@@ -15,7 +15,6 @@ from shapwise.explainers._driver import (
     check_names,
     legacy_expected_value,
     legacy_values,
-    match_columns,
     rank_outputs,
     read_rows,
 )
@@ -106,11 +105,15 @@ def test_columns_are_matched_by_name():
     np.testing.assert_array_equal(rows, [[1, 2, 3], [10, 20, 30]])
     assert names == ["a", "b", "c"]
     with pytest.raises(ValueError, match="missing 'd'; extra 'c'"):
-        match_columns(frame, ["a", "b", "d"])
-    with pytest.raises(ValueError, match="duplicated"):
-        match_columns(pd.DataFrame([[1.0, 2.0]], columns=["a", "a"]), ["a", "b"])
-    # arrays and names not known: unchanged
-    assert match_columns(frame, None) is frame
+        read_rows(frame, ["a", "b", "d"])
+    with pytest.raises(ValueError, match="repeated column names"):
+        read_rows(pd.DataFrame([[1.0, 2.0]], columns=["a", "a"]), ["a", "b"])
+    # names not known: the frame's own order and names
+    assert read_rows(frame)[1] == ["b", "a", "c"]
+    # the rows are a copy: the caller's frame is never written through them
+    rows, _ = read_rows(frame)
+    rows[:] = 0
+    assert frame.to_numpy().sum() == 66
 
 
 def test_empty_rows_and_bad_batch_sizes_are_errors():

@@ -20,8 +20,10 @@ def test_values_of_masks_that_are_all_empty():
     mean = _probabilities(background).mean()
     empty = np.zeros((2, 3), dtype=bool)
     for linearize in (False, True):
-        model, shared = as_model(_probabilities), {}
-        game = CoalitionGame(model, Independent(background), x, logit, shared, None, linearize)
+        model = as_model(_probabilities)
+        game = CoalitionGame(
+            model, Independent(background), x[None], logit, linearize_link=linearize
+        )
         np.testing.assert_allclose(game.values(empty)[:, 0], np.log(mean / (1 - mean)), rtol=1e-12)
         # asked again in the same explanation: no new model call
         evaluations = model.n_evaluations

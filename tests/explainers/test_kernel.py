@@ -8,13 +8,9 @@ import pytest
 
 import shapwise
 from shapwise.explainers import Kernel
-from shapwise.explainers.exact import all_coalitions, shapley_from_table
-from shapwise.explainers.kernel import (
-    pairwise_kernel_values,
-    plan_coalitions,
-    size_weight,
-    surrogate_kernel_values,
-)
+from shapwise.explainers._coalitions import all_coalitions, shapley_from_table
+from shapwise.explainers._kernel_surrogate import pairwise_kernel_values, surrogate_kernel_values
+from shapwise.explainers.kernel import plan_coalitions, size_weight
 from tests.explainers.models import additive_model, interaction_model
 from tests.reference import masked_game, shapley_values
 
@@ -215,15 +211,28 @@ def test_bad_inputs_raise_clear_errors():
         Kernel(lambda X: X.sum(axis=1) + 5, background, link="logit")(np.ones((1, 4)))
 
 
-@pytest.mark.parametrize("budget", [2, 3, 5])
-def test_tiny_budgets_still_add_up(budget):
+@pytest.mark.parametrize("budget", [2, 3, 7, 13])
+def test_budgets_below_one_sample_per_feature_are_errors_that_say_the_minimum(budget):
     rng = np.random.default_rng(8)
     background, X = rng.normal(size=(5, 6)), rng.normal(size=(2, 6))
-    model = interaction_model(6)
-    explanation = Kernel(model, background)(X, max_evals=budget)
+    explainer = Kernel(interaction_model(6), background)
+    with pytest.raises(ValueError, match="at least 12 sampled coalitions.*nsamples >= 12"):
+        explainer(X, max_evals=budget)
+    with pytest.raises(ValueError, match="nsamples >= 12"):
+        explainer.shap_values(X, nsamples=budget - 2)
+
+
+def test_the_smallest_budget_adds_up_and_is_no_wild_guess():
+    rng = np.random.default_rng(8)
+    background, X = rng.normal(size=(5, 6)), rng.normal(size=(2, 6))
+    model, exact_values = additive_model(6)
+    explanation = Kernel(model, background)(X, max_evals=14)
     np.testing.assert_allclose(
         explanation.values.sum(axis=1) + explanation.base_values, model(X), atol=1e-12
     )
+    # an additive game is a linear one: even the smallest sample determines it
+    truth = np.stack([exact_values(x, background) for x in X])
+    np.testing.assert_allclose(explanation.values, truth, atol=1e-8)
 
 
 def test_tree_surrogate_beats_the_pairwise_fit_on_a_game_of_high_order_interactions():
@@ -254,7 +263,7 @@ def test_tree_surrogate_beats_the_pairwise_fit_on_a_game_of_high_order_interacti
 
 
 def test_network_stage_helps_on_a_game_of_saturated_sigmoids(monkeypatch):
-    from shapwise.explainers import kernel
+    from shapwise.explainers import _kernel_surrogate
 
     n = 12
     every = all_coalitions(n)
@@ -277,7 +286,7 @@ def test_network_stage_helps_on_a_game_of_saturated_sigmoids(monkeypatch):
         return float(np.mean(errors))
 
     with_network = mean_error()
-    monkeypatch.setattr(kernel, "_network_surrogate", lambda coalitions, residuals: None)
+    monkeypatch.setattr(_kernel_surrogate, "network_surrogate", lambda coalitions, residuals: None)
     trees_only = mean_error()
     # measured: 0.56 of the trees-only surrogate's error at 300 of 4096 coalitions
     assert with_network < 0.85 * trees_only, (with_network, trees_only)
