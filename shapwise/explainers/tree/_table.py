@@ -230,10 +230,16 @@ def thresholds_for_float32_inputs(
     decision = np.asarray(decision, dtype=np.int8).copy()
     numeric = (decision != LEFT_IF_IN_CATEGORIES) & np.isfinite(threshold)
     numeric &= np.abs(threshold) <= np.finfo(np.float32).max
+    with np.errstate(over="ignore"):  # float32's largest value has no finite neighbour above
+        return _moved_thresholds(threshold, decision, numeric)
+
+
+def _moved_thresholds(
+    threshold: np.ndarray, decision: np.ndarray, numeric: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     t = threshold[numeric]
     # p: the largest float32 that goes left (<= t, or < t for a strict split)
-    with np.errstate(over="ignore"):
-        p = t.astype(np.float32)
+    p = t.astype(np.float32)
     p = np.where(p.astype(np.float64) > t, np.nextafter(p, np.float32(-np.inf)), p)
     strict = decision[numeric] == LEFT_IF_LESS
     p = np.where(strict & (p.astype(np.float64) == t), np.nextafter(p, np.float32(-np.inf)), p)

@@ -57,17 +57,18 @@ def boundary_rows(ensemble: TreeEnsemble, base_row: np.ndarray, limit: int = 400
     rows = []
     for node in internal:
         t = ensemble.threshold[node]
-        t32 = np.float32(t)
-        candidates = {
-            t,
-            np.nextafter(t, np.inf),
-            np.nextafter(t, -np.inf),
-            float(t32),
-            float(np.nextafter(t32, np.float32(np.inf))),
-            float(np.nextafter(t32, np.float32(-np.inf))),
-            float(np.nextafter(float(t32), np.inf)),
-            float(np.nextafter(float(t32), -np.inf)),
-        }
+        with np.errstate(over="ignore"):
+            t32 = np.float32(t)
+            candidates = {
+                t,
+                np.nextafter(t, np.inf),
+                np.nextafter(t, -np.inf),
+                float(t32),
+                float(np.nextafter(t32, np.float32(np.inf))),
+                float(np.nextafter(t32, np.float32(-np.inf))),
+                float(np.nextafter(float(t32), np.inf)),
+                float(np.nextafter(float(t32), -np.inf)),
+            }
         for value in candidates:
             row = base_row.copy()
             row[ensemble.feature[node]] = value
