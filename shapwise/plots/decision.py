@@ -10,6 +10,7 @@ from shapwise.explanation import Explanation
 from shapwise.plots._common import (
     displayed_features,
     dtype_note,
+    feature_importance,
     feature_names,
     finish,
     new_axes,
@@ -19,12 +20,17 @@ from shapwise.plots._common import (
 
 
 def decision(
-    explanation: Explanation, max_display: int = 20, show: bool = True, ax: Any = None
+    explanation: Explanation,
+    max_display: int = 20,
+    show: bool = True,
+    ax: Any = None,
+    order: Any = None,
 ) -> Any:
     """One line per row, adding features from the least important (bottom) to the most (top).
 
     Every line starts at the base value and ends at the row's model output; lines are coloured by
     that output. Features beyond ``max_display`` are added first, as "Sum of N other features".
+    ``order`` ranks the features as in ``beeswarm`` (default: mean |value|).
 
     Returns:
         The matplotlib Axes.
@@ -41,7 +47,8 @@ def decision(
             np.asarray(explanation.base_values, dtype=np.float64).reshape(-1), (len(values),)
         )
     names = feature_names(explanation)
-    _, labels, steps = displayed_features(values, names, np.abs(values).mean(axis=0), max_display)
+    importance = feature_importance(order, explanation, np.abs(values).mean(axis=0))
+    _, labels, steps = displayed_features(values, names, importance, max_display)
     # The most important feature last, so the paths end at the top with the model outputs.
     labels, steps = labels[::-1], steps[::-1]
     paths = base[:, None] + np.cumsum(np.stack(steps, axis=1), axis=1)

@@ -22,7 +22,11 @@ from shapwise.plots._common import (
 
 
 def force(
-    explanation: Explanation, min_label_share: float = 0.05, show: bool = True, ax: Any = None
+    explanation: Explanation,
+    min_label_share: float = 0.05,
+    show: bool = True,
+    ax: Any = None,
+    link: str = "identity",
 ) -> Any:
     """A single bar from the base value to f(x): red segments push the output up from the left,
     blue segments push it down from the right, and they meet at f(x).
@@ -30,11 +34,16 @@ def force(
     Args:
         explanation: one row with one output, e.g. ``exp[0]``.
         min_label_share: segments narrower than this share of the total width are left unlabelled.
+        link: 'logit' labels the base value, f(x) and the axis as probabilities (the sigmoid of
+            the log-odds the values add up in); 'identity' labels them as they are.
 
     Returns:
         The matplotlib Axes.
     """
     explanation = local(explanation, "force")
+    if link not in ("identity", "logit"):
+        raise ValueError(f"link must be 'identity' or 'logit'; got {link!r}")
+    shown = _identity if link == "identity" else _sigmoid
     values = explanation.values.astype(np.float64).reshape(-1)
     base = scalar(explanation.base_values) or 0.0
     output = base + values.sum()
@@ -72,7 +81,7 @@ def force(
     ax.text(
         base,
         0.62,
-        f"base value\n{format_number(base, 4)}",
+        f"base value\n{format_number(shown(base), 4)}",
         ha="center",
         va="bottom",
         fontsize=8,
@@ -81,7 +90,7 @@ def force(
     ax.text(
         output,
         0.62,
-        f"f(x) = {format_number(output, 4)}",
+        f"f(x) = {format_number(shown(output), 4)}",
         ha="center",
         va="bottom",
         fontsize=11,
@@ -91,6 +100,13 @@ def force(
     high = max(output - values[values < 0].sum(), base, output)
     pad = 0.05 * max(high - low, 1e-12)
     ax.set_xlim(low - pad, high + pad)
+    if link == "logit":  # ticks where the probability is round, labelled with it
+        probabilities = np.array(
+            [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
+        )
+        ticks = np.log(probabilities / (1 - probabilities))
+        inside = (ticks >= low - pad) & (ticks <= high + pad)
+        ax.set_xticks(ticks[inside], [format_number(p, 2) for p in probabilities[inside]])
     ax.set_ylim(-1.2, 1.2)
     ax.set_yticks([])
     for side in ("top", "right", "left"):
@@ -100,6 +116,14 @@ def force(
     dtype_note(ax, explanation)
     finish(ax.figure, show)
     return ax
+
+
+def _identity(value: float) -> float:
+    return value
+
+
+def _sigmoid(value: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-value)))
 
 
 def _label(names: list[str], data: Any, feature: int) -> str:
