@@ -17,6 +17,8 @@ import numpy as np
 from shapwise.models import Model
 
 DEFAULT_BATCH_SIZE = 32
+CLASSIFICATION_TASKS = ("text-classification", "sentiment-analysis")
+GENERATION_TASKS = ("text-generation", "text2text-generation", "summarization", "translation")
 # Masked strings handed to an adapter at once: it runs each distinct one once, in forward passes
 # of its batch size over strings sorted by length (little padding).
 STRINGS_PER_CALL = 4096
@@ -137,6 +139,13 @@ class TransformersPipeline(StringModel):
             raise TypeError(
                 "TransformersPipeline wraps a transformers text-classification pipeline with a "
                 f"tokenizer; got a {type(pipeline).__name__}"
+            )
+        task = getattr(pipeline, "task", "text-classification")
+        if task not in CLASSIFICATION_TASKS:
+            raise TypeError(
+                f"TransformersPipeline explains text-classification pipelines; this one is for "
+                f"{task!r}. Explain a generating model's output with "
+                "shapwise.Explainer(pipeline.model, pipeline.tokenizer) (teacher forcing)"
             )
         self.pipeline = pipeline
         self.tokenizer = pipeline.tokenizer
@@ -386,9 +395,12 @@ def set_text_target(model: Model, text: str, target: Any) -> list[str] | None:
 
 def for_pipeline(pipeline: Any, masker: Any) -> tuple[Model, Any]:
     """The adapter and masker ``Explainer(pipeline)`` uses: ``TransformersPipeline(pipeline)``
-    and, when no masker is given, ``maskers.Text(pipeline.tokenizer)``."""
+    and, when no masker is given, ``maskers.Text(pipeline.tokenizer)``; a generation pipeline's
+    model and tokenizer are explained by teacher forcing."""
     from shapwise.maskers.text import Text
 
+    if getattr(pipeline, "task", None) in GENERATION_TASKS:
+        return for_language_model(pipeline.model, pipeline.tokenizer if masker is None else masker)
     model = TransformersPipeline(pipeline)
     return model, Text(pipeline.tokenizer) if masker is None else masker
 

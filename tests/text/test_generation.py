@@ -119,6 +119,22 @@ def test_the_text_plot_shows_input_by_output(gpt2, byte_level):
     assert markup.count("data-value=") == explanation[0].values.size
 
 
+def test_a_generation_pipeline_is_explained_by_teacher_forcing(gpt2, byte_level):
+    from transformers import pipeline
+
+    generator = pipeline("text-generation", model=gpt2, tokenizer=byte_level, device="cpu")
+    explainer = shapwise.Explainer(generator)
+    assert isinstance(explainer.model, shapwise.models.TeacherForcing)
+    explanation = explainer([PROMPT], [TARGET], silent=True)[0]
+    target_ids = byte_level(TARGET, add_special_tokens=False)["input_ids"]
+    expected = causal_log_odds(gpt2, byte_level, PROMPT, target_ids)
+    np.testing.assert_allclose(
+        explanation.values.sum(0) + explanation.base_values, expected, atol=1e-8
+    )
+    with pytest.raises(TypeError, match="this one is for 'text-generation'"):
+        shapwise.models.TransformersPipeline(generator)
+
+
 def test_targets_need_a_model_that_takes_them(bert, gpt2, byte_level):
     with pytest.raises(TypeError, match="does not take them"):
         shapwise.Explainer(bert)(["I loved it"], ["a target"], silent=True)
