@@ -162,8 +162,8 @@ class Text(Masker):
     each end (found, as shap finds them, by tokenizing the empty string) are features too, as in
     shap's explanations, but are never hidden: their data is "" and their value is 0. A hidden
     piece is written as the mask token followed by the whitespace that followed the piece, so
-    "I loved the acting" with "loved the" hidden reads "I [MASK] [MASK] acting" and the full
-    coalition is the text itself. (shap drops that whitespace, "I [MASK] [MASK]acting", and
+    "I loved the acting" with "loved" and "the" hidden (one token each) reads
+    "I [MASK] [MASK] acting", and the full coalition is the text itself. (shap drops that whitespace, "I [MASK] [MASK]acting", and
     normalises all whitespace; for WordPiece tokenizers the token ids are the same either way,
     for byte-level BPE ones shap's spelling changes the next word's token.)
 
