@@ -1100,6 +1100,296 @@ PyObject* py_interventional(PyObject*, PyObject* args) {
     return PyUnicode_FromString(used);
 }
 
+// ------------------------------------------------------------------------------------ probability
+// The game of one (row, background row) pair in a transformed output space (probability, log
+// loss): g(S) = link(margin(x_S, z_rest)). Its players are the features on which a tree sends
+// x and z different ways; a tree's leaves reached by the mixes of the two are the pair's
+// entries, each reached by the coalitions that hold its features A and none of its B.
+enum Transform : int { SIGMOID = 0, SOFTMAX_PROBABILITY = 1, LOGISTIC_LOSS = 2, SOFTMAX_LOSS = 3 };
+
+struct PairGame {
+    const Table& T;
+    const int transform;
+    const int64_t max_exact, permutations, out_outputs;
+    const double* base_offset;
+    std::vector<int8_t> side;     // per feature: 0 undecided, 1 the row's, 2 the background's
+    std::vector<int64_t> local;   // per feature: its player index or -1
+    std::vector<int64_t> players; // per player: its feature
+    std::vector<int64_t> a, b;    // the walk's players taken from x / from z
+    // entries: players in A then B, end to end
+    std::vector<int64_t> entry_start, entry_a, entry_tree, entry_leaf, entry_players;
+    const double *x = nullptr, *z = nullptr;
+    double label = 0.0;
+    // scratch
+    std::vector<double> margins, games, margin, scratch_out;
+    std::vector<int64_t> order, need, by_player_start, by_player;
+    std::vector<uint8_t> blocked;
+
+    PairGame(const Table& table, int how, int64_t exact, int64_t samples, int64_t outputs,
+             const double* offset)
+        : T(table), transform(how), max_exact(exact), permutations(samples),
+          out_outputs(outputs), base_offset(offset) {
+        side.assign((size_t)table.n_features, 0);
+        local.assign((size_t)table.n_features, -1);
+        margin.resize((size_t)table.n_outputs);
+        scratch_out.resize((size_t)std::max<int64_t>(outputs, table.n_outputs));
+    }
+
+    int64_t player(int64_t f) {
+        if (local[f] < 0) {
+            local[f] = (int64_t)players.size();
+            players.push_back(f);
+        }
+        return local[f];
+    }
+
+    void walk(int64_t node, int64_t tree) {
+        if (T.is_leaf(node)) {
+            entry_start.push_back((int64_t)entry_players.size());
+            entry_a.push_back((int64_t)a.size());
+            entry_tree.push_back(tree);
+            entry_leaf.push_back(node);
+            entry_players.insert(entry_players.end(), a.begin(), a.end());
+            entry_players.insert(entry_players.end(), b.begin(), b.end());
+            return;
+        }
+        const int64_t f = T.feature[node];
+        const bool x_left = T.goes_left(node, x);
+        if (side[f] == 1) return walk(x_left ? T.left[node] : T.right[node], tree);
+        const bool z_left = T.goes_left(node, z);
+        if (side[f] == 2 || x_left == z_left) return walk(z_left ? T.left[node] : T.right[node], tree);
+        const int64_t p = player(f);
+        side[f] = 1;
+        a.push_back(p);
+        walk(x_left ? T.left[node] : T.right[node], tree);
+        a.pop_back();
+        side[f] = 2;
+        b.push_back(p);
+        walk(z_left ? T.left[node] : T.right[node], tree);
+        b.pop_back();
+        side[f] = 0;
+    }
+
+    // link(margin) into out (out_outputs values)
+    void apply(const double* m, double* out) const {
+        const int64_t O = T.n_outputs;
+        if (transform == SIGMOID || transform == LOGISTIC_LOSS) {
+            const double v = m[0];
+            if (transform == SIGMOID) {
+                out[0] = v >= 0 ? 1.0 / (1.0 + std::exp(-v)) : std::exp(v) / (1.0 + std::exp(v));
+            } else {  // log(1 + e^v) - y v, stable
+                const double softplus = v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v));
+                out[0] = softplus - label * v;
+            }
+            return;
+        }
+        double top = m[0];
+        for (int64_t k = 1; k < O; k++) top = std::max(top, m[k]);
+        double total = 0.0;
+        for (int64_t k = 0; k < O; k++) total += std::exp(m[k] - top);
+        if (transform == SOFTMAX_PROBABILITY) {
+            for (int64_t k = 0; k < O; k++) out[k] = std::exp(m[k] - top) / total;
+        } else {
+            out[0] = top + std::log(total) - m[(int64_t)label];
+        }
+    }
+
+    void add_leaf(double* m, int64_t e, double sign) const {
+        const int64_t tree = entry_tree[e];
+        const double* value = T.value + entry_leaf[e] * T.n_outputs;
+        for (int64_t k = 0; k < T.n_outputs; k++)
+            if (T.adds_to(tree, k)) m[k] += sign * value[k];
+    }
+
+    // Adds this pair's values (times `weight`) into out (F, out_outputs); true if exact.
+    bool explain(double* out, double weight, uint64_t seed) {
+        players.clear();
+        entry_start.clear();
+        entry_a.clear();
+        entry_tree.clear();
+        entry_leaf.clear();
+        entry_players.clear();
+        for (int64_t t = 0; t < T.n_trees; t++) walk(T.tree_start[t], t);
+        entry_start.push_back((int64_t)entry_players.size());
+        const int64_t n = (int64_t)players.size();
+        const bool exact = n <= max_exact;
+        if (n > 0) {
+            if (exact) enumerate(n, out, weight);
+            else sample(n, out, weight, seed);
+        }
+        for (int64_t f : players) local[f] = -1;
+        return exact;
+    }
+
+    void enumerate(int64_t n, double* out, double weight) {
+        const int64_t O = T.n_outputs, Q = out_outputs;
+        const uint64_t size = (uint64_t)1 << n, full = size - 1;
+        margins.assign((size_t)(size * O), 0.0);
+        for (uint64_t s = 0; s < size; s++)
+            for (int64_t k = 0; k < O; k++) margins[s * O + k] = base_offset[k];
+        const int64_t n_entries = (int64_t)entry_tree.size();
+        for (int64_t e = 0; e < n_entries; e++) {
+            uint64_t A = 0, B = 0;
+            for (int64_t i = entry_start[e]; i < entry_start[e + 1]; i++) {
+                const uint64_t bit = (uint64_t)1 << entry_players[i];
+                if (i - entry_start[e] < entry_a[e]) A |= bit;
+                else B |= bit;
+            }
+            const uint64_t free = full & ~(A | B);
+            for (uint64_t sub = free;; sub = (sub - 1) & free) {
+                add_leaf(&margins[(A | sub) * O], e, 1.0);
+                if (sub == 0) break;
+            }
+        }
+        games.assign((size_t)(size * Q), 0.0);
+        for (uint64_t s = 0; s < size; s++) apply(&margins[s * O], &games[s * Q]);
+        std::vector<double> w((size_t)n);
+        for (int64_t s = 0; s < n; s++)
+            w[s] = weight * std::exp(std::lgamma((double)s + 1) + std::lgamma((double)(n - s)) -
+                                     std::lgamma((double)n + 1));
+        for (int64_t i = 0; i < n; i++) {
+            const uint64_t bit = (uint64_t)1 << i;
+            double* cell = out + players[i] * Q;
+            for (uint64_t s = 0; s < size; s++) {
+                if (s & bit) continue;
+                const double ws = w[__builtin_popcountll(s)];
+                for (int64_t k = 0; k < Q; k++) cell[k] += ws * (games[(s | bit) * Q + k] - games[s * Q + k]);
+            }
+        }
+    }
+
+    // Antithetic permutations: each permutation's marginal contributions add up to
+    // g(all) - g(none), so the estimate adds up exactly.
+    void sample(int64_t n, double* out, double weight, uint64_t seed) {
+        const int64_t O = T.n_outputs, Q = out_outputs;
+        const int64_t n_entries = (int64_t)entry_tree.size();
+        // per player, the entries holding it in A (coded 2e) or in B (2e + 1)
+        by_player_start.assign((size_t)n + 1, 0);
+        for (int64_t i = 0; i < (int64_t)entry_players.size(); i++) by_player_start[entry_players[i] + 1]++;
+        for (int64_t p = 0; p < n; p++) by_player_start[p + 1] += by_player_start[p];
+        by_player.assign(entry_players.size(), 0);
+        std::vector<int64_t> fill(by_player_start.begin(), by_player_start.end() - 1);
+        for (int64_t e = 0; e < n_entries; e++)
+            for (int64_t i = entry_start[e]; i < entry_start[e + 1]; i++)
+                by_player[fill[entry_players[i]]++] = 2 * e + (i - entry_start[e] < entry_a[e] ? 0 : 1);
+        order.resize((size_t)n);
+        for (int64_t p = 0; p < n; p++) order[p] = p;
+        need.resize((size_t)n_entries);
+        blocked.resize((size_t)n_entries);
+        std::vector<double> before((size_t)Q), after((size_t)Q);
+        uint64_t state = seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
+        auto next = [&]() {  // splitmix64
+            uint64_t v = (state += 0x9E3779B97F4A7C15ull);
+            v = (v ^ (v >> 30)) * 0xBF58476D1CE4E5B9ull;
+            v = (v ^ (v >> 27)) * 0x94D049BB133111EBull;
+            return v ^ (v >> 31);
+        };
+        const double share = weight / (double)permutations;
+        for (int64_t k = 0; k < permutations; k++) {
+            if (k % 2 == 0) {
+                for (int64_t i = n - 1; i > 0; i--) std::swap(order[i], order[next() % (uint64_t)(i + 1)]);
+            } else {
+                std::reverse(order.begin(), order.end());
+            }
+            for (int64_t c = 0; c < O; c++) margin[c] = base_offset[c];
+            for (int64_t e = 0; e < n_entries; e++) {
+                need[e] = entry_a[e];
+                blocked[e] = 0;
+                if (need[e] == 0) add_leaf(margin.data(), e, 1.0);  // reached by z alone
+            }
+            apply(margin.data(), before.data());
+            for (int64_t p : order) {
+                for (int64_t j = by_player_start[p]; j < by_player_start[p + 1]; j++) {
+                    const int64_t e = by_player[j] / 2;
+                    const bool was_active = need[e] == 0 && !blocked[e];
+                    if (by_player[j] % 2 == 0) need[e]--;
+                    else blocked[e] = 1;
+                    const bool active = need[e] == 0 && !blocked[e];
+                    if (active != was_active) add_leaf(margin.data(), e, active ? 1.0 : -1.0);
+                }
+                apply(margin.data(), after.data());
+                double* cell = out + players[p] * Q;
+                for (int64_t c = 0; c < Q; c++) cell[c] += share * (after[c] - before[c]);
+                std::swap(before, after);
+            }
+        }
+    }
+};
+
+PyObject* py_probability(PyObject*, PyObject* args) {
+    PyObject *fields, *X, *background, *labels, *base, *out;
+    long long n_features, n_outputs, n_jobs, max_exact, permutations;
+    int transform;
+    if (!PyArg_ParseTuple(args, "OLLOOOOOLiLL", &fields, &n_features, &n_outputs, &X, &background,
+                          &labels, &base, &out, &n_jobs, &transform, &max_exact, &permutations))
+        return nullptr;
+    if (transform < 0 || transform > 3 || max_exact < 0 || max_exact > 24 || permutations < 2) {
+        PyErr_SetString(PyExc_ValueError,
+                        "transform must be 0-3, max_exact between 0 and 24, permutations >= 2");
+        return nullptr;
+    }
+    const int64_t out_outputs = transform == SOFTMAX_PROBABILITY ? n_outputs : 1;
+    if ((transform == SIGMOID || transform == LOGISTIC_LOSS) && n_outputs != 1) {
+        PyErr_SetString(PyExc_ValueError, "a logistic model has one output");
+        return nullptr;
+    }
+    Table table;
+    Buffer rows, background_buffer, label_buffer, base_buffer, out_buffer;
+    int64_t n_rows = 0, n_background = 0;
+    if (!read_table(fields, n_features, n_outputs, table) ||
+        !get_rows(X, rows, n_features, "X", n_rows) ||
+        !get_rows(background, background_buffer, n_features, "background", n_background) ||
+        !get_buffer(base, base_buffer, 'f', 8, false, n_outputs, "base_offset"))
+        return nullptr;
+    const bool loss = transform == LOGISTIC_LOSS || transform == SOFTMAX_LOSS;
+    if (!get_buffer(labels, label_buffer, 'f', 8, false, loss ? n_rows : 0, "labels")) return nullptr;
+    const Py_ssize_t size = checked_product(n_rows, n_features, out_outputs);
+    if (size < 0 || !get_buffer(out, out_buffer, 'f', 8, true, size, "out")) return nullptr;
+    if (n_background < 1) {
+        PyErr_SetString(PyExc_ValueError, "the background has no rows");
+        return nullptr;
+    }
+    const double* label0 = (const double*)label_buffer.view.buf;
+    if (transform == SOFTMAX_LOSS) {
+        for (int64_t r = 0; r < n_rows; r++) {
+            if (!(label0[r] >= 0) || label0[r] >= (double)n_outputs || label0[r] != std::floor(label0[r])) {
+                PyErr_Format(PyExc_ValueError, "label %g of row %lld is not a class index", label0[r],
+                             (long long)r);
+                return nullptr;
+            }
+        }
+    }
+    const double* x0 = (const double*)rows.view.buf;
+    const double* z0 = (const double*)background_buffer.view.buf;
+    const double* offset = (const double*)base_buffer.view.buf;
+    double* out0 = (double*)out_buffer.view.buf;
+    std::atomic<int64_t> sampled{0};
+    bool ok = false;
+    Py_BEGIN_ALLOW_THREADS
+    try {
+        ok = parallel_rows(n_rows, std::max<long long>(1, n_jobs), 1, [&](int64_t begin, int64_t end, int64_t) {
+            PairGame game(table, transform, max_exact, permutations, out_outputs, offset);
+            int64_t approximate = 0;
+            for (int64_t r = begin; r < end; r++) {
+                game.x = x0 + r * n_features;
+                game.label = loss ? label0[r] : 0.0;
+                for (int64_t k = 0; k < n_background; k++) {
+                    game.z = z0 + k * n_features;
+                    if (!game.explain(out0 + r * n_features * out_outputs, 1.0 / (double)n_background,
+                                      (uint64_t)(r * n_background + k)))
+                        approximate++;
+                }
+            }
+            sampled += approximate;
+        });
+    } catch (...) {
+        ok = false;
+    }
+    Py_END_ALLOW_THREADS
+    if (!ok) return PyErr_NoMemory();
+    return PyLong_FromLongLong((long long)sampled.load());
+}
+
 PyMethodDef methods[] = {
     {"predict", py_predict, METH_VARARGS,
      "predict(table, n_features, n_outputs, X, base_offset, out, n_jobs): margins into out."},
@@ -1109,6 +1399,10 @@ PyMethodDef methods[] = {
     {"interventional", py_interventional, METH_VARARGS,
      "interventional(table, n_features, n_outputs, X, background, out, n_jobs, interactions, "
      "method, memory_budget): adds the interventional values into out; returns the method used."},
+    {"probability", py_probability, METH_VARARGS,
+     "probability(table, n_features, n_outputs, X, background, labels, base_offset, out, n_jobs, "
+     "transform, max_exact, permutations): adds the values of the transformed game (0 sigmoid, 1 "
+     "softmax, 2 logistic loss, 3 softmax loss) into out; returns the pairs sampled."},
     {nullptr, nullptr, 0, nullptr},
 };
 

@@ -161,3 +161,66 @@ def interventional(
         float(memory_budget),
     )
     return out, used
+
+
+# How the margin becomes the explained output (the core's transform codes).
+SIGMOID, SOFTMAX, LOGISTIC_LOSS, SOFTMAX_LOSS = 0, 1, 2, 3
+
+
+def transformed(
+    ensemble: TreeEnsemble,
+    X: np.ndarray,
+    background: np.ndarray,
+    transform: int,
+    labels: np.ndarray | None = None,
+    *,
+    n_jobs: int | None = None,
+    max_exact: int = 12,
+    permutations: int = 64,
+) -> tuple[np.ndarray, int]:
+    """Shapley values (rows, features, outputs) of E_b[link(margin(x_S, b_rest))], a link of
+    ``transform``; and how many (row, background row) pairs were sampled.
+
+    A pair's players are the features on which some tree sends the row and the background row
+    different ways. Up to ``max_exact`` players the pair's game is enumerated over every
+    coalition (exact); beyond, it is estimated from ``permutations`` antithetic permutations,
+    whose values still add up exactly.
+    """
+    _require_core()
+    X = _rows(X, ensemble)
+    background = _rows(background, ensemble, "the background")
+    if len(background) == 0:
+        raise ValueError("the background has no rows; pass at least one background row")
+    n_outputs = ensemble.n_outputs if transform == SOFTMAX else 1
+    out = np.zeros((len(X), ensemble.n_features, n_outputs))
+    loss = transform in (LOGISTIC_LOSS, SOFTMAX_LOSS)
+    labels = np.ascontiguousarray(labels if loss else np.zeros(0), dtype=np.float64).reshape(-1)
+    sampled = _core.probability(
+        table_fields(ensemble),
+        ensemble.n_features,
+        ensemble.n_outputs,
+        X,
+        background,
+        labels,
+        np.ascontiguousarray(ensemble.base_offset, dtype=np.float64),
+        out,
+        default_jobs(n_jobs),
+        transform,
+        int(max_exact),
+        int(permutations),
+    )
+    return out, int(sampled)
+
+
+def link(margin: np.ndarray, transform: int, labels: np.ndarray | None = None) -> np.ndarray:
+    """The explained output (rows, outputs) of margins (rows, model outputs)."""
+    if transform == SIGMOID:
+        return 1.0 / (1.0 + np.exp(-margin))
+    top = margin.max(axis=1, keepdims=True)
+    log_total = top + np.log(np.exp(margin - top).sum(axis=1, keepdims=True))
+    if transform == SOFTMAX:
+        return np.exp(margin - log_total)
+    labels = np.asarray(labels, dtype=np.float64).reshape(-1)
+    if transform == LOGISTIC_LOSS:
+        return (np.logaddexp(0.0, margin[:, 0]) - labels * margin[:, 0])[:, None]
+    return (log_total[:, 0] - margin[np.arange(len(margin)), labels.astype(np.int64)])[:, None]

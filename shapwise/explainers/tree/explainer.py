@@ -9,8 +9,12 @@ output, and explained by the compiled core (``_core.cpp``):
 - ``"auto"``: interventional with a background, path-dependent without, as shap does.
 
 ``model_output`` is "raw" (the margin) or, with a background and a logistic / softmax objective,
-"probability" (the Shapley values of E_b[sigmoid(margin(x_S, b_rest))], see ``_probability.py``)
-or "log_loss" (of the labels passed as ``y``).
+"probability" (the Shapley values of the probability game E_b[sigmoid(margin(x_S, b_rest))], or
+softmax) or "log_loss" (of the labels passed as ``y``). Each (row, background row) pair's game is
+enumerated over the coalitions of the features on which the trees send the two rows different
+ways, exactly when there are at most ``max_exact_features`` (12) of them; a pair with more is
+estimated from antithetic permutations (values that still add up exactly), which a warning and
+the additivity error's notes name.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from shapwise.errors import ShapwiseWarning
 from shapwise.explainers._driver import (
     Attribution,
     Driver,
@@ -38,67 +43,25 @@ MODEL_OUTPUTS = ("raw", "probability", "log_loss")
 CHECK_ROWS = 32  # rows the parsed table is checked on against the model
 
 
-def parse_model(model: Any) -> tuple[TreeEnsemble, Any]:
-    """The node table of ``model`` and the function giving the model's own margin (or None for
-    a table passed as it is).
+def read_model(model: Any) -> tuple[TreeEnsemble, Any]:
+    """The node table of ``model`` and the function giving the model's own margin (None for a
+    table passed as it is).
 
     Raises:
-        TypeError: ``model`` is not a tree model shapwise reads.
+        TypeError: ``model`` is not a tree model shapwise reads (the message names those it does).
     """
     if isinstance(model, TreeEnsemble):
         return model, None
-    module = type(model).__module__.split(".")[0]
-    if module == "sklearn":
-        from . import parse_sklearn as parser
-    elif module == "xgboost":
-        from . import parse_xgboost as parser
-    elif module == "lightgbm":
-        from . import parse_lightgbm as parser
-    else:
-        try:
-            from . import parse as dispatch  # every library, where it is available
-        except ImportError:
-            dispatch = None
-        if dispatch is not None and hasattr(dispatch, "parse_model"):
-            return dispatch.parse_model(model), getattr(dispatch, "model_margin", None)
-        raise TypeError(
-            f"TreeExplainer explains tree ensembles (scikit-learn, xgboost, LightGBM); got a "
-            f"{type(model).__module__}.{type(model).__name__}. For other models use "
-            "shapwise.Explainer(model.predict, background)"
-        )
-    parse = {
-        "sklearn": "parse_sklearn",
-        "xgboost": "parse_xgboost",
-        "lightgbm": "parse_lightgbm",
-    }[module]
-    return getattr(parser, parse)(model), parser.model_margin
+    from . import parse
+
+    return parse.parse_model(model), parse.model_margin
 
 
 def is_tree_model(model: Any) -> bool:
     """Whether ``model`` is a tree model TreeExplainer reads (checked by type, nothing imported)."""
-    if isinstance(model, TreeEnsemble):
-        return True
-    module = type(model).__module__.split(".")[0]
-    name = type(model).__name__
-    if module == "sklearn":
-        from .parse_sklearn import SUPPORTED
+    from . import parse
 
-        return name in SUPPORTED
-    if module == "xgboost":
-        return name in (
-            "Booster",
-            "XGBModel",
-            "XGBRegressor",
-            "XGBClassifier",
-            "XGBRanker",
-            "XGBRFRegressor",
-            "XGBRFClassifier",
-        )
-    if module == "lightgbm":
-        return name in ("Booster", "LGBMModel", "LGBMRegressor", "LGBMClassifier", "LGBMRanker")
-    if module == "catboost":
-        return name in ("CatBoost", "CatBoostRegressor", "CatBoostClassifier", "CatBoostRanker")
-    return False
+    return isinstance(model, TreeEnsemble) or parse.is_tree_model(model)
 
 
 def check_rows(ensemble: TreeEnsemble, seed: int = 0) -> np.ndarray:
@@ -125,7 +88,8 @@ class TreeExplainer(Driver):
     """Exact Tree SHAP values of a tree ensemble.
 
     Args:
-        model: a fitted scikit-learn, xgboost or LightGBM tree model (or a parsed TreeEnsemble).
+        model: a fitted scikit-learn, xgboost, LightGBM or CatBoost tree model, an ONNX tree
+            ensemble, or a parsed TreeEnsemble.
         data: background rows (array, DataFrame or a masker with ``.data``) for interventional
             values; every row is used.
         model_output: "raw", "probability" or "log_loss" (the last two need a background).
@@ -134,6 +98,11 @@ class TreeExplainer(Driver):
         n_jobs: threads (default: every core).
         memory_budget: bytes the background's per-leaf patterns may take (beyond: every
             (row, background row) pair is walked, same values).
+        check_model: check that the parsed trees predict what the model predicts.
+        max_exact_features / permutations: for "probability" and "log_loss", a (row, background
+            row) pair whose trees differ on up to ``max_exact_features`` features is explained
+            exactly over all their coalitions; beyond, from ``permutations`` antithetic
+            permutations (named in a warning and in the additivity error's notes).
     """
 
     algorithm = "tree"
@@ -149,6 +118,8 @@ class TreeExplainer(Driver):
         n_jobs: int | None = None,
         memory_budget: float = core.DEFAULT_MEMORY_BUDGET,
         check_model: bool = True,
+        max_exact_features: int = 12,
+        permutations: int = 64,
     ) -> None:
         if feature_perturbation == "independent":  # shap's old name
             feature_perturbation = "interventional"
@@ -159,7 +130,7 @@ class TreeExplainer(Driver):
         if model_output not in MODEL_OUTPUTS:
             raise ValueError(f"model_output must be one of {MODEL_OUTPUTS}; got {model_output!r}")
         self.model = model
-        self.ensemble, model_margin = parse_model(model)
+        self.ensemble, model_margin = read_model(model)
         self.n_jobs = core.default_jobs(n_jobs)
         self.memory_budget = float(memory_budget)
         self.model_output = model_output
@@ -171,11 +142,6 @@ class TreeExplainer(Driver):
             raise ValueError(
                 "feature_perturbation='interventional' needs background data: pass "
                 "TreeExplainer(model, data=X_background)"
-            )
-        if model_output != "raw":
-            raise ValueError(
-                f"model_output={model_output!r} is not available yet; explain "
-                "model_output='raw' (the margin)"
             )
         if model_output != "raw" and self.data is None:
             raise ValueError(
@@ -189,6 +155,9 @@ class TreeExplainer(Driver):
                 f"{self.ensemble.library} {self.ensemble.model_type} outputs its values directly "
                 "(explain model_output='raw')"
             )
+        self.max_exact_features = int(max_exact_features)
+        self.permutations = int(permutations)
+        self._transform = self._transform_code()
         self.feature_perturbation = feature_perturbation
         self.feature_names = (
             list(feature_names)
@@ -197,7 +166,7 @@ class TreeExplainer(Driver):
         )
         if check_model and model_margin is not None:
             self._check_model(model_margin)
-        self._single_output = self.ensemble.n_outputs == 1
+        self._single_output = self.ensemble.n_outputs == 1 or model_output == "log_loss"
         self._base = self._base_values()
 
     # ------------------------------------------------------------------ construction
@@ -227,20 +196,56 @@ class TreeExplainer(Driver):
                 expected = np.asarray(model_margin(self.model, rows))
         check_against_model(self.ensemble, rows, expected)
 
-    def _base_values(self) -> np.ndarray:
+    def _transform_code(self) -> int | None:
+        if self.model_output == "raw":
+            return None
+        softmax = self.ensemble.n_outputs > 1
+        if self.model_output == "probability":
+            return core.SOFTMAX if softmax else core.SIGMOID
+        return core.SOFTMAX_LOSS if softmax else core.LOGISTIC_LOSS
+
+    def _base_values(self) -> np.ndarray | None:
         if self.feature_perturbation == "tree_path_dependent":
             return core.expected_margin(self.ensemble)
+        margins = core.predict(self.ensemble, self.data, self.n_jobs)
         if self.model_output == "raw":
-            return core.predict(self.ensemble, self.data, self.n_jobs).mean(axis=0)
-        from . import _probability
+            return margins.mean(axis=0)
+        if self.model_output == "probability":
+            return core.link(margins, self._transform).mean(axis=0)
+        return None  # the log loss's base value depends on each row's label
 
-        return _probability.background_mean(self.ensemble, self.data, self.model_output, None)
+    def _loss_base(self, labels: np.ndarray) -> np.ndarray:
+        """E_b[loss(margin(b), y)] for each label y: (rows, 1)."""
+        margins = core.predict(self.ensemble, self.data, self.n_jobs)
+        if self._transform == core.LOGISTIC_LOSS:
+            mean = np.logaddexp(0.0, margins[:, 0]).mean() - labels * margins[:, 0].mean()
+        else:
+            top = margins.max(axis=1, keepdims=True)
+            log_total = top[:, 0] + np.log(np.exp(margins - top).sum(axis=1))
+            mean = log_total.mean() - margins.mean(axis=0)[labels.astype(np.int64)]
+        return np.asarray(mean, dtype=np.float64).reshape(-1, 1)
+
+    def _labels(self, y: Any, n_rows: int) -> np.ndarray | None:
+        if self.model_output != "log_loss":
+            if y is not None:
+                raise ValueError("labels y are only used with model_output='log_loss'")
+            return None
+        if y is None:
+            raise ValueError("model_output='log_loss' explains the loss of labels: pass y")
+        labels = np.asarray(to_numpy(y, name="y"), dtype=np.float64).reshape(-1)
+        if len(labels) != n_rows:
+            raise ValueError(f"y has {len(labels)} labels for {n_rows} rows; pass one per row")
+        if self._transform == core.LOGISTIC_LOSS and not ((labels >= 0) & (labels <= 1)).all():
+            raise ValueError("the labels of a binary model must lie in [0, 1]")
+        return labels
 
     @property
     def expected_value(self) -> Any:
         """The base value in shap 0.51's layout: a float for one output (an array of one for
         scikit-learn path-dependent models), else one per output (a list for xgboost and LightGBM
         path-dependent models)."""
+        if self.model_output == "log_loss":  # as shap: a function of the label
+            return lambda y: self._loss_base(np.atleast_1d(np.asarray(y, np.float64)))[:, 0]
         path_dependent = self.feature_perturbation == "tree_path_dependent"
         if self._single_output and path_dependent and self.ensemble.library == "sklearn":
             return self._base.copy()
@@ -277,12 +282,9 @@ class TreeExplainer(Driver):
 
     def attribute(self, rows: np.ndarray, y: Any = None, interactions: bool = False) -> Attribution:
         """Values (rows, features[, features], outputs), base values and outputs of ``rows``."""
+        labels = self._labels(y, len(rows))
         if self.model_output != "raw":
-            from . import _probability
-
-            return _probability.attribute(self, rows, y, interactions)
-        if y is not None:
-            raise ValueError("labels y are only used with model_output='log_loss'")
+            return self._attribute_transformed(rows, labels, interactions)
         if self.feature_perturbation == "tree_path_dependent":
             values = core.path_dependent(
                 self.ensemble, rows, interactions=interactions, n_jobs=self.n_jobs
@@ -299,6 +301,41 @@ class TreeExplainer(Driver):
         outputs = core.predict(self.ensemble, rows, self.n_jobs)
         base = np.broadcast_to(self._base, outputs.shape).copy()
         return Attribution(values=values, base_values=base, outputs=outputs)
+
+    def _attribute_transformed(
+        self, rows: np.ndarray, labels: np.ndarray | None, interactions: bool
+    ) -> Attribution:
+        if interactions:
+            raise ValueError(
+                "interaction values are computed for model_output='raw' (the margin); explain "
+                "the raw output for interactions"
+            )
+        values, sampled = core.transformed(
+            self.ensemble,
+            rows,
+            self.data,
+            self._transform,
+            labels,
+            n_jobs=self.n_jobs,
+            max_exact=self.max_exact_features,
+            permutations=self.permutations,
+        )
+        margins = core.predict(self.ensemble, rows, self.n_jobs)
+        outputs = core.link(margins, self._transform, labels)
+        if self.model_output == "log_loss":
+            base = self._loss_base(labels)
+        else:
+            base = np.broadcast_to(self._base, outputs.shape).copy()
+        notes: tuple[str, ...] = ()
+        if sampled:
+            notes = (
+                f"{sampled} of {len(rows) * len(self.data)} (row, background row) pairs differ "
+                f"on more than {self.max_exact_features} features; their {self.model_output} "
+                f"values were estimated from {self.permutations} antithetic permutations each "
+                "(raise max_exact_features for exact values)",
+            )
+            warnings.warn(notes[0], ShapwiseWarning, stacklevel=4)
+        return Attribution(values=values, base_values=base, outputs=outputs, notes=notes)
 
     def explain(
         self,

@@ -304,3 +304,45 @@ def test_the_core_refuses_broken_tables_and_buffers():
         core.path_dependent(ensemble, np.zeros((2, ensemble.n_features + 1)))
     with pytest.raises(ValueError, match="no rows"):
         core.interventional(ensemble, X, np.zeros((0, ensemble.n_features)))
+
+
+def _link(transform, labels=None):
+    def apply(margin):
+        return core.link(np.asarray(margin).reshape(len(margin), -1), transform, labels)
+
+    return apply
+
+
+@pytest.mark.parametrize(
+    "transform, n_outputs",
+    [(core.SIGMOID, 1), (core.SOFTMAX, 3), (core.LOGISTIC_LOSS, 1), (core.SOFTMAX_LOSS, 3)],
+)
+def test_probability_and_log_loss_games_are_brute_force(transform, n_outputs):
+    ensemble = random_ensemble(seed=11, n_trees=4, n_outputs=n_outputs, per_output=n_outputs > 1)
+    rng = np.random.default_rng(11)
+    X, background = random_rows(rng, 3, 4), random_rows(rng, 6, 4)
+    labels = rng.integers(0, n_outputs if n_outputs > 1 else 2, size=len(X)).astype(float)
+    values, sampled = core.transformed(ensemble, X, background, transform, labels)
+    assert sampled == 0
+    for row, x in enumerate(X):
+        game = interventional_game(
+            lambda rows, row=row: _link(transform, np.full(len(rows), labels[row]))(
+                predict_margin(ensemble, rows)
+            ),
+            x,
+            background,
+        )
+        np.testing.assert_allclose(values[row], shapley_values(game), atol=1e-12)
+
+
+def test_sampled_probability_values_add_up_and_are_close():
+    ensemble = random_ensemble(seed=12, n_trees=6, depth=5, n_features=6)
+    rng = np.random.default_rng(12)
+    X, background = random_rows(rng, 4, 6), random_rows(rng, 5, 6)
+    exact, none_sampled = core.transformed(ensemble, X, background, core.SIGMOID)
+    estimate, sampled = core.transformed(
+        ensemble, X, background, core.SIGMOID, max_exact=1, permutations=400
+    )
+    assert none_sampled == 0 and sampled > 0
+    np.testing.assert_allclose(estimate.sum(axis=1), exact.sum(axis=1), atol=1e-12)
+    np.testing.assert_allclose(estimate, exact, atol=0.02)

@@ -231,7 +231,7 @@ def test_bad_input_gets_clear_errors(models):
         TreeExplainer(KNeighborsRegressor().fit(X, y))
     with pytest.raises(TypeError, match="not a supported tree model"):
         TreeExplainer(LinearRegression().fit(X, y))
-    with pytest.raises(TypeError, match="explains tree ensembles"):
+    with pytest.raises(TypeError, match="not a supported tree model"):
         TreeExplainer(lambda rows: rows.sum(axis=1))
     explainer = TreeExplainer(model)
     with pytest.raises(ValueError, match=r"shape \(rows, 5\)"):
@@ -276,3 +276,45 @@ def test_import_loads_no_tree_library():
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name", ["xgb_binary", "xgb_multiclass", "lgbm_binary"])
+def test_probability_values_are_those_of_the_probability_game(models, name):
+    from tests.explainers.tree.truth import probability_game
+
+    model = models[name]
+    X = data(seed=1)[0]
+    background, rows = X[:12], X[40:43]
+    explainer = TreeExplainer(model, background, model_output="probability")
+    explanation = explainer(rows)
+    margin = explainer.ensemble  # the checked table gives the model's margin
+    from shapwise.explainers.tree._table import predict_margin
+
+    n_features = X.shape[1]
+    for row, x in enumerate(rows):
+        game = probability_game(lambda Z: predict_margin(margin, Z), x, background)
+        truth = shapley_values(game).reshape(n_features, -1).squeeze()
+        np.testing.assert_allclose(explanation.values[row], truth, atol=1e-12)
+    probability = model.predict_proba(rows)
+    expected = probability[:, 1] if probability.shape[1] == 2 else probability
+    np.testing.assert_allclose(
+        explanation.values.sum(axis=1) + explanation.base_values, expected, atol=1e-6
+    )
+
+
+def test_log_loss_values_explain_each_rows_label(models):
+    model = models["xgb_binary"]
+    X, y = data(seed=1)
+    labels = classes(y, 2)[40:44]
+    explainer = TreeExplainer(model, X[:12], model_output="log_loss")
+    explanation = explainer(X[40:44], y=labels)
+    p = model.predict_proba(X[40:44])[:, 1]
+    loss = -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+    np.testing.assert_allclose(
+        explanation.values.sum(axis=1) + explanation.base_values, loss, atol=1e-5
+    )
+    np.testing.assert_allclose(explainer.expected_value(labels), explanation.base_values)
+    with pytest.raises(ValueError, match="pass y"):
+        explainer(X[40:44])
+    with pytest.raises(ValueError, match="background"):
+        TreeExplainer(model, model_output="probability")
