@@ -1,18 +1,19 @@
 // Tree SHAP core: exact Shapley values of tree ensembles read from the node table (_table.py).
 //
-// Every function takes the table as one tuple of buffers (see TABLE_FIELDS in _core.py), the rows
-// as a C-contiguous float64 buffer (rows, features), writes into a zeroed float64 output buffer
-// and threads over rows with std::thread, the GIL released. Each row is computed by one thread,
-// trees in order, so values do not depend on the thread count (bit for bit).
+// Every function takes the table as one tuple of buffers (see table_fields in _core_calls.py),
+// the rows as a C-contiguous float64 buffer (rows, features), writes into a zeroed float64 output
+// buffer and threads over rows with std::thread, the GIL released. Each row is computed by one thread,
+// trees in a fixed order, so values do not depend on the thread count (bit for bit).
 //
 // Path-dependent values. Along a root-to-leaf path with its features merged, feature j has
 // p_j (the product of the cover ratios of its splits) and o_j (1 if the row satisfies all of
 // them). The leaf's game is v(S) = value * prod_{j in S} o_j * prod_{j not in S} p_j, whose
 // Shapley value is
 //     phi_i = value * (o_i - p_i) * integral_0^1 prod_{j != i} (p_j + t (o_j - p_j)) dt,
-// a polynomial of degree d - 1 integrated exactly by Gauss-Legendre with ceil(d / 2) nodes. The
-// products leaving one factor out are prefix times suffix products: no division, no unwinding,
-// so nothing cancels on deep trees. Pair interactions integrate prod_{j != i, k} the same way:
+// a polynomial of degree d - 1 integrated exactly by Gauss-Legendre with ceil(d / 2) nodes.
+// Values are computed in one pass over each tree whose leaves share their sums (SharedPaths);
+// pair interactions per leaf, the products leaving factors out as prefix times suffix products
+// (PathDependent). Neither unwinds a path, so nothing cancels on deep trees. For pairs,
 // integral t^s (1 - t)^(d - 2 - s) dt is the Shapley interaction index's weight.
 //
 // Interventional values. For a row x, a background row b and a leaf, A is the path's features
@@ -396,6 +397,7 @@ struct Paths {
     std::vector<int64_t> features;         // the leaves' path features, end to end
     std::vector<int64_t> tree_leaf_start;  // per tree + 1
     int64_t widest = 0;                    // most distinct features on one path
+    std::vector<int64_t> tree_widest;      // the same per tree
 
     explicit Paths(const Table& T) {
         bit.assign((size_t)T.n_nodes, -1);
@@ -404,6 +406,7 @@ struct Paths {
         std::vector<int64_t> path;
         for (int64_t t = 0; t < T.n_trees; t++) {
             tree_leaf_start.push_back((int64_t)leaf_node.size());
+            tree_widest.push_back(0);
             visit(T, T.tree_start[t], path);
         }
         tree_leaf_start.push_back((int64_t)leaf_node.size());
@@ -416,6 +419,7 @@ struct Paths {
             features.insert(features.end(), path.begin(), path.end());
             feature_start.push_back((int64_t)features.size());
             widest = std::max<int64_t>(widest, (int64_t)path.size());
+            tree_widest.back() = std::max<int64_t>(tree_widest.back(), (int64_t)path.size());
             return;
         }
         const int64_t f = T.feature[node];
@@ -489,6 +493,162 @@ struct PathShape {
         }
     }
 };
+
+
+// Path-dependent values of one row and tree in one pass over the nodes, the leaves' sums shared.
+// With f_j(t) = p_j + t (o_j - p_j) and P_l(t) = prod_j f_j(t) over leaf l's path features,
+// phi_i = sum_l value_l integral P_l(t) (o_i - p_i) / f_i(t) dt. Along a path, the merged
+// (o_i - p_i) / f_i of feature i telescopes over the splits on i: each such edge e adds
+// g_e - g_before(e), g = (o - p) / f at the merged values through e, times
+// H_e(t) = sum over the leaves below e of value_l P_l(t). H is summed bottom-up, P carried
+// top-down, all at the tree's Q quadrature points (exact for every leaf of the tree since
+// Q >= ceil(d / 2) for all of them; the edge terms themselves are not polynomials, but the
+// quadrature is linear and their sum per leaf is). Divisions only by f, which is never 0 on a
+// walked edge (an edge with p = o = 0 makes every v(S) below it 0 and is skipped), and nothing
+// is unwound, so nothing cancels.
+template <int QN>
+struct SharedPaths {
+    const Table& T;
+    const PathShape& shape;
+    const int64_t O;
+    int64_t q = 0, width = 1, only = -1;  // points; outputs carried (1 or O); the tree's output
+    const double *t = nullptr, *w = nullptr;
+    std::vector<double> p, o, P, H, gap, reciprocal;  // per level: P q, H q x width, gap q
+    const double* x = nullptr;
+    double* out = nullptr;
+
+    SharedPaths(const Table& table, const PathShape& s)
+        : T(table), shape(s), O(table.n_outputs) {
+        const size_t levels = (size_t)table.max_depth + 2, d = (size_t)s.paths.widest + 1;
+        const size_t points = (d + 1) / 2 + 1;
+        p.resize(d);
+        o.resize(d);
+        P.resize(levels * points);
+        H.resize(levels * points * (size_t)O);
+        gap.resize(levels * points);
+        reciprocal.resize(points);
+    }
+
+    void start(const Quadrature& Q, int64_t tree) {
+        q = QN > 0 ? QN : std::max<int64_t>(1, (shape.paths.tree_widest[tree] + 1) / 2);
+        t = Q.t.data() + Q.offset[q];
+        w = Q.w.data() + Q.offset[q];
+        only = T.tree_output[tree];
+        width = only >= 0 ? 1 : O;
+        for (int64_t k = 0; k < q; k++) reciprocal[k] = -1.0 / (1.0 - t[k]);
+    }
+
+    void row(int64_t root) {
+        for (int64_t k = 0; k < points(); k++) P[k] = w[k];
+        descend(root, 0, 0);
+    }
+
+    int64_t points() const { return QN > 0 ? QN : q; }
+
+    void descend(int64_t node, int64_t d, int64_t level) {
+        const int64_t n = points();
+        const double* here = &P[level * n];
+        double* sum = &H[level * n * width];
+        if (T.is_leaf(node)) {
+            const double* value = T.value + node * O;
+            if (width == 1) {
+                const double v = value[only >= 0 ? only : 0];
+                for (int64_t k = 0; k < n; k++) sum[k] = here[k] * v;
+            } else {
+                for (int64_t k = 0; k < n; k++)
+                    for (int64_t c = 0; c < width; c++) sum[k * width + c] = here[k] * value[c];
+            }
+            return;
+        }
+        for (int64_t k = 0; k < n * width; k++) sum[k] = 0.0;
+        const bool left = T.goes_left(node, x);
+        const int64_t at = shape.paths.bit[node];
+        const int64_t feature = T.feature[node];
+        const bool repeat = at < d;
+        const double p0 = repeat ? p[at] : 1.0, o0 = repeat ? o[at] : 1.0;
+        double* below = &P[(level + 1) * n];
+        double* edge_gap = &gap[level * n];
+        for (int side = 0; side < 2; side++) {
+            const int64_t child = side == 0 ? T.left[node] : T.right[node];
+            const double p1 = p0 * shape.ratio[child];
+            const double o1 = (side == 0) == left ? o0 : 0.0;
+            if (p1 == 0.0 && o1 == 0.0) continue;  // every v(S) below is 0
+            bool contributes = true;
+            if (o1 == 0.0 && o0 == 0.0) {
+                // f = p (1 - t) before and after: P scales by the cover ratio, g is unchanged
+                const double ratio = shape.ratio[child];
+                for (int64_t k = 0; k < n; k++) below[k] = here[k] * ratio;
+                contributes = false;
+            } else if (o1 == 0.0) {
+                // g after = -1 / (1 - t) for any p
+                for (int64_t k = 0; k < n; k++) {
+                    const double f1 = p1 * (1.0 - t[k]);
+                    if (repeat) {
+                        const double f0 = p0 + t[k] * (o0 - p0);
+                        below[k] = here[k] * (f1 / f0);
+                        edge_gap[k] = reciprocal[k] - (o0 - p0) / f0;
+                    } else {
+                        below[k] = here[k] * f1;
+                        edge_gap[k] = reciprocal[k];
+                    }
+                }
+            } else {
+                for (int64_t k = 0; k < n; k++) {
+                    const double f1 = p1 + t[k] * (1.0 - p1);
+                    if (repeat) {
+                        const double f0 = p0 + t[k] * (o0 - p0);
+                        below[k] = here[k] * (f1 / f0);
+                        edge_gap[k] = (1.0 - p1) / f1 - (o0 - p0) / f0;
+                    } else {
+                        below[k] = here[k] * f1;
+                        edge_gap[k] = (1.0 - p1) / f1;
+                    }
+                }
+            }
+            p[at] = p1;
+            o[at] = o1;
+            descend(child, repeat ? d : d + 1, level + 1);
+            if (repeat) {
+                p[at] = p0;
+                o[at] = o0;
+            }
+            const double* child_sum = &H[(level + 1) * n * width];
+            if (width == 1) {
+                if (contributes) {
+                    double total = 0.0;
+                    for (int64_t k = 0; k < n; k++) total += edge_gap[k] * child_sum[k];
+                    out[feature * O + (only >= 0 ? only : 0)] += total;
+                }
+                for (int64_t k = 0; k < n; k++) sum[k] += child_sum[k];
+            } else {
+                if (contributes) {
+                    for (int64_t c = 0; c < width; c++) {
+                        double total = 0.0;
+                        for (int64_t k = 0; k < n; k++) total += edge_gap[k] * child_sum[k * width + c];
+                        out[feature * O + c] += total;
+                    }
+                }
+                for (int64_t k = 0; k < n * width; k++) sum[k] += child_sum[k];
+            }
+        }
+    }
+};
+
+// Values of rows [begin, end) of every tree, trees in order, with QN points (0: each tree's own).
+template <int QN>
+void shared_paths_rows(const Table& T, const PathShape& shape, const Quadrature& Q,
+                       const double* x0, double* out0, int64_t begin, int64_t end,
+                       const std::vector<int64_t>& trees) {
+    SharedPaths<QN> worker(T, shape);
+    for (int64_t t : trees) {
+        worker.start(Q, t);
+        for (int64_t r = begin; r < end; r++) {
+            worker.x = x0 + r * T.n_features;
+            worker.out = out0 + r * T.n_features * T.n_outputs;
+            worker.row(T.tree_start[t]);
+        }
+    }
+}
 
 struct PathDependent {
     const Table& T;
@@ -997,17 +1157,38 @@ PyObject* py_path_dependent(PyObject*, PyObject* args) {
     try {
         const PathShape shape(T);
         const Quadrature quadrature((shape.paths.widest + 1) / 2 + 1);
-        ok = parallel_rows(c.n_rows, c.n_jobs, 16, [&](int64_t begin, int64_t end, int64_t) {
-            PathDependent worker(T, shape, quadrature, interactions != 0);
-            for (int64_t t = 0; t < T.n_trees; t++) {
-                worker.tree = t;
-                for (int64_t r = begin; r < end; r++) {
-                    worker.x = x0 + r * T.n_features;
-                    worker.out = out0 + r * row_size;
-                    worker.walk(T.tree_start[t], 0);
+        if (interactions) {
+            ok = parallel_rows(c.n_rows, c.n_jobs, 16, [&](int64_t begin, int64_t end, int64_t) {
+                PathDependent worker(T, shape, quadrature, true);
+                for (int64_t t = 0; t < T.n_trees; t++) {
+                    worker.tree = t;
+                    for (int64_t r = begin; r < end; r++) {
+                        worker.x = x0 + r * T.n_features;
+                        worker.out = out0 + r * row_size;
+                        worker.walk(T.tree_start[t], 0);
+                    }
                 }
+            });
+        } else {
+            // trees grouped by their number of points, each group with a fixed-size inner loop;
+            // each row still adds its trees in one fixed order, whatever the threads
+            std::vector<std::vector<int64_t>> by_points(9);
+            for (int64_t t = 0; t < T.n_trees; t++) {
+                const int64_t points = std::max<int64_t>(1, (shape.paths.tree_widest[t] + 1) / 2);
+                by_points[points <= 8 ? points : 0].push_back(t);
             }
-        });
+            ok = parallel_rows(c.n_rows, c.n_jobs, 16, [&](int64_t begin, int64_t end, int64_t) {
+                shared_paths_rows<1>(T, shape, quadrature, x0, out0, begin, end, by_points[1]);
+                shared_paths_rows<2>(T, shape, quadrature, x0, out0, begin, end, by_points[2]);
+                shared_paths_rows<3>(T, shape, quadrature, x0, out0, begin, end, by_points[3]);
+                shared_paths_rows<4>(T, shape, quadrature, x0, out0, begin, end, by_points[4]);
+                shared_paths_rows<5>(T, shape, quadrature, x0, out0, begin, end, by_points[5]);
+                shared_paths_rows<6>(T, shape, quadrature, x0, out0, begin, end, by_points[6]);
+                shared_paths_rows<7>(T, shape, quadrature, x0, out0, begin, end, by_points[7]);
+                shared_paths_rows<8>(T, shape, quadrature, x0, out0, begin, end, by_points[8]);
+                shared_paths_rows<0>(T, shape, quadrature, x0, out0, begin, end, by_points[0]);
+            });
+        }
     } catch (...) {
         ok = false;
     }
