@@ -1,6 +1,6 @@
 """Run every benchmark in this folder and print one table per area.
 
-Run: python benchmarks/run.py [name ...]   (names: tabular, kernel, partition, deep_torch, gradient_tfdeep,
+Run: python benchmarks/run.py [name ...]   (names: tabular, kernel, partition, deep_torch, gradient_tfdeep, tree,
 text)
 """
 
@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._table import print_table
 
-AREAS = ["tabular", "kernel", "partition", "deep_torch", "gradient_tfdeep", "text"]
+AREAS = ["tabular", "kernel", "partition", "deep_torch", "gradient_tfdeep", "tree", "text"]
 
 
 def main(names: list[str]) -> int:

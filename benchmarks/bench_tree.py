@@ -1,0 +1,205 @@
+"""TreeExplainer vs shap 0.51's TreeExplainer and the libraries' own TreeSHAP, side by side.
+
+Every library gets 2 threads (shap's own C++ for scikit-learn and for interventional values has
+one). Cases:
+
+- path-dependent values of an XGBRegressor (500 trees, depth 8, 20 features): shapwise, shap
+  (which calls xgboost's C++), xgboost ``pred_contribs``;
+- path-dependent values of a LightGBM regressor (500 trees, 255 leaves): shapwise, shap,
+  LightGBM ``pred_contrib``;
+- path-dependent values of a scikit-learn RandomForest (200 trees, depth 12): shapwise, shap;
+- interventional values (xgboost, 200 trees, depth 6, a 200-row background, 500 rows): shapwise
+  over the whole background, shap given all 200 rows. shap silently keeps only the first 100
+  (its values differ from the definition by ~0.1 here); on a 100-row background, the second row,
+  the two agree to xgboost's float32 rounding;
+- path-dependent interactions of that model: shapwise, shap (xgboost ``pred_interactions``).
+
+Each timing is run twice, alternating libraries; the table shows the faster run of each and the
+range of the speed ratio over the pairs. "max diff" is the largest difference from the peer's
+values (xgboost sums in float32, so 1e-5 there is its rounding).
+Run: OMP_NUM_THREADS=2 python benchmarks/bench_tree.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._table import print_table
+
+THREADS = 2
+PAIRS = 2
+
+
+def _data(n_rows: int, n_features: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_rows, n_features))
+    y = X[:, 0] + 2 * X[:, 1] * (X[:, 2] > 0) + np.sin(3 * X[:, 3]) + 0.5 * rng.normal(size=n_rows)
+    return X, y
+
+
+def _timed(compute):
+    start = time.perf_counter()
+    result = compute()
+    return time.perf_counter() - start, np.asarray(result, dtype=np.float64)
+
+
+def _compare(case: str, ours, peers: dict) -> list[dict]:
+    """Time ``ours`` and each peer in alternating pairs; one row per peer."""
+    rows = []
+    for peer, (compute, to_ours) in peers.items():
+        our_times, their_times, difference = [], [], 0.0
+        for _ in range(PAIRS):
+            our_seconds, our_values = _timed(ours)
+            their_seconds, their_values = _timed(compute)
+            our_times.append(our_seconds)
+            their_times.append(their_seconds)
+            difference = float(np.abs(our_values - to_ours(their_values)).max())
+        ratios = [t / o for t, o in zip(their_times, our_times, strict=True)]
+        rows.append(
+            {
+                "case": case,
+                "peer": peer,
+                "shapwise s": min(our_times),
+                "peer s": min(their_times),
+                "speedup": min(their_times) / min(our_times),
+                "speedup range": f"{min(ratios):.2f}-{max(ratios):.2f}",
+                "max diff": difference,
+            }
+        )
+    return rows
+
+
+def _xgboost_case() -> list[dict]:
+    import shap
+    import xgboost
+
+    import shapwise
+
+    X, y = _data(5000)
+    model = xgboost.XGBRegressor(n_estimators=500, max_depth=8, n_jobs=THREADS).fit(X, y)
+    rows = _data(1000, seed=1)[0]
+    ours = shapwise.TreeExplainer(model, n_jobs=THREADS)
+    theirs = shap.TreeExplainer(model)
+    booster = model.get_booster()
+    booster.set_param({"nthread": THREADS})
+    matrix = xgboost.DMatrix(rows, nthread=THREADS)
+    same = lambda values: values  # noqa: E731
+    return _compare(
+        "xgboost 500 trees depth 8, 1000 rows",
+        lambda: ours.shap_values(rows),
+        {
+            "shap": (lambda: theirs.shap_values(rows), same),
+            "xgboost pred_contribs": (
+                lambda: booster.predict(matrix, pred_contribs=True),
+                lambda values: values[:, :-1],
+            ),
+        },
+    )
+
+
+def _lightgbm_case() -> list[dict]:
+    import lightgbm
+    import shap
+
+    import shapwise
+
+    X, y = _data(5000)
+    model = lightgbm.LGBMRegressor(
+        n_estimators=500, num_leaves=255, n_jobs=THREADS, verbose=-1
+    ).fit(X, y)
+    rows = _data(1000, seed=1)[0]
+    ours = shapwise.TreeExplainer(model, n_jobs=THREADS)
+    theirs = shap.TreeExplainer(model)
+    return _compare(
+        "LightGBM 500 trees 255 leaves, 1000 rows",
+        lambda: ours.shap_values(rows),
+        {
+            "shap": (lambda: theirs.shap_values(rows), lambda values: values),
+            "LightGBM pred_contrib": (
+                lambda: model.predict(rows, pred_contrib=True, n_jobs=THREADS),
+                lambda values: values[:, :-1],
+            ),
+        },
+    )
+
+
+def _forest_case() -> list[dict]:
+    import shap
+    from sklearn.ensemble import RandomForestRegressor
+
+    import shapwise
+
+    X, y = _data(5000)
+    model = RandomForestRegressor(
+        n_estimators=200, max_depth=12, n_jobs=THREADS, random_state=0
+    ).fit(X, y)
+    rows = _data(100, seed=1)[0]
+    ours = shapwise.TreeExplainer(model, n_jobs=THREADS)
+    theirs = shap.TreeExplainer(model)
+    return _compare(
+        "RandomForest 200 trees depth 12, 100 rows",
+        lambda: ours.shap_values(rows),
+        {"shap": (lambda: theirs.shap_values(rows, check_additivity=False), lambda v: v)},
+    )
+
+
+def _interventional_and_interactions_cases() -> list[dict]:
+    import shap
+    import xgboost
+
+    import shapwise
+
+    X, y = _data(5000)
+    model = xgboost.XGBRegressor(n_estimators=200, max_depth=6, n_jobs=THREADS).fit(X, y)
+    background, rows = X[:200], _data(500, seed=1)[0]
+    ours = shapwise.TreeExplainer(model, background, n_jobs=THREADS)
+    theirs = shap.TreeExplainer(model, background, feature_perturbation="interventional")
+    result = _compare(
+        "interventional: xgboost 200 trees depth 6, 200 background rows, 500 rows",
+        lambda: ours.shap_values(rows),
+        {"shap": (lambda: theirs.shap_values(rows, check_additivity=False), lambda v: v)},
+    )
+    first = background[:100]
+    ours_100 = shapwise.TreeExplainer(model, first, n_jobs=THREADS)
+    theirs_100 = shap.TreeExplainer(model, first, feature_perturbation="interventional")
+    result += _compare(
+        "interventional: the same, 100 background rows",
+        lambda: ours_100.shap_values(rows),
+        {"shap": (lambda: theirs_100.shap_values(rows, check_additivity=False), lambda v: v)},
+    )
+    path = shapwise.TreeExplainer(model, n_jobs=THREADS)
+    their_path = shap.TreeExplainer(model)
+    few = rows[:100]
+    result += _compare(
+        "interactions: xgboost 200 trees depth 6, 100 rows",
+        lambda: path.shap_interaction_values(few),
+        {"shap": (lambda: their_path.shap_interaction_values(few), lambda v: v)},
+    )
+    return result
+
+
+def main() -> list[dict]:
+    warnings.filterwarnings("ignore")
+    rows: list[dict] = []
+    for case in (
+        _xgboost_case,
+        _lightgbm_case,
+        _forest_case,
+        _interventional_and_interactions_cases,
+    ):
+        rows += case()
+    return rows
+
+
+if __name__ == "__main__":
+    print_table(main(), "tree")
