@@ -318,3 +318,27 @@ def test_log_loss_values_explain_each_rows_label(models):
         explainer(X[40:44])
     with pytest.raises(ValueError, match="background"):
         TreeExplainer(model, model_output="probability")
+
+
+def test_categorical_splits_with_a_background_are_brute_force():
+    """HistGradientBoosting and LightGBM with categorical features: interventional values from the
+    definition over each model's own raw predictions."""
+    import lightgbm
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(600, 4))
+    X[:, 1] = rng.integers(0, 12, size=600)
+    y = X[:, 0] + np.isin(X[:, 1], [1, 4, 7, 9]) * 2.0 + X[:, 2] * (X[:, 1] > 5)
+    hist = HistGradientBoostingRegressor(max_iter=15, categorical_features=[1]).fit(X, y)
+    boosted = lightgbm.LGBMRegressor(n_estimators=15, verbose=-1).fit(X, y, categorical_feature=[1])
+    background, rows = X[:15], X[300:303]
+    for model, margin in (
+        (hist, hist._raw_predict),
+        (boosted, lambda Z: boosted.predict(Z, raw_score=True)),
+    ):
+        assert (TreeExplainer(model).ensemble.decision == 2).any()
+        values = TreeExplainer(model, background).shap_values(rows)
+        for row, x in enumerate(rows):
+            game = interventional_game(margin, x, background)
+            np.testing.assert_allclose(values[row], shapley_values(game)[:, 0], atol=1e-9)
