@@ -337,6 +337,15 @@ class TreeExplainer(Driver):
             warnings.warn(notes[0], ShapwiseWarning, stacklevel=4)
         return Attribution(values=values, base_values=base, outputs=outputs, notes=notes)
 
+    def __call__(
+        self, X: Any, y: Any = None, interactions: bool = False, check_additivity: bool = True
+    ) -> Explanation:
+        """Explain the rows of ``X`` (shap's signature: labels ``y`` for the log loss, pair
+        interactions with ``interactions=True``); returns an :class:`Explanation`."""
+        return super().__call__(
+            X, y=y, interactions=interactions, check_additivity=check_additivity
+        )
+
     def explain(
         self,
         X: Any,

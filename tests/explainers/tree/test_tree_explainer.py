@@ -307,7 +307,7 @@ def test_log_loss_values_explain_each_rows_label(models):
     X, y = data(seed=1)
     labels = classes(y, 2)[40:44]
     explainer = TreeExplainer(model, X[:12], model_output="log_loss")
-    explanation = explainer(X[40:44], y=labels)
+    explanation = explainer(X[40:44], labels)  # shap's positional labels
     p = model.predict_proba(X[40:44])[:, 1]
     loss = -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
     np.testing.assert_allclose(
@@ -342,3 +342,19 @@ def test_categorical_splits_with_a_background_are_brute_force():
         for row, x in enumerate(rows):
             game = interventional_game(margin, x, background)
             np.testing.assert_allclose(values[row], shapley_values(game)[:, 0], atol=1e-9)
+
+
+def test_interventional_interactions_are_brute_force_not_zeros(models):
+    """shap returns zeros here; ours are the interaction index of the interventional game."""
+    from tests.explainers.tree.truth import interaction_values
+
+    model = models["lgbm_binary"]
+    X = data(seed=1)[0]
+    background, rows = X[:10], X[50:52]
+    explainer = TreeExplainer(model, background)
+    matrices = explainer.shap_interaction_values(rows)
+    np.testing.assert_allclose(matrices.sum(axis=2), explainer.shap_values(rows), atol=1e-12)
+    for row, x in enumerate(rows):
+        game = interventional_game(lambda Z: model.predict(Z, raw_score=True), x, background)
+        np.testing.assert_allclose(matrices[row], interaction_values(game)[..., 0], atol=1e-10)
+    assert np.abs(matrices - np.einsum("rii->ri", matrices)[:, :, None] * np.eye(5)).max() > 0.01
