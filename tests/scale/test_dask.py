@@ -56,6 +56,12 @@ def test_exact_equals_local_whatever_the_partitioning(exact, table, chunks):
     assert_same_explanation(lazy.compute(scheduler="sync"), local)
 
 
+def test_the_threaded_scheduler_gives_each_thread_its_own_explainer(exact, table):
+    X, _ = table
+    lazy = explain_lazily(exact, da.from_array(X, chunks=10))
+    assert_same_explanation(lazy.compute(scheduler="threads", num_workers=2), exact(X))
+
+
 def test_features_split_over_chunks_are_joined_per_row(exact, table):
     X, _ = table
     lazy = explain_lazily(exact, da.from_array(X, chunks=(40, 2)))
