@@ -145,3 +145,19 @@ def test_targets_need_a_model_that_takes_them(bert, gpt2, byte_level):
         explainer([PROMPT, "Dull."], [TARGET, " bad"], silent=True)
     with pytest.raises(TypeError, match="language model"):
         shapwise.models.TeacherForcing(lambda x: x, byte_level)
+
+
+@pytest.mark.slow
+def test_log_odds_agree_with_shaps_teacher_forcing(gpt2, t5):
+    """shap 0.51's TeacherForcing on the same models, masked prompts and targets (its own copy
+    of each tokenizer: shap sets a pad token on the tokenizer it is given)."""
+    shap = pytest.importorskip("shap")
+    from tests.text.tiny_models import byte_level_tokenizer
+
+    prompts = np.array(["I loved the acting", "I ... acting", "...", "Dull."], dtype=object)
+    for model, eos, target in [(gpt2, False, TARGET), (t5, True, "the music was great")]:
+        ours = shapwise.models.TeacherForcing(model, byte_level_tokenizer(eos=eos))
+        ours.set_target(PROMPT, target)
+        theirs = shap.models.TeacherForcing(model, byte_level_tokenizer(eos=eos))
+        expected = theirs(prompts, np.array([target] * len(prompts)))
+        np.testing.assert_allclose(ours(prompts), expected, atol=1e-10, rtol=0)
