@@ -102,7 +102,10 @@ def special_ends(tokenizer: Any) -> tuple[int, int]:
 def hf_pieces(tokenizer: Any, text: str, ends: tuple[int, int]) -> list[str]:
     """The pieces of ``text`` that a Hugging Face tokenizer's tokens cover (special tokens at the
     ends left out), each with the whitespace after it; they join back to the text."""
-    encoded = tokenizer(text, return_offsets_mapping=True)
+    try:
+        encoded = tokenizer(text, return_offsets_mapping=True)
+    except (NotImplementedError, TypeError):  # a tokenizer that has no offsets to give
+        encoded = tokenizer(text)
     ids = list(encoded["input_ids"])
     prefix, suffix = ends
     offsets = encoded.get("offset_mapping") if hasattr(encoded, "get") else None

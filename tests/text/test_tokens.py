@@ -88,6 +88,36 @@ def test_a_tokenizer_without_offsets_finds_its_tokens_in_the_text(wordpiece, tmp
         assert Text(slow).for_text(text).tokens == Text(wordpiece).for_text(text).tokens
 
 
+class WordTokenizer:
+    """A tokenizer of one's own with the minimal Hugging Face interface shap's Text masker takes:
+    called on a text it gives input_ids (refusing return_offsets_mapping), and it has
+    convert_ids_to_tokens; it adds <s> and </s> around every text."""
+
+    def __init__(self) -> None:
+        self.vocabulary = ["<s>", "</s>"]
+
+    def __call__(self, text: str, **options):
+        if options:
+            raise NotImplementedError("no offsets")
+        words = ["<s>", *text.lower().split(), "</s>"]
+        for word in words:
+            if word not in self.vocabulary:
+                self.vocabulary.append(word)
+        return {"input_ids": [self.vocabulary.index(word) for word in words]}
+
+    def convert_ids_to_tokens(self, ids):
+        return [self.vocabulary[i] for i in ids]
+
+
+def test_a_tokenizer_of_ones_own_with_the_minimal_interface():
+    masker = Text(WordTokenizer())
+    assert masker.mask_token == "..." and masker.collapse_mask_token is True
+    tokens = masker.for_text("Great  acting, Dull plot")
+    assert tokens.tokens == ["", "Great  ", "acting, ", "Dull ", "plot", ""]
+    assert tokens.fixed_ends == (1, 1)
+    assert hide(tokens, [2, 3]) == "Great  ... plot"
+
+
 def test_the_hierarchy_splits_off_special_tokens_then_keeps_words_together(wordpiece):
     tokens = Text(wordpiece).for_text("Great cast, weak plot. Bad ending.")
     n = len(tokens.tokens)
