@@ -140,8 +140,8 @@ class TransformersPipeline(StringModel):
                 "TransformersPipeline wraps a transformers text-classification pipeline with a "
                 f"tokenizer; got a {type(pipeline).__name__}"
             )
-        task = getattr(pipeline, "task", "text-classification")
-        if task not in CLASSIFICATION_TASKS:
+        task = getattr(pipeline, "task", "") or type(pipeline).__name__  # "" when built directly
+        if task not in CLASSIFICATION_TASKS and task != "TextClassificationPipeline":
             raise TypeError(
                 f"TransformersPipeline explains text-classification pipelines; this one is for "
                 f"{task!r}. Explain a generating model's output with "
