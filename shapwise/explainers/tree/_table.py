@@ -70,6 +70,9 @@ class TreeEnsemble:
             (LightGBM reads ``|x| <= 1e-35`` as zero); 0.0, the default, leaves inputs as they are.
             Added after the first fields; numeric thresholds are also moved so that these inputs
             branch right without it, only zero-as-missing and categorical splits need it.
+        has_covers: False when the model stores no training covers (ONNX): ``cover`` then
+            counts each leaf once, so path-dependent values would not follow the training data
+            and such a model should be explained with a background. Added with a default (True).
     """
 
     left: np.ndarray
@@ -93,6 +96,7 @@ class TreeEnsemble:
     model_type: str = ""
     feature_names: list[str] | None = field(default=None)
     zero_threshold: float = 0.0
+    has_covers: bool = True
 
     @property
     def n_nodes(self) -> int:

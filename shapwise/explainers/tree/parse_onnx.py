@@ -12,6 +12,8 @@ through a Cast); the margin is the ensemble's scores before ``post_transform``.
   so float64 inputs branch the same (see ``thresholds_for_float32_inputs``).
 - ``aggregate_function`` SUM or AVERAGE; ``base_values`` become the base offset. A binary
   classifier that stores one class's weights has one output, that class's score.
+- ONNX keeps no training covers: each leaf counts once and the table says ``has_covers=False``
+  (explain such a model with a background).
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ def parse_onnx(model: Any) -> TreeEnsemble:
     input_shape = model.graph.input[0].type.tensor_type.shape.dim
     if len(input_shape) == 2 and input_shape[1].dim_value > 0:
         n_features = max(n_features, int(input_shape[1].dim_value))
-    return assemble(
+    ensemble = assemble(
         trees,
         tree_output=[-1] * len(trees),
         base_offset=base,
@@ -134,6 +136,8 @@ def parse_onnx(model: Any) -> TreeEnsemble:
         library="onnx",
         model_type=node.op_type,
     )
+    ensemble.has_covers = False
+    return ensemble
 
 
 def _build_tree(

@@ -76,6 +76,7 @@ def test_margin_equals_onnxruntime_and_the_source_model(case, regression, rows):
     model.fit(X, target[kind])
     graph = _to_onnx(model, X)
     parsed = parse_onnx(graph)
+    assert not parsed.has_covers
     finite = np.nan_to_num(rows)
     scores = model_margin(graph, finite)
     assert_same_margin(parsed, finite, scores, dtype=np.float32)

@@ -161,3 +161,30 @@ def test_unfitted_and_unsupported_models_are_refused():
     linear = LinearRegression().fit(np.zeros((3, 1)), np.arange(3.0))
     with pytest.raises(TypeError, match="LinearRegression is not a supported tree model"):
         parse_sklearn(linear)
+
+
+def test_forest_with_several_targets(regression, rows):
+    X, y = regression
+    targets = np.column_stack([y, np.sin(y), -2.0 * y])
+    model = ensemble.RandomForestRegressor(n_estimators=5, max_depth=5, random_state=0)
+    model.fit(X, targets)
+    parsed = parse_sklearn(model)
+    assert parsed.n_outputs == 3
+    finite = np.nan_to_num(rows)
+    assert_same_margin(parsed, finite, model.predict(finite))
+
+
+def test_models_that_cannot_be_read_exactly_are_refused(regression):
+    X, y = regression
+    from sklearn.linear_model import LinearRegression
+
+    boosting = ensemble.GradientBoostingRegressor(n_estimators=3, init=LinearRegression()).fit(X, y)
+    with pytest.raises(TypeError, match="init=LinearRegression"):
+        parse_sklearn(boosting)
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": X[:, 0], "c": np.where(X[:, 1] > 0, "up", "down")})
+    hist = ensemble.HistGradientBoostingRegressor(max_iter=3, categorical_features="from_dtype")
+    hist.fit(frame.astype({"c": "category"}), y)
+    with pytest.raises(TypeError, match="not non-negative integers.*integer codes"):
+        parse_sklearn(hist)

@@ -184,3 +184,38 @@ def test_tree_with_more_than_40000_nodes():
     assert parsed.n_nodes > 40_000
     check = np.concatenate([X[:500], rng.normal(size=(300, 4))])
     assert_same_margin(parsed, check, model_margin(model, check), dtype=np.float32)
+
+
+@pytest.mark.parametrize(
+    "objective",
+    [
+        "survival:cox",
+        "survival:aft",
+        "binary:hinge",
+        "reg:quantileerror",
+        "reg:pseudohubererror",
+        "reg:squaredlogerror",
+        "rank:pairwise",
+        "reg:logistic",
+    ],
+)
+def test_base_score_link_of_every_objective(objective, regression):
+    """Each objective turns base_score into a margin its own way (logit, log, as it is)."""
+    X, y = regression
+    positive = np.exp(y / 4.0) + 1.0
+    settings = {"objective": objective, "max_depth": 3}
+    matrix = xgb.DMatrix(X, label=positive)
+    if objective == "survival:aft":
+        matrix = xgb.DMatrix(X)
+        matrix.set_float_info("label_lower_bound", positive)
+        matrix.set_float_info("label_upper_bound", 1.5 * positive)
+    elif objective in ("binary:hinge", "reg:logistic"):
+        matrix = xgb.DMatrix(X, label=(y > 0).astype(float))
+    elif objective == "reg:quantileerror":
+        settings["quantile_alpha"] = np.array([0.2, 0.8])
+    elif objective == "rank:pairwise":
+        matrix = xgb.DMatrix(X, label=np.round(positive))
+        matrix.set_group([100] * (len(X) // 100))
+    booster = xgb.train(settings, matrix, num_boost_round=5)
+    margin = booster.predict(matrix, output_margin=True)
+    assert_same_margin(parse_xgboost(booster), X, margin, dtype=np.float32)
