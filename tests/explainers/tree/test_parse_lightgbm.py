@@ -159,3 +159,77 @@ def test_linear_trees_are_refused(data):
     model = lgb.LGBMRegressor(n_estimators=2, linear_tree=True, verbose=-1).fit(np.nan_to_num(X), y)
     with pytest.raises(TypeError, match="linear trees"):
         parse_lightgbm(model)
+
+
+def _tree_text(index, left, right, feature, threshold, decision, leaf_value) -> str:
+    """One tree in LightGBM's model text format (children >= 0 are splits, ~leaf are leaves)."""
+
+    def joined(values) -> str:
+        return " ".join(
+            repr(float(v)) if np.issubdtype(np.asarray(v).dtype, np.floating) else str(int(v))
+            for v in values
+        )
+
+    n_splits, n_leaves = len(left), len(leaf_value)
+    return "\n".join(
+        [
+            f"Tree={index}",
+            f"num_leaves={n_leaves}",
+            "num_cat=0",
+            f"split_feature={joined(feature)}",
+            f"split_gain={joined(np.ones(n_splits))}",
+            f"threshold={joined(threshold)}",
+            f"decision_type={joined(decision)}",
+            f"left_child={joined(left)}",
+            f"right_child={joined(right)}",
+            f"leaf_value={joined(leaf_value)}",
+            f"leaf_weight={joined(np.ones(n_leaves))}",
+            f"leaf_count={joined(np.ones(n_leaves, dtype=int))}",
+            f"internal_value={joined(np.zeros(n_splits))}",
+            f"internal_weight={joined(np.ones(n_splits))}",
+            f"internal_count={joined(np.ones(n_splits, dtype=int))}",
+            "is_linear=0",
+            "shrinkage=1",
+            "",
+            "",
+        ]
+    )
+
+
+def test_tree_with_65535_nodes_and_a_depth_30_chain():
+    """Written in LightGBM's own text format (training trees this large takes minutes)."""
+    rng = np.random.default_rng(0)
+    n_features, n_splits = 4, 2**15 - 1
+    split = np.arange(n_splits)
+
+    def child(position):  # heap order; positions past the splits are leaves
+        return np.where(position < n_splits, position, ~(position - n_splits))
+
+    # decision_type 8: missing type NaN, NaN goes right; 10: NaN goes left
+    complete = _tree_text(
+        0, child(2 * split + 1), child(2 * split + 2), rng.integers(0, n_features, n_splits),
+        rng.normal(size=n_splits), rng.choice([8, 10], n_splits), rng.normal(size=n_splits + 1),
+    )  # fmt: skip
+    depth = 30
+    link = np.arange(depth)
+    chain = _tree_text(
+        1, ~link, np.where(link + 1 < depth, link + 1, ~depth), rng.integers(0, n_features, depth),
+        np.sort(rng.normal(size=depth)), np.full(depth, 8), rng.normal(size=depth + 1),
+    )  # fmt: skip
+    header = [
+        "tree", "version=v4", "num_class=1", "num_tree_per_iteration=1", "label_index=0",
+        f"max_feature_idx={n_features - 1}", "objective=regression",
+        "feature_names=" + " ".join(f"f{i}" for i in range(n_features)),
+        "feature_infos=" + " ".join("[-10:10]" for _ in range(n_features)), "", "",
+    ]  # fmt: skip
+    booster = lgb.Booster(model_str="\n".join(header) + complete + chain + "end of trees\n")
+    parsed = parse_lightgbm(booster)
+    assert parsed.tree_start[1] == 2 * n_splits + 1 > 40_000
+    depth_of = np.zeros(parsed.n_nodes, dtype=int)
+    for node in range(parsed.n_nodes):  # parents come before their children
+        if parsed.left[node] >= 0:
+            depth_of[parsed.left[node]] = depth_of[parsed.right[node]] = depth_of[node] + 1
+    assert depth_of[parsed.tree_start[1] :].max() == 30
+    X = rng.normal(size=(2000, n_features))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    assert_same_margin(parsed, X, booster.predict(X, raw_score=True))
