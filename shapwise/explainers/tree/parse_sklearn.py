@@ -22,6 +22,7 @@ HistGradientBoosting compares in float64.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,13 @@ def parse_sklearn(model: Any) -> TreeEnsemble:
 
 def model_margin(model: Any, X: np.ndarray) -> np.ndarray:
     """The model's own output that the parsed table reproduces (for the construction check)."""
+    with warnings.catch_warnings():
+        # a model fitted on a DataFrame warns about rows without column names; these are numeric
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return _model_output(model, np.asarray(X, dtype=np.float64))
+
+
+def _model_output(model: Any, X: np.ndarray) -> np.ndarray:
     name = type(model).__name__
     if name in FORESTS:
         if hasattr(model, "predict_proba"):
