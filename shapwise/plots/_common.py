@@ -33,11 +33,30 @@ def red_blue_solid() -> Any:
     return colors.LinearSegmentedColormap.from_list("shapwise_feature", [BLUE, "#7a4fd8", RED])
 
 
+# shap's messages for an input that is not an Explanation, which its users match
+WRONG_TYPE_MESSAGES = {
+    "bar": "The shap_values argument must be an Explanation object, Cohorts object, or "
+    "dictionary of Explanation objects!",
+    "scatter": "The shap_values parameter must be a shap.Explanation object!",
+}
+
+
+def wrong_type(plot: str, given: Any) -> TypeError:
+    """The error for a plot given something other than an Explanation (shap's words first)."""
+    message = WRONG_TYPE_MESSAGES.get(
+        plot, f"The {plot} plot requires an `Explanation` object as the `shap_values` argument."
+    )
+    return TypeError(
+        f"{message} Got {type(given).__name__}; explain the rows first (explainer(X)), or use "
+        "the legacy function of arrays (e.g. summary_plot, dependence_plot)"
+    )
+
+
 def one_output(explanation: Explanation, plot: str, texts: bool = False) -> Explanation:
     """``explanation`` itself, or a clear error if it still has an output axis to choose from
     (or holds texts of different lengths, which only plots that take ``texts`` show)."""
     if not isinstance(explanation, Explanation):
-        raise TypeError(f"{plot} takes a shapwise.Explanation; got {type(explanation).__name__}")
+        raise wrong_type(plot, explanation)
     if explanation.ragged and not texts:
         raise ValueError(
             f"{plot} needs the same features in every row, but these rows are texts with "

@@ -21,6 +21,7 @@ from shapwise.plots._common import (
     labelled_with_data,
     new_axes,
     one_output,
+    wrong_type,
 )
 
 COHORT_COLORS = ("#008bfb", "#ff0051", "#7a4fd8", "#00a676", "#f39c12", "#555555")
@@ -39,21 +40,33 @@ def _bar_values(explanation: Explanation) -> tuple[np.ndarray, bool]:
 
 
 def bar(
-    explanation: Explanation | Cohorts,
+    explanation: Explanation | Cohorts | dict[str, Explanation],
     max_display: int = 10,
     order: Any = None,
     show: bool = True,
     ax: Any = None,
+    clustering: Any = None,
+    clustering_cutoff: float = 0.5,
+    show_data: Any = "auto",
 ) -> Any:
     """Horizontal bars, one per feature, largest at the top.
 
     A matrix of rows gives the global importance mean(|value|); one row (``exp[0]``) gives its signed
     values; an already reduced explanation (``exp.abs.mean(0)``) is drawn as given; ``Cohorts``
-    (``exp.cohorts(2)``) gives one bar per cohort for each feature.
+    (``exp.cohorts(2)``) or a dict of name -> Explanation gives one bar per cohort for each
+    feature. ``clustering`` must be None (no dendrogram is drawn); ``clustering_cutoff`` and
+    ``show_data`` are shap's keywords, accepted (one row's bars are always labelled with its data).
 
     Returns:
         The matplotlib Axes.
     """
+    if clustering is not None:
+        raise ValueError("bar draws no clustering dendrogram; leave clustering=None")
+    if isinstance(explanation, dict):
+        for member in explanation.values():
+            if not isinstance(member, Explanation):
+                raise wrong_type("bar", member)
+        explanation = Cohorts(**{str(name): exp for name, exp in explanation.items()})
     if isinstance(explanation, Cohorts):
         return _cohort_bars(explanation, max_display, show, ax)
     values, is_global = _bar_values(explanation)

@@ -8,7 +8,9 @@ import numpy as np
 
 from shapwise.explanation import Explanation
 from shapwise.plots._common import (
+    BLUE,
     GREY,
+    RED,
     clean_spines,
     displayed_features,
     dtype_note,
@@ -55,12 +57,40 @@ def _color_scale(column: np.ndarray) -> np.ndarray:
     return np.clip((column - low) / (high - low), 0.0, 1.0)
 
 
+def _dot_colors(color: Any) -> tuple[Any, Any]:
+    """(colormap of the feature values, or None; one colour for every dot, or None), read from
+    shap's ``color=``: a colormap or its name colours by value, anything else is one colour."""
+    if color is None:
+        return red_blue_solid(), None
+    from matplotlib import colormaps
+    from matplotlib.colors import Colormap
+
+    if isinstance(color, Colormap):
+        return color, None
+    if isinstance(color, str) and color in ("shap_red", "shap_blue"):
+        return None, RED if color == "shap_red" else BLUE
+    if isinstance(color, str) and color in colormaps:
+        return colormaps[color], None
+    return None, color
+
+
 def beeswarm(
     explanation: Explanation,
     max_display: int = 10,
     order: Any = None,
     show: bool = True,
     ax: Any = None,
+    color: Any = None,
+    color_bar: bool = True,
+    color_bar_label: str = "Feature value",
+    alpha: float = 1.0,
+    s: float = 12,
+    log_scale: bool = False,
+    plot_size: Any = "auto",
+    group_remaining_features: bool = True,
+    axis_color: str = "#333333",
+    clustering: Any = None,
+    cluster_threshold: float = 0.5,
 ) -> Any:
     """One row of dots per feature (most important at the top), coloured low -> high by value.
 
@@ -69,11 +99,27 @@ def beeswarm(
         max_display: the most rows of dots; the rest are summed into "Sum of N other features".
         order: which features come first, as in shap: ``Explanation.abs.max(0)``, an ordering of
             feature positions, or one importance per feature (default: mean |value|).
+        color: a colormap (or its name) for the feature values, or one colour for every dot
+            (then there is no colorbar).
+        color_bar: draw the colorbar of feature values (labelled ``color_bar_label``).
+        alpha, s: the dots' opacity and size.
+        log_scale: a symmetric log scale on the value axis.
+        plot_size: 'auto', (width, height) in inches, or the height of one row of dots.
+        group_remaining_features: sum the features beyond ``max_display`` into one row (else
+            leave them out).
+        axis_color, cluster_threshold: shap's styling keywords, accepted; ``clustering`` must be
+            None (no dendrogram is drawn).
 
     Returns:
         The matplotlib Axes; the figure also holds a "Feature value" colorbar.
     """
     explanation = matrix(explanation, "beeswarm")
+    if clustering is not None:
+        raise ValueError(
+            "beeswarm draws no clustering; leave clustering=None and order the features with "
+            "order= instead"
+        )
+    colormap, solid = _dot_colors(color)
     values = explanation.values.astype(np.float64)
     names = feature_names(explanation)
     data = None  # one column of numbers per feature, None for one of strings (drawn grey)
@@ -81,33 +127,49 @@ def beeswarm(
     if raw is not None and raw.shape == values.shape:
         data = [_numbers_or_none(raw[:, f]) for f in range(raw.shape[1])]
     importance = feature_importance(order, explanation, np.abs(values).mean(axis=0))
-    shown, labels, columns = displayed_features(values, names, importance, max_display)
+    if group_remaining_features:
+        shown, labels, columns = displayed_features(values, names, importance, max_display)
+    else:  # the most important features only, nothing summed
+        shown, labels, columns = displayed_features(values, names, importance, values.shape[1])
+        shown, labels, columns = shown[:max_display], labels[:max_display], columns[:max_display]
     colors_by = [None if data is None else data[f] for f in shown]
     colors_by += [None] * (len(columns) - len(shown))  # the summed rest has no feature value
     rows = list(zip(labels, columns, colors_by, strict=True))
 
-    ax = new_axes(ax, (8, 0.5 * len(rows) + 1.5))
-    colormap = red_blue_solid()
+    if isinstance(plot_size, (tuple, list)):
+        size = tuple(plot_size)
+    elif isinstance(plot_size, (int, float)) and not isinstance(plot_size, bool):
+        size = (8, plot_size * len(rows) + 1.5)
+    else:
+        size = (8, 0.5 * len(rows) + 1.5)
+    ax = new_axes(ax, size)
     positions = np.arange(len(rows))[::-1]
     for position, (_, row_values, row_data) in zip(positions, rows, strict=True):
         y = position + swarm_offsets(row_values)
-        if row_data is None:
-            ax.scatter(row_values, y, s=12, color=GREY, alpha=0.8, linewidths=0)
+        if solid is not None:
+            ax.scatter(row_values, y, s=s, color=solid, alpha=alpha, linewidths=0)
+        elif row_data is None:
+            ax.scatter(row_values, y, s=s, color=GREY, alpha=0.8 * alpha, linewidths=0)
         else:
             colors = colormap(_color_scale(row_data))
-            ax.scatter(row_values, y, s=12, c=colors, alpha=0.9, linewidths=0, rasterized=True)
+            ax.scatter(
+                row_values, y, s=s, c=colors, alpha=0.9 * alpha, linewidths=0, rasterized=True
+            )
     ax.set_yticks(positions, [label for label, _, _ in rows])
     ax.axvline(0, color="#888888", linewidth=0.8)
     ax.set_xlabel("SHAP value (impact on model output)")
+    if log_scale:
+        ax.set_xscale("symlog")
     clean_spines(ax)
-    if any(column is not None for column in colors_by):
+    has_values = any(column is not None for column in colors_by)
+    if color_bar and colormap is not None and has_values:
         from matplotlib.cm import ScalarMappable
 
         mappable = ScalarMappable(cmap=colormap)
         mappable.set_array(np.array([0.0, 1.0]))
         colorbar = ax.figure.colorbar(mappable, ax=ax, ticks=[0, 1], aspect=40, pad=0.02)
         colorbar.set_ticklabels(["Low", "High"])
-        colorbar.set_label("Feature value")
+        colorbar.set_label(color_bar_label)
         colorbar.outline.set_visible(False)
     dtype_note(ax, explanation)
     finish(ax.figure, show)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from shapwise.explanation import OUTPUT, ROW, Explanation
-from shapwise.plots._common import dtype_note, pyplot, red_blue
+from shapwise.plots._common import dtype_note, pyplot, red_blue, wrong_type
 
 CHANNEL_SIZES = (1, 3, 4)
 
@@ -56,7 +56,7 @@ def image(
         The matplotlib Figure.
     """
     if not isinstance(explanation, Explanation):
-        raise TypeError(f"image takes a shapwise.Explanation; got {type(explanation).__name__}")
+        raise wrong_type("image", explanation)
     values = np.asarray(explanation.values, dtype=np.float64)
     has_output = OUTPUT in explanation.axis_kinds
     if explanation.axis_kinds[0] != ROW:  # a single image: exp[0]

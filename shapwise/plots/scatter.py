@@ -50,6 +50,8 @@ def interaction_strengths(column: Explanation, others: Explanation) -> np.ndarra
 
 def _column(explanation: Explanation) -> Explanation:
     explanation = one_output(explanation, "scatter")
+    if _is_matrix(explanation) and explanation.values.shape[1] == 1:  # exp[:, [i]]: its column
+        explanation = explanation[:, 0]
     if explanation.axis_kinds != (ROW,) or explanation.data is None:
         raise ValueError(
             "scatter shows one feature over many rows: pass a column with its data, e.g. "
@@ -73,11 +75,35 @@ def _column_name(column: Explanation) -> str:
     return "Feature"
 
 
+def _axis_limit(spec: Any, column: np.ndarray) -> float | None:
+    """shap's axis limit: None, a number, or ``"percentile(p)"`` of the column."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        if not (spec.startswith("percentile(") and spec.endswith(")")):
+            raise ValueError(f"axis limits are numbers or 'percentile(p)'; got {spec!r}")
+        return float(np.nanpercentile(column, float(spec[11:-1])))
+    return float(getattr(spec, "values", spec))
+
+
 def scatter(
     explanation: Explanation,
-    color: Explanation | None = None,
+    color: Explanation | str | None = None,
     show: bool = True,
     ax: Any = None,
+    hist: bool = True,
+    axis_color: str = "#333333",
+    cmap: Any = None,
+    dot_size: float = 14,
+    x_jitter: Any = "auto",
+    alpha: float = 1.0,
+    title: str | None = None,
+    xmin: Any = None,
+    xmax: Any = None,
+    ymin: Any = None,
+    ymax: Any = None,
+    overlay: Any = None,
+    ylabel: str | None = None,
 ) -> Any:
     """The feature's value (x) against its attribution (y).
 
@@ -85,7 +111,13 @@ def scatter(
         explanation: one feature over many rows, e.g. ``exp[:, "bmi"]``.
         color: another column (``exp[:, "age"]``) to colour the dots by, or the whole explanation
             (``exp``) to pick the feature that interacts most strongly (see
-            :func:`interaction_strengths`).
+            :func:`interaction_strengths`), or one colour for every dot (shap's ``"#1E88E5"``).
+        cmap, dot_size, alpha: the colormap of the colouring feature, the dots' size and opacity.
+        x_jitter: spread the dots of each x value by up to this share of the x step (seeded);
+            'auto' spreads none.
+        title, ylabel, xmin, xmax, ymin, ymax: the title, the y label and the axis limits (a
+            number or ``"percentile(p)"``).
+        hist, axis_color, overlay: shap's keywords, accepted; no histogram or overlay is drawn.
 
     Returns:
         The matplotlib Axes; the figure holds a colorbar named after the colouring feature.
@@ -93,6 +125,9 @@ def scatter(
     column = _column(explanation)
     name = _column_name(column)
     color_name, color_values, color_categories = None, None, None
+    solid = color if isinstance(color, (str, tuple, list, np.ndarray)) else None  # one colour
+    if solid is not None:
+        color = None
     if color is not None:
         color = one_output(color, "scatter")
         if _is_matrix(color):
@@ -110,8 +145,20 @@ def scatter(
     if categories is not None:  # strings or categories: one tick per distinct value
         ax.set_xticks(range(len(categories)), categories)
     y = np.asarray(column.values, dtype=np.float64)
+    if isinstance(x_jitter, (int, float)) and x_jitter > 0:
+        distinct = np.unique(x[np.isfinite(x)])
+        step = np.min(np.diff(distinct)) if len(distinct) > 1 else 1.0
+        spread = np.random.default_rng(0).uniform(-0.5, 0.5, len(x))
+        x = x + spread * x_jitter * step
     if color_values is None:
-        ax.scatter(x, y, s=14, color=BLUE, alpha=0.8, linewidths=0)
+        ax.scatter(
+            x,
+            y,
+            s=dot_size,
+            color=BLUE if solid is None else solid,
+            alpha=0.8 * alpha,
+            linewidths=0,
+        )
     else:
         low, high = np.nanpercentile(color_values, [5, 95])
         if high <= low:
@@ -119,12 +166,12 @@ def scatter(
         points = ax.scatter(
             x,
             y,
-            s=14,
+            s=dot_size,
             c=color_values,
-            cmap=red_blue_solid(),
+            cmap=red_blue_solid() if cmap is None else cmap,
             vmin=low,
             vmax=high,
-            alpha=0.9,
+            alpha=0.9 * alpha,
             linewidths=0,
         )
         colorbar = ax.figure.colorbar(points, ax=ax, aspect=40, pad=0.02)
@@ -134,7 +181,15 @@ def scatter(
         colorbar.outline.set_visible(False)
     ax.axhline(0, color="#888888", linewidth=0.8)
     ax.set_xlabel(name)
-    ax.set_ylabel(f"SHAP value for\n{name}")
+    ax.set_ylabel(f"SHAP value for\n{name}" if ylabel is None else ylabel)
+    if title:
+        ax.set_title(title)
+    x_limits = (_axis_limit(xmin, x), _axis_limit(xmax, x))
+    if x_limits != (None, None):
+        ax.set_xlim(*x_limits)
+    y_limits = (_axis_limit(ymin, y), _axis_limit(ymax, y))
+    if y_limits != (None, None):
+        ax.set_ylim(*y_limits)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     dtype_note(ax, column)
