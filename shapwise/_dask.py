@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from shapwise._optional import loaded, require
-from shapwise.explanation import FEATURE, OUTPUT, ROW, Explanation
+from shapwise.explanation import FEATURE, OUTPUT, ROW, Explanation, OpChain
 from shapwise.scale.partition import Layout, explain_block, explain_partition
 from shapwise.scale.portable import PortableExplainer
 
@@ -329,8 +329,10 @@ def _fixed_outputs(outputs: Any) -> bool:
     """Whether ``outputs`` names the same positions for every row (not a per-row ranking)."""
     if outputs is None:
         return True
-    indices = np.asarray(getattr(outputs, "values", outputs)) if not callable(outputs) else None
-    return indices is not None and indices.dtype.kind in "iu" and indices.ndim <= 1
+    if isinstance(outputs, OpChain):  # e.g. Explanation.argsort.flip[:3]: each row its own
+        return False
+    indices = np.asarray(getattr(outputs, "values", outputs))
+    return indices.dtype.kind in "iu" and indices.ndim <= 1
 
 
 def _cloudpickle_dumps() -> Any:
