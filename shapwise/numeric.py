@@ -166,8 +166,9 @@ def _non_numeric_message(array: np.ndarray, name: str) -> str:
         return _DATETIME_MESSAGE.format(what=name, dtype="dtype object")
     if any(issubclass(kind, Mapping) for kind in kinds):
         return f"{name} holds dicts; pass an array of numbers"
+    example = next((item for item in items if isinstance(item, (str, bytes))), items[0])
     return (
-        f"{name} holds non-numeric values (such as {items[0]!r}); encode categories as "
+        f"{name} holds non-numeric values (such as {example!r}); encode categories as "
         "numbers first, or pass a pandas DataFrame with a model that encodes them itself (e.g. "
         "a Pipeline of a ColumnTransformer with a OneHotEncoder and an estimator)"
     )
