@@ -273,3 +273,6 @@ def explanation_html(explanation: Explanation) -> str:
         return f"<div>{summary}</div>"
     body = "".join(_panel_html(caption, panel) for caption, panel in panels)
     return f"<div>{summary}{body}</div>"
+
+
+Explanation.html_view = staticmethod(explanation_html)  # how a notebook shows an Explanation

@@ -352,3 +352,49 @@ def legacy_expected_value(base: np.ndarray, single_output: bool) -> float | np.n
     if single_output and base.shape[-1:] == (1,):
         return float(base[..., 0]) if base.ndim == 1 else base[..., 0]
     return base.copy()
+
+
+# ------------------------------------------------------------------------------------ several inputs
+def joined_attribution(
+    values: list[np.ndarray],
+    base_values: np.ndarray,
+    outputs: np.ndarray,
+    notes: tuple[str, ...] = (),
+    native_outputs: np.ndarray | None = None,
+) -> Attribution:
+    """One attribution of a model of several inputs (values (rows, *shape_i, outputs) each): the
+    inputs' values flattened and joined along the feature axis, for the additivity check."""
+    rows, n_outputs = np.shape(outputs)
+    joined = np.concatenate([np.asarray(v).reshape(rows, -1, n_outputs) for v in values], axis=1)
+    return Attribution(joined, base_values, outputs, notes, native_outputs=native_outputs)
+
+
+def explanations_per_input(
+    values: list[np.ndarray],
+    data: list[Any],
+    *,
+    base_values: np.ndarray,
+    outputs: np.ndarray,
+    native_outputs: np.ndarray | None,
+    single_output: bool,
+    feature_names: Sequence[str] | None,
+    model_dtype: str | None,
+    algorithm: str,
+) -> Explanation | list[Explanation]:
+    """One ``Explanation`` per model input (just one for a single input) of all outputs.
+
+    ``values`` are shaped (rows, *shape, O), ``base_values``, ``outputs`` and ``native_outputs``
+    (rows, O); a single-output model drops the trailing output axis.
+    """
+    explanations = [
+        build_explanation(
+            Attribution(value, base_values, outputs, native_outputs=native_outputs),
+            data=datum,
+            algorithm=algorithm,
+            model_dtype=model_dtype,
+            single_output=single_output,
+            feature_names=feature_names if len(values) == 1 else None,
+        )
+        for value, datum in zip(values, data, strict=True)
+    ]
+    return explanations if len(explanations) > 1 else explanations[0]

@@ -13,7 +13,7 @@ import numpy as np
 
 from shapwise._optional import require
 from shapwise.explainers.deep.tf_engine import KerasGraph, compiled
-from shapwise.numeric import to_numpy
+from shapwise.numeric import compute_dtype, to_numpy
 
 
 def _split_at(model: Any, layer: Any) -> tuple[Any, Any]:
@@ -42,7 +42,7 @@ class KerasGradientModel:
         self.native_model = model
         self.layer_name = layer if layer is None or isinstance(layer, str) else layer.name
         self.model_dtype = KerasGraph.dtype_of(model)
-        self.compute_dtype = "float64" if self.model_dtype == "float64" else "float32"
+        self.compute_dtype = compute_dtype(self.model_dtype).name
         self.n_inputs = len(background)
         shapes = [b.shape[1:] for b in background]
         self._input_shapes = shapes

@@ -11,6 +11,7 @@ import numpy as np
 
 from shapwise._optional import require
 from shapwise._torch_modes import eval_mode
+from shapwise.numeric import compute_dtype
 
 
 def _float_dtype_of(model: Any) -> Any:
@@ -35,7 +36,7 @@ class TorchGradientModel:
         self.native_model = model
         native = _float_dtype_of(model)
         self.model_dtype = str(native).replace("torch.", "")
-        self.compute_dtype = torch.float64 if native == torch.float64 else torch.float32
+        self.compute_dtype = getattr(torch, compute_dtype(self.model_dtype).name)
         self.model = (
             model if native == self.compute_dtype else copy.deepcopy(model).to(self.compute_dtype)
         )
@@ -59,7 +60,8 @@ class TorchGradientModel:
     # ---------------------------------------------------------------- helpers
     def _tensors(self, arrays: list[np.ndarray], dtype: Any) -> list[Any]:
         torch = require("torch", "torch")
-        return [torch.as_tensor(a, device=self.device).to(dtype) for a in arrays]
+        # fresh tensors: a model may write into its input (x.mul_(0.5)), never into the caller's
+        return [torch.tensor(np.asarray(a), device=self.device, dtype=dtype) for a in arrays]
 
     def _forward(self, model: Any, inputs: list[Any]) -> Any:
         output = model(*inputs)
@@ -149,13 +151,16 @@ class TorchGradientModel:
         index = torch.as_tensor(output_index.T.reshape(-1, 1), device=self.device)
         with eval_mode(self.model), contextlib.ExitStack() as stack:
             stack.enter_context(torch.enable_grad())
+            # the model gets copies of the leaves: it may change its input in place, which
+            # autograd records exactly on a copy but refuses on a leaf
             if self.layer is None:
                 leaves = [t.requires_grad_() for t in repeat(inputs)]
-                model_inputs = leaves
+                model_inputs = [leaf.clone() for leaf in leaves]
             else:
                 leaves = [t.requires_grad_() for t in repeat(attributed)]
                 model_inputs = repeat(inputs)
-                stack.enter_context(self._substitute_layer_inputs(leaves, []))
+                fed = [leaf.clone() for leaf in leaves]
+                stack.enter_context(self._substitute_layer_inputs(fed, []))
             out = self._forward(self.model, model_inputs)
             selected = out.gather(1, index).sum()
             grads = torch.autograd.grad(selected, leaves, allow_unused=True)

@@ -1,8 +1,8 @@
 """Inputs and outputs of the framework explainers (Deep, Gradient): one array per model input.
 
 A model of one input takes one array (or a one-element list); a model of several inputs takes a
-list with one array per input, in order. Background and explained rows are read the same way, and
-the values come back as one ``Explanation`` per input.
+list with one array per input, in order. Background and explained rows are read the same way; the
+driver (``_driver.explanations_per_input``) turns the values into one ``Explanation`` per input.
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from shapwise.explanation import Explanation
-from shapwise.numeric import check_finite, feature_names_of, to_numpy
-
-RANK_ORDERS = ("max", "min", "max_abs")
+from shapwise.explainers._driver import rank_outputs
+from shapwise.numeric import align_columns, check_finite, feature_names_of, to_numpy
 
 
 def as_list(data: Any) -> tuple[list[Any], bool]:
@@ -40,9 +38,18 @@ def read_background(data: Any) -> tuple[list[np.ndarray], bool, list[str] | None
     return background, is_list, feature_names
 
 
-def read_inputs(X: Any, background: list[np.ndarray], multi_input: bool) -> list[np.ndarray]:
-    """The rows to explain as arrays, checked against the background: same inputs, same row shapes."""
+def read_inputs(
+    X: Any,
+    background: list[np.ndarray],
+    multi_input: bool,
+    feature_names: list[str] | None = None,
+) -> list[np.ndarray]:
+    """The rows to explain as arrays, checked against the background: same inputs, same row
+    shapes, at least one row; a DataFrame's columns matched by name to ``feature_names`` (those
+    of a background DataFrame)."""
     raw, is_list = as_list(X)
+    if len(raw) == 1:
+        raw = [align_columns(raw[0], feature_names, "X")]
     if is_list != multi_input and not (is_list and len(raw) == 1):
         expected = "a list of arrays, one per input" if multi_input else "a single array"
         raise TypeError(f"X must be {expected}, like the background data")
@@ -59,6 +66,8 @@ def read_inputs(X: Any, background: list[np.ndarray], multi_input: bool) -> list
             )
     if len({len(x) for x in inputs}) != 1:
         raise ValueError("every array in X must have the same number of rows")
+    if inputs and (inputs[0].ndim == 0 or len(inputs[0]) == 0):
+        raise ValueError("X must hold at least one row to explain; got none")
     return inputs
 
 
@@ -74,50 +83,5 @@ def output_ranks(
         multi_output: False for a single-output model, which ignores ``ranked_outputs``.
     """
     n_rows, n_outputs = outputs.shape
-    if ranked_outputs is None or not multi_output:
-        return np.tile(np.arange(n_outputs), (n_rows, 1))
-    if order not in RANK_ORDERS:
-        raise ValueError(f"output_rank_order must be one of {RANK_ORDERS}, got {order!r}")
-    if int(ranked_outputs) < 1:
-        raise ValueError(f"ranked_outputs must be a positive integer, got {ranked_outputs}")
-    key = {"max": -outputs, "min": outputs, "max_abs": -np.abs(outputs)}[order]
-    return np.argsort(key, axis=1, kind="stable")[:, : int(ranked_outputs)]
-
-
-def explanations_per_input(
-    values: list[np.ndarray],
-    data: list[np.ndarray],
-    *,
-    expected_value: float | np.ndarray,
-    outputs: np.ndarray,
-    native_outputs: np.ndarray | None,
-    multi_output: bool,
-    feature_names: list[str] | None,
-    model_dtype: str,
-    algorithm: str,
-) -> Explanation | list[Explanation]:
-    """One ``Explanation`` per model input (just one for a single input) of all outputs.
-
-    ``values`` are shaped (N, *shape, O) and ``outputs`` / ``native_outputs`` (N, O); a single-output
-    model drops the trailing output axis.
-    """
-    if not multi_output:
-        values = [v[..., 0] for v in values]
-        outputs = outputs[:, 0]
-        native_outputs = None if native_outputs is None else native_outputs[:, 0]
-    expected = np.asarray(expected_value)
-    base = np.broadcast_to(expected, (len(outputs), *expected.shape)).copy()
-    explanations = [
-        Explanation(
-            value,
-            base_values=base,
-            data=datum,
-            feature_names=feature_names if len(values) == 1 else None,
-            output_values=outputs,
-            native_output_values=native_outputs,
-            model_dtype=model_dtype,
-            algorithm=algorithm,
-        )
-        for value, datum in zip(values, data, strict=True)
-    ]
-    return explanations if len(explanations) > 1 else explanations[0]
+    ranks = rank_outputs(outputs, ranked_outputs if multi_output else None, order)
+    return np.tile(np.arange(n_outputs), (n_rows, 1)) if ranks is None else ranks

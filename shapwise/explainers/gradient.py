@@ -15,14 +15,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from shapwise.explainers._tensor_inputs import (
+from shapwise.explainers._driver import (
+    Driver,
     explanations_per_input,
-    output_ranks,
-    read_background,
-    read_inputs,
+    joined_attribution,
+    legacy_values,
 )
+from shapwise.explainers._driver import check_additivity as check_additivity_of
+from shapwise.explainers._tensor_inputs import output_ranks, read_background, read_inputs
 from shapwise.explanation import Explanation
 from shapwise.models import framework_of
+from shapwise.numeric import compute_dtype
 
 
 class _GradientModel(Protocol):
@@ -51,7 +54,7 @@ class _GradientModel(Protocol):
         """
 
 
-class GradientExplainer:
+class GradientExplainer(Driver):
     """Expected gradients for a PyTorch module or a Keras model.
 
     Args:
@@ -125,22 +128,37 @@ class GradientExplainer:
             ``(values, ranks)`` where ranks (N, K) says which output each slice explains.
         """
         values, ranks, _ = self._explain(X, nsamples, ranked_outputs, output_rank_order, rseed)
-        values = self._shape_like_shap(values)
-        return (values, ranks) if ranked_outputs is not None else values
+        return legacy_values(
+            values,
+            multi_input=len(values) > 1,
+            drop_output_axis=not self.model.multi_output,
+            ranks=ranks if ranked_outputs is not None else None,
+        )
 
-    def __call__(
-        self, X: Any, nsamples: int = 200, rseed: int | None = None
+    def explain(
+        self, X: Any, nsamples: int = 200, rseed: int | None = None, check_additivity: bool = True
     ) -> Explanation | list[Explanation]:
-        """An ``Explanation`` (a list of them for several inputs) of all outputs of the rows of X."""
+        """An ``Explanation`` (a list of them for several inputs) of all outputs of the rows of X.
+
+        Expected gradients add up only as the samples grow: with ``check_additivity`` an error
+        beyond the dtype's tolerance is reported as a ShapwiseWarning (with its size), not raised;
+        the Explanation's values, base and output values show it too.
+        """
         values, _, inputs = self._explain(X, nsamples, None, "max", rseed)
+        outputs = self.model.outputs(inputs)
+        expected = np.asarray(self.expected_value, dtype=np.float64).reshape(-1)
+        base = np.broadcast_to(expected, outputs.shape).copy()
+        if check_additivity:
+            attribution = joined_attribution(values, base, outputs)
+            check_additivity_of(attribution, self.model.model_dtype, "gradient", enforce=False)
         data = self.model.attributed_values(inputs) if self._explains_layer else inputs
         return explanations_per_input(
             values,
             data,
-            expected_value=self.expected_value,
-            outputs=self.model.outputs(inputs),
+            base_values=base,
+            outputs=outputs,
             native_outputs=self.model.native_outputs(inputs),
-            multi_output=self.model.multi_output,
+            single_output=not self.model.multi_output,
             feature_names=self.feature_names,
             model_dtype=self.model.model_dtype,
             algorithm="gradient",
@@ -157,7 +175,7 @@ class GradientExplainer:
     ) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
         if nsamples < 1:
             raise ValueError(f"nsamples must be a positive integer, got {nsamples}")
-        inputs = read_inputs(X, self.background, self._multi_input)
+        inputs = read_inputs(X, self.background, self._multi_input, self.feature_names)
         ranks = output_ranks(
             self.model.outputs(inputs), ranked_outputs, output_rank_order, self.model.multi_output
         )
@@ -191,14 +209,9 @@ class GradientExplainer:
             for total, grad, delta in zip(sums, grads, deltas, strict=True):
                 contribution = grad * delta[..., None]
                 total[rows[starts]] += np.add.reduceat(contribution, starts, axis=0)
-        dtype = np.float64 if self.model.model_dtype == "float64" else np.float32
+        dtype = compute_dtype(self.model.model_dtype)
         values = [(total / nsamples).astype(dtype) for total in sums]
         return values, ranks, inputs
-
-    def _shape_like_shap(self, values: list[np.ndarray]) -> Any:
-        if not self.model.multi_output:
-            values = [v[..., 0] for v in values]
-        return values if len(values) > 1 else values[0]
 
 
 def _stratified_draws(

@@ -182,3 +182,12 @@ def test_no_explainer_imports_a_sibling_explainer():
         own = "shapwise.explainers." + path.stem
         siblings = (_imported_modules(path) & explainers) - {own}
         assert not siblings, f"{path.name} imports {sorted(siblings)}"
+
+
+def test_the_explanation_does_not_import_its_html_view_which_is_registered_from_above():
+    explanation_module = Path(shapwise.__file__).parent / "explanation.py"
+    imported = _imported_modules(explanation_module)
+    assert not {name for name in imported if name.startswith(("shapwise.report", "shapwise.plots"))}
+    explanation = Exact(interaction_model(3), _data(3, 5))(_data(3, 2, seed=1))
+    page = explanation._repr_html_()
+    assert "shapwise.Explanation" in page and "additivity" in page

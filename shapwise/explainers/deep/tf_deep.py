@@ -8,19 +8,20 @@ import numpy as np
 
 from shapwise._optional import require
 from shapwise._progress import progress
-from shapwise.errors import AdditivityError
-from shapwise.explainers._tensor_inputs import (
+from shapwise.explainers._driver import (
+    Driver,
+    check_additivity,
     explanations_per_input,
-    output_ranks,
-    read_background,
-    read_inputs,
+    joined_attribution,
+    legacy_values,
 )
+from shapwise.explainers._tensor_inputs import output_ranks, read_background, read_inputs
 from shapwise.explainers.deep.tf_engine import DeepReplay, KerasGraph, compiled
 from shapwise.explanation import Explanation
-from shapwise.numeric import additivity_tolerance, to_numpy
+from shapwise.numeric import compute_dtype, to_numpy
 
 
-class TFDeepExplainer:
+class TFDeepExplainer(Driver):
     """DeepSHAP for a Keras model: DeepLIFT multipliers of every (row, background row) pair, averaged.
 
     The model is traced once into a TensorFlow graph; the graph is replayed with a rule per op (see
@@ -45,7 +46,7 @@ class TFDeepExplainer:
         background, self._multi_input, self.feature_names = read_background(data)
         self.batch_size = int(batch_size)
         model_dtype = KerasGraph.dtype_of(model)
-        compute = "float64" if model_dtype == "float64" else "float32"
+        compute = compute_dtype(model_dtype).name
         self.background = [b.astype(compute) for b in background]
         self.model = model
         self.graph = KerasGraph(model, [b.shape[1:] for b in self.background], compute)
@@ -83,10 +84,12 @@ class TFDeepExplainer:
             self._check_additivity(values, outputs, ranks)
         # As shap 0.51: a trailing output axis even for a rank-1 output, and the ranks whenever
         # ranked_outputs is given.
-        result = values if len(values) > 1 else values[0]
-        return (result, ranks) if ranked_outputs is not None else result
+        ranks_given = ranks if ranked_outputs is not None else None
+        return legacy_values(
+            values, multi_input=len(values) > 1, drop_output_axis=False, ranks=ranks_given
+        )
 
-    def __call__(self, X: Any, check_additivity: bool = True) -> Explanation | list[Explanation]:
+    def explain(self, X: Any, check_additivity: bool = True) -> Explanation | list[Explanation]:
         """An ``Explanation`` of all outputs (a list of them for a model of several inputs)."""
         inputs = self._read_inputs(X)
         outputs = self._outputs(inputs)
@@ -94,13 +97,14 @@ class TFDeepExplainer:
         values = self._attribute(inputs, ranks)
         if check_additivity:
             self._check_additivity(values, outputs, ranks)
+        expected = np.asarray(self.expected_value, dtype=np.float64).reshape(-1)
         return explanations_per_input(
             values,
             inputs,
-            expected_value=self.expected_value,
+            base_values=np.broadcast_to(expected, outputs.shape).copy(),
             outputs=outputs,
             native_outputs=self._native_outputs(inputs),
-            multi_output=self.multi_output,
+            single_output=not self.multi_output,
             feature_names=self.feature_names,
             model_dtype=self.model_dtype,
             algorithm="deep",
@@ -108,7 +112,7 @@ class TFDeepExplainer:
 
     # ------------------------------------------------------------------ pieces
     def _read_inputs(self, X: Any) -> list[np.ndarray]:
-        inputs = read_inputs(X, self.background, self._multi_input)
+        inputs = read_inputs(X, self.background, self._multi_input, self.feature_names)
         return [x.astype(bg.dtype) for x, bg in zip(inputs, self.background, strict=True)]
 
     def _outputs(self, inputs: list[np.ndarray]) -> np.ndarray:
@@ -167,24 +171,14 @@ class TFDeepExplainer:
         self, values: list[np.ndarray], outputs: np.ndarray, ranks: np.ndarray
     ) -> None:
         expected = np.asarray(self.expected_value, dtype=np.float64).reshape(-1)
-        explained = np.take_along_axis(outputs, ranks, axis=1)
-        total = sum(
-            v.reshape(len(v), -1, v.shape[-1]).sum(axis=1, dtype=np.float64) for v in values
+        notes = ()
+        if self.ops_without_rule:
+            ops = ", ".join(self.ops_without_rule)
+            notes = (f"ops without an exact rule (gradient used): {ops}",)
+        attribution = joined_attribution(
+            values, expected[ranks], np.take_along_axis(outputs, ranks, axis=1), notes
         )
-        error = np.abs(total + expected[ranks] - explained)
-        scale = float(np.abs(outputs).max()) if outputs.size else 1.0
-        tolerance = additivity_tolerance(self.graph.dtype.name, scale)
-        if not error.max() <= tolerance:  # also catches NaN
-            without = (
-                f" Ops without an exact rule (gradient used): {', '.join(self.ops_without_rule)}."
-                if self.ops_without_rule
-                else ""
-            )
-            raise AdditivityError(
-                f"the DeepSHAP values do not add up to the model output: max error "
-                f"{error.max():.3g} > tolerance {tolerance:.3g} (output scale {scale:.3g}).{without} "
-                "Pass check_additivity=False to get the values anyway."
-            )
+        check_additivity(attribution, self.graph.dtype.name, "DeepExplainer")
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:

@@ -10,15 +10,26 @@ import numpy as np
 
 from shapwise._optional import require
 from shapwise._progress import progress
-from shapwise.errors import AdditivityError, ShapwiseWarning
+from shapwise.errors import ShapwiseWarning
+from shapwise.explainers._driver import (
+    Driver,
+    check_additivity,
+    explanations_per_input,
+    joined_attribution,
+    legacy_values,
+)
 from shapwise.explainers._tensor_inputs import output_ranks
 from shapwise.explanation import Explanation
-from shapwise.numeric import additivity_tolerance, check_finite, to_numpy
+from shapwise.numeric import check_finite, compute_dtype, to_numpy
 
-_HALF_TYPES = ("float16", "bfloat16")
+# Why values may not add up at an inner layer when every operation had an exact rule.
+_LAYER_HINT = (
+    "the layer given as layer= is not on every path from the inputs to the output (e.g. a "
+    "residual connection bypasses it); choose a layer that all paths cross"
+)
 
 
-class TorchDeepExplainer:
+class TorchDeepExplainer(Driver):
     """DeepSHAP (DeepLIFT multipliers averaged over a background) for a ``torch.nn.Module``.
 
     Args:
@@ -63,13 +74,14 @@ class TorchDeepExplainer:
         self.multi_input = isinstance(data, (list, tuple))
         self.model_dtype = self._model_dtype(model)
         self.device = next((p.device for p in model.parameters()), self._torch.device("cpu"))
-        if self.model_dtype in _HALF_TYPES:
+        compute = compute_dtype(self.model_dtype).name  # float64 stays, all else float32
+        if compute != self.model_dtype:
             # Multipliers need float32 arithmetic; the user's model stays as it is.
             self._model = copy.deepcopy(model).float()
             self._compute_dtype = self._torch.float32
         else:
             self._model = model
-            self._compute_dtype = getattr(self._torch, self.model_dtype)
+            self._compute_dtype = getattr(self._torch, compute)
         self.layer = self._resolve_layer(layer)
         self.data = self._as_tensors(data, "data")
         if self.data[0].shape[0] == 0:
@@ -140,13 +152,15 @@ class TorchDeepExplainer:
         rows = {t.shape[0] for t in tensors}
         if len(rows) > 1:
             raise ValueError(f"the inputs of {name} have different numbers of rows: {sorted(rows)}")
+        if name != "data" and rows == {0}:
+            raise ValueError(f"{name} must hold at least one row to explain; got none")
         return tensors
 
     def _forward(self, model: Any, inputs: list[Any]) -> Any:
         from shapwise.explainers.deep.torch_engine import frozen
 
         with frozen(model), self._torch.no_grad():
-            output = model(*inputs)
+            output = model(*[x.clone() for x in inputs])  # a model may change its input in place
         if not isinstance(output, self._torch.Tensor):
             raise TypeError(
                 f"the model returned {type(output).__name__}; DeepExplainer explains models that "
@@ -201,29 +215,14 @@ class TorchDeepExplainer:
     def _check_additivity(
         self, values: list[np.ndarray], chosen: np.ndarray, indexes: np.ndarray, lacking: list[str]
     ) -> None:
-        expected = np.asarray(self.expected_value)[indexes]
-        total = expected + sum(v.reshape(v.shape[0], -1, v.shape[-1]).sum(1) for v in values)
-        error = float(np.max(np.abs(total - chosen))) if total.size else 0.0
-        scale = max(float(np.max(np.abs(chosen), initial=0.0)), float(np.max(np.abs(expected))))
-        dtype_name = str(self._compute_dtype).replace("torch.", "")
-        tolerance = additivity_tolerance(dtype_name, scale)
-        if not error <= tolerance:  # also catches NaN
-            if lacking:
-                cause = f"operations without an exact rule: {', '.join(lacking)}"
-            elif self.layer is not None:
-                cause = (
-                    "the layer given as layer= is not on every path from the inputs to the output "
-                    "(e.g. a residual connection bypasses it); choose a layer that all paths cross"
-                )
-            else:
-                cause = (
-                    "every operation had an exact rule, so this is a shapwise bug; please report it"
-                )
-            raise AdditivityError(
-                f"the DeepSHAP values plus the expected value differ from the model output by up to "
-                f"{error:.3g} (tolerance {tolerance:.3g} for {dtype_name}); {cause}. "
-                "Pass check_additivity=False to get the values anyway"
-            )
+        base = np.asarray(self.expected_value)[indexes]
+        notes = (f"operations without an exact rule: {', '.join(lacking)}",) if lacking else ()
+        check_additivity(
+            joined_attribution(values, base, chosen, notes),
+            str(self._compute_dtype).replace("torch.", ""),
+            "DeepExplainer",
+            hint=_LAYER_HINT if self.layer is not None else None,
+        )
 
     def shap_values(
         self,
@@ -242,10 +241,12 @@ class TorchDeepExplainer:
         values, indexes, _, _ = self._explain(
             X, ranked_outputs, output_rank_order, check_additivity
         )
-        result = values if self.multi_input else values[0]
-        return (result, indexes) if ranked_outputs is not None else result
+        ranks = indexes if ranked_outputs is not None else None
+        return legacy_values(
+            values, multi_input=self.multi_input, drop_output_axis=False, ranks=ranks
+        )
 
-    def __call__(self, X: Any, check_additivity: bool = True) -> Explanation | list[Explanation]:
+    def explain(self, X: Any, check_additivity: bool = True) -> Explanation | list[Explanation]:
         """An ``Explanation`` of ``X`` for all outputs (a list of them for several inputs)."""
         values, _, outputs, inputs = self._explain(X, None, "max", check_additivity)
         native = None
@@ -254,27 +255,25 @@ class TorchDeepExplainer:
                 x.to(self.model_dtype_torch) if x.is_floating_point() else x for x in inputs
             ]
             native = to_numpy(self._forward_native(native_inputs))
-        base = np.broadcast_to(np.asarray(self.expected_value), outputs.shape).copy()
-        single = self.num_outputs == 1
-        explanations = []
-        for index, value in enumerate(values):
-            data = None
-            if self.layer is None:
-                data = to_numpy(inputs[index], allow_integers=True)
-            explanations.append(
-                Explanation(
-                    value[..., 0] if single else value,
-                    base_values=base[:, 0] if single else base,
-                    data=data,
-                    output_values=outputs[:, 0] if single else outputs,
-                    native_output_values=(native[:, 0] if single else native)
-                    if native is not None
-                    else None,
-                    model_dtype=self.model_dtype,
-                    algorithm="deep",
-                )
-            )
-        return explanations if self.multi_input else explanations[0]
+        data = [
+            None if self.layer is not None else to_numpy(x, allow_integers=True) for x in inputs
+        ]
+        explanations = explanations_per_input(
+            values,
+            data,
+            base_values=np.broadcast_to(np.asarray(self.expected_value), outputs.shape).copy(),
+            outputs=outputs,
+            native_outputs=native,
+            single_output=self.num_outputs == 1,
+            feature_names=None,
+            model_dtype=self.model_dtype,
+            algorithm="deep",
+        )
+        return (
+            [explanations]
+            if self.multi_input and not isinstance(explanations, list)
+            else explanations
+        )
 
     @property
     def model_dtype_torch(self) -> Any:
@@ -284,7 +283,7 @@ class TorchDeepExplainer:
         from shapwise.explainers.deep.torch_engine import frozen
 
         with frozen(self.model), self._torch.no_grad():
-            output = self.model(*inputs)
+            output = self.model(*[x.clone() for x in inputs])
         return output.reshape(output.shape[0], -1)
 
     # ----------------------------------------------------------------- pickling
