@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from shapwise.explainers._coalitions import coalition_keys
 from shapwise.links import Link
 from shapwise.maskers._base import Masker
 from shapwise.models import Model
@@ -27,6 +28,8 @@ ROWS_PER_CHUNK = 400_000
 CHUNK_ELEMENTS = 4_000_000
 # Coalitions of several rows evaluated together (their model calls span the rows).
 GROUP_COALITIONS = 8192
+# Where masked rows repeat, chunks hold up to 1 / MIN_DISTINCT_SHARE times as many masks.
+MIN_DISTINCT_SHARE = 1 / 8
 
 Reduce = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -40,12 +43,15 @@ class GameCache:
         link_weights: the linearised link's background-row weights and v(empty), likewise.
         probabilities: the background rows' weights, normalised to sum to one.
         input_buffer: masked inputs are written into this array, reused for every chunk.
+        distinct_share: the share of distinct masked rows among the last chunk's (its size
+            is scaled by it, so model calls stay full).
     """
 
     empty: np.ndarray | None = None
     link_weights: tuple[np.ndarray, np.ndarray] | None = None
     probabilities: np.ndarray | None = None
     input_buffer: np.ndarray | None = None
+    distinct_share: float = 1.0
     row_link_weights: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
@@ -131,10 +137,13 @@ class CoalitionGame:
         return self.cache.probabilities
 
     def background_mean(self, out: np.ndarray) -> np.ndarray:
-        """(Weighted) mean over the background rows: (K, rows, O) -> (K, O)."""
-        k, rows, n_outputs = out.shape
-        by_output = out.transpose(0, 2, 1).reshape(k * n_outputs, rows)  # a view for one output
-        return (by_output @ self.probabilities(rows)).reshape(k, n_outputs)
+        """(Weighted) mean over the background rows: (K, rows, O) -> (K, O).
+
+        Each mean is summed in the same order however many masks come at once (a matrix
+        product's order depends on its shape), so values do not depend on how the masks were
+        split into chunks; it is also faster here.
+        """
+        return np.einsum("kbo,b->ko", out, self.probabilities(out.shape[1]))
 
     def linearization(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         """Background-row weights (rows, O) for the linearised link, and v(empty) = link(mean)."""
@@ -266,25 +275,110 @@ def _evaluate_masks(
         calls = max(1, _chunk_rows(game) // call)
         if most_calls:  # no more than the adapter wants at this size (it is timing it)
             calls = min(calls, most_calls)
-        per_chunk = max(1, call * calls // rows_per_mask)
+        # where masked rows repeat, a chunk of as many masks gives fewer model rows
+        share = max(game.cache.distinct_share, MIN_DISTINCT_SHARE)
+        per_chunk = max(1, int(call * calls / (rows_per_mask * share)))
         chunk = slice(start, start + per_chunk)
         start += per_chunk
         chunk_owners = owners[chunk]
         first = int(chunk_owners[0])
         rows = game.rows[first : int(chunk_owners[-1]) + 1]
-        inputs = game.masker.masked_rows(
-            masks[chunk], rows, chunk_owners - first, out=_input_buffer(game, len(chunk_owners))
-        )
-        k, n_rows = inputs.shape[:2]
-        flat = inputs.reshape(k * n_rows, *inputs.shape[2:])
-        out = game.model(flat, call, check=False, owned=True)  # a fresh buffer of ours
-        reduced.append(reduce(out.reshape(k, n_rows, -1), positions[chunk]))
+        out, inputs = _chunk_outputs(game, masks[chunk], rows, chunk_owners - first, call)
+        reduced.append(reduce(out, positions[chunk]))
         if not np.isfinite(reduced[-1]).all():  # so is an output: one pass over far fewer values
-            game.model.check_outputs(out)
+            game.model.check_outputs(inputs)
             check_finite(reduced[-1], "the model's mean output over the background rows")
     if not reduced:
         return np.empty((0, 0), dtype=np.float64)
     return reduced[0] if len(reduced) == 1 else np.concatenate(reduced)
+
+
+def _chunk_outputs(
+    game: CoalitionGame, masks: np.ndarray, rows: np.ndarray, owners: np.ndarray, call: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model outputs (K, background rows, O) of K masks of ``rows[owners]``, and the
+    outputs as the model gave them (the rows it was given, O).
+
+    With a masker that fills hidden features from background rows, each distinct masked row
+    is evaluated once: where the row's value equals background row b's, hiding the feature
+    changes nothing, so masks that differ only there give b the same masked row; their
+    outputs are copied back to every mask that has them.
+    """
+    pairs = _distinct_pairs(game, masks, rows, owners)
+    if pairs is None:
+        inputs = game.masker.masked_rows(masks, rows, owners, out=_input_buffer(game, len(masks)))
+        k, n_rows = inputs.shape[:2]
+        flat = inputs.reshape(k * n_rows, *inputs.shape[2:])
+        out = game.model(flat, call, check=False, owned=True)  # a fresh buffer of ours
+        return out.reshape(k, n_rows, -1), out
+    coalition, background_row, positions = pairs
+    n_background = game.masker.shape[0]
+    buffer = _input_buffer(game, -(-len(coalition) // n_background))
+    flat = buffer.reshape(-1, buffer.shape[-1])[: len(coalition)]
+    game.masker.masked_pairs(masks[coalition], rows, owners[coalition], background_row, out=flat)
+    out = game.model(flat, call, check=False, owned=True)
+    return out[positions].reshape(len(masks), n_background, out.shape[-1]), out
+
+
+def _distinct_pairs(
+    game: CoalitionGame, masks: np.ndarray, rows: np.ndarray, owners: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The distinct masked rows of K masks of ``rows[owners]``: for one (mask, background row)
+    pair of each, its mask and background row; and the position of every pair (k * B + b)
+    among them. None where no row has a feature equal to a background row's (every pair is
+    distinct), or the masker cannot say.
+
+    Pair (k, b) is the masked row of ``mask_k & differs(row, b)`` over background row b: two
+    masks of one row that agree where the row differs from b give b the same masked row, bit
+    for bit.
+    """
+    masker = game.masker
+    n_features = game.n_features
+    if not masker.fills_from_background or not masker.supports_out or n_features > 64:
+        return None
+    differs = masker.differs(rows, _input_dtype(game))  # (rows, B, M)
+    if differs is None:
+        return None
+    codes = coalition_keys(differs)  # (rows, B)
+    tied = codes != coalition_keys(np.ones(n_features, dtype=bool))  # some feature is the same
+    if not tied.any():
+        game.cache.distinct_share = 1.0
+        return None
+    n_background = differs.shape[1]
+    tied_pairs = tied[owners].reshape(-1)  # (K * B,)
+    mine = np.flatnonzero(tied_pairs)
+    coalition = mine // n_background
+    background_row = mine - coalition * n_background
+    owner = owners[coalition]
+    keys = coalition_keys(masks)[coalition] & codes[owner, background_row]
+    pair = owner.astype(np.uint64) * np.uint64(n_background) + background_row.astype(np.uint64)
+    first, group = _groups(pair, keys, 8 * -(-n_features // 8), len(rows) * n_background)
+    alone = np.flatnonzero(~tied_pairs)
+    positions = np.empty(len(tied_pairs), dtype=np.intp)
+    positions[alone] = np.arange(len(alone))
+    positions[mine] = len(alone) + group
+    chosen = np.concatenate([alone, mine[first]])
+    game.cache.distinct_share = len(chosen) / len(positions)
+    return chosen // n_background, chosen % n_background, positions
+
+
+def _groups(
+    pair: np.ndarray, keys: np.ndarray, key_bits: int, n_pairs: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Entries with equal (pair, key) (uint64 both, keys below 2^key_bits): the first entry of
+    each group, and each entry's group."""
+    if key_bits + max(n_pairs - 1, 1).bit_length() <= 64:  # one sort of one uint64 key
+        _, first, group = np.unique(
+            (pair << np.uint64(key_bits)) | keys, return_index=True, return_inverse=True
+        )
+        return first, group.reshape(-1)
+    order = np.lexsort((keys, pair))
+    sorted_pair, sorted_keys = pair[order], keys[order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (sorted_pair[1:] != sorted_pair[:-1]) | (sorted_keys[1:] != sorted_keys[:-1])
+    group = np.empty(len(order), dtype=np.intp)
+    group[order] = np.cumsum(starts) - 1
+    return order[starts], group
 
 
 def _chunk_rows(game: CoalitionGame) -> int:
@@ -302,8 +396,8 @@ def _input_buffer(game: CoalitionGame, n_masks: int) -> np.ndarray | None:
     one."""
     if not game.masker.supports_out:
         return None
-    shape, data_dtype = game.masker.batch_layout(game.rows[0])
-    dtype = game.model.input_array_dtype(data_dtype)
+    shape = game.masker.batch_layout(game.rows[0])[0]
+    dtype = _input_dtype(game)
     buffer = game.cache.input_buffer
     if (
         buffer is None
@@ -313,6 +407,12 @@ def _input_buffer(game: CoalitionGame, n_masks: int) -> np.ndarray | None:
     ):
         buffer = game.cache.input_buffer = np.empty((n_masks, *shape), dtype=dtype)
     return buffer[:n_masks]
+
+
+def _input_dtype(game: CoalitionGame) -> np.dtype:
+    """The dtype masked inputs are built in (that of the background and rows, or the one the
+    model computes in)."""
+    return game.model.input_array_dtype(game.masker.batch_layout(game.rows[0])[1])
 
 
 def concatenate_rows(

@@ -36,6 +36,10 @@ class Masker:
             (explainers reuse one buffer for every batch of a call).
         per_text: the features differ from one input to the next (the tokens of texts); such a
             masker gives the masker of one input with ``for_text``.
+        fills_from_background: a hidden feature of a row takes, in the masked row made from
+            background row b, exactly b's value (tabular maskers); such a masker provides
+            ``differs`` and ``masked_pairs``, so a coalition that only hides features equal to
+            b's is known to give b's masked row of a smaller coalition, evaluated once.
     """
 
     shape: tuple[int, int]
@@ -46,6 +50,7 @@ class Masker:
     data: np.ndarray | None = None
     supports_out: bool = False
     per_text: bool = False
+    fills_from_background: bool = False
 
     @property
     def has_hierarchy(self) -> bool:

@@ -63,6 +63,7 @@ class Independent(Masker):
 
     empty_is_constant = True
     supports_out = True
+    fills_from_background = True
     # shap's attribute: a feature partition given instead of a clustering (shapwise has none)
     partition: Any = None
     mean: np.ndarray | None = None
@@ -202,6 +203,34 @@ class Independent(Masker):
             np.copyto(out[start : start + step], background)
             pairs = slice(bounds[block], bounds[block + 1])
             out[coalitions[pairs], :, features[pairs]] = values[pairs]
+        return out
+
+    def differs(self, rows: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
+        """Where each row's value differs from each background row's, as the model gets them
+        (bit for bit in ``dtype``): (rows, background rows, features) bool; None for a table
+        of mixed types or a dtype whose values are not compared bit by bit here."""
+        dtype = np.dtype(dtype)
+        if dtype.kind not in "fiu" or dtype.itemsize not in (1, 2, 4, 8):
+            return None
+        bits = np.dtype(f"u{dtype.itemsize}")
+        background = self._background_as(dtype).view(bits)
+        converted = np.ascontiguousarray(rows, dtype=dtype).view(bits)
+        return converted[:, None, :] != background[None, :, :]
+
+    def masked_pairs(
+        self,
+        masks: np.ndarray,
+        rows: np.ndarray,
+        owners: np.ndarray,
+        background_rows: np.ndarray,
+        out: np.ndarray,
+    ) -> np.ndarray:
+        """Single masked rows (L, features): mask i applied to ``rows[owners[i]]``, its hidden
+        features taken from background row ``background_rows[i]``, written into ``out`` (L,
+        features) of a numeric dtype (values rounded to it)."""
+        np.take(self._background_as(out.dtype), background_rows, axis=0, out=out)
+        kept = np.ascontiguousarray(rows, dtype=out.dtype)[owners]
+        np.copyto(out, kept, where=masks)
         return out
 
 

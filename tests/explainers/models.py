@@ -46,3 +46,21 @@ def sentiment_pipeline():
     from shapwise.demo import review_corpus
 
     return make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(*review_corpus())
+
+
+def discrete_table(n_rows: int, seed: int = 0) -> np.ndarray:
+    """A census-like table of 12 features: four binary flags, three small categorical codes,
+    two zero-inflated counts and three continuous columns (many values shared between rows)."""
+    rng = np.random.default_rng(seed)
+    flags = rng.random((n_rows, 4)) < [0.5, 0.3, 0.15, 0.7]
+    codes = rng.integers(0, [3, 5, 8], size=(n_rows, 3))
+    counts = rng.poisson([2.0, 4.0], size=(n_rows, 2)) * (rng.random((n_rows, 2)) < [0.2, 0.1])
+    continuous = rng.normal(size=(n_rows, 3))
+    return np.column_stack([flags, codes, counts, continuous]).astype(np.float64)
+
+
+def discrete_labels(X: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Binary labels of a :func:`discrete_table` with interactions between its columns."""
+    rng = np.random.default_rng(seed)
+    score = X[:, 0] * (X[:, 4] - 1) + 0.5 * X[:, 1] * X[:, 7] - 0.3 * X[:, 5] + X[:, 9] * X[:, 3]
+    return (score + 0.4 * X[:, 10] + rng.normal(size=len(X)) > 0).astype(int)

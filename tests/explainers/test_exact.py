@@ -38,7 +38,7 @@ def test_exact_matches_brute_force(n_features, n_outputs, link):
 def test_each_coalition_evaluated_once_in_few_calls():
     background = np.random.default_rng(0).normal(size=(20, 6))
     explainer = Exact(interaction_model(6), background)
-    explainer(background[:3])
+    explainer(background[:3] + 0.5)  # rows that share no value with a background row
     model = explainer.model
     # 64 coalitions for the first row, 63 for the next two (the empty one is shared), all rows
     # in one model call.
