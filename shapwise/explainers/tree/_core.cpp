@@ -650,6 +650,19 @@ void shared_paths_rows(const Table& T, const PathShape& shape, const Quadrature&
     }
 }
 
+constexpr int MAX_FIXED_POINTS = 16;
+
+// shared_paths_rows<Q> for Q = QN, QN - 1, ..., 1 over the trees of each number of points.
+template <int QN>
+void shared_paths_fixed(const Table& T, const PathShape& shape, const Quadrature& Q,
+                        const double* x0, double* out0, int64_t begin, int64_t end,
+                        const std::vector<std::vector<int64_t>>& by_points) {
+    if constexpr (QN > 0) {
+        shared_paths_fixed<QN - 1>(T, shape, Q, x0, out0, begin, end, by_points);
+        shared_paths_rows<QN>(T, shape, Q, x0, out0, begin, end, by_points[QN]);
+    }
+}
+
 struct PathDependent {
     const Table& T;
     const PathShape& shape;
@@ -1172,20 +1185,14 @@ PyObject* py_path_dependent(PyObject*, PyObject* args) {
         } else {
             // trees grouped by their number of points, each group with a fixed-size inner loop;
             // each row still adds its trees in one fixed order, whatever the threads
-            std::vector<std::vector<int64_t>> by_points(9);
+            std::vector<std::vector<int64_t>> by_points(MAX_FIXED_POINTS + 1);
             for (int64_t t = 0; t < T.n_trees; t++) {
                 const int64_t points = std::max<int64_t>(1, (shape.paths.tree_widest[t] + 1) / 2);
-                by_points[points <= 8 ? points : 0].push_back(t);
+                by_points[points <= MAX_FIXED_POINTS ? points : 0].push_back(t);
             }
             ok = parallel_rows(c.n_rows, c.n_jobs, 16, [&](int64_t begin, int64_t end, int64_t) {
-                shared_paths_rows<1>(T, shape, quadrature, x0, out0, begin, end, by_points[1]);
-                shared_paths_rows<2>(T, shape, quadrature, x0, out0, begin, end, by_points[2]);
-                shared_paths_rows<3>(T, shape, quadrature, x0, out0, begin, end, by_points[3]);
-                shared_paths_rows<4>(T, shape, quadrature, x0, out0, begin, end, by_points[4]);
-                shared_paths_rows<5>(T, shape, quadrature, x0, out0, begin, end, by_points[5]);
-                shared_paths_rows<6>(T, shape, quadrature, x0, out0, begin, end, by_points[6]);
-                shared_paths_rows<7>(T, shape, quadrature, x0, out0, begin, end, by_points[7]);
-                shared_paths_rows<8>(T, shape, quadrature, x0, out0, begin, end, by_points[8]);
+                shared_paths_fixed<MAX_FIXED_POINTS>(T, shape, quadrature, x0, out0, begin, end,
+                                                     by_points);
                 shared_paths_rows<0>(T, shape, quadrature, x0, out0, begin, end, by_points[0]);
             });
         }
