@@ -235,3 +235,34 @@ def test_plots_draw_string_data(regressor, table, tmp_path):
     render(scatter.figure, tmp_path / "scatter.png")
     coloured = plots.scatter(explanation[:, "age"], color=explanation[:, "size"], show=False)
     render(coloured.figure, tmp_path / "scatter_coloured.png")
+
+
+def test_each_kind_of_unusable_input_gets_its_own_message():
+    sparse = pytest.importorskip("scipy.sparse")
+    torch = pytest.importorskip("torch")
+    numbers = np.random.default_rng(2).normal(size=(5, 3))
+
+    def total(X):
+        return np.asarray(X, dtype=np.float64).sum(axis=1)
+
+    cases = [
+        (sparse.csr_matrix(numbers), r"sparse matrix.*toarray\(\)"),
+        (pd.DataFrame({"when": pd.date_range("2024-01-01", periods=5), "x": 1.0}), "datetimes"),
+        (pd.DataFrame({"n": pd.array([1, None, 3, 4, 5], dtype="Int64")}), r"pd\.NA.*impute"),
+    ]
+    for background, message in cases:
+        with pytest.raises(TypeError, match=message):
+            shapwise.Explainer(total, background)
+
+    class Outputs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(3, 2)
+
+        def forward(self, x):
+            return {"logits": self.linear(x), "hidden": x}
+
+    with pytest.raises(
+        TypeError, match=r"dict \(keys 'logits', 'hidden'\).*model\(X\)\['logits'\]"
+    ):
+        shapwise.Explainer(Outputs(), numbers)(numbers[:2])
