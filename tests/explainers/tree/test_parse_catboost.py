@@ -16,7 +16,9 @@ from tests.explainers.tree.conftest import (  # noqa: E402
     classes_of,
 )
 
-SMALL = dict(iterations=10, depth=4, verbose=0, thread_count=1, random_seed=0)
+SMALL = dict(
+    iterations=10, depth=4, verbose=0, thread_count=1, random_seed=0, allow_writing_files=False
+)
 
 CASES = {
     "regression": (cb.CatBoostRegressor, dict(), "regression"),
