@@ -27,7 +27,23 @@ from shapwise.maskers.tabular import Independent
 from shapwise.models import Model, as_model
 from shapwise.numeric import align_columns, check_finite, read_table
 
-Estimate = tuple[np.ndarray, np.ndarray, np.ndarray]  # values (rows, M, O), base (rows, O), outputs
+# values (rows, M, O), base values (rows, O), outputs (rows, O), and optionally the values'
+# standard errors (rows, M, O), for sampling estimators that know them
+Estimate = tuple[np.ndarray, ...]
+
+
+def estimate_attribution(estimate: Estimate, value_shape: tuple[int, ...]) -> Attribution:
+    """The :class:`Attribution` of an estimate, its values (and standard errors) shaped
+    (rows, *value_shape, outputs)."""
+    values, base_values, outputs = estimate[:3]
+    errors = estimate[3] if len(estimate) > 3 else None
+    shape = (len(values), *value_shape, values.shape[-1])
+    return Attribution(
+        values.reshape(shape),
+        base_values,
+        outputs,
+        standard_errors=None if errors is None else errors.reshape(shape),
+    )
 
 
 def as_masker(masker: Any) -> Masker:
@@ -214,12 +230,8 @@ class ExplainerBase(Driver):
             batch_size=batch_size,
         )
         with progress(len(X), f"{type(self).__name__}", silent) as bar:
-            values, base_values, output_values = self.estimate(
-                game, budget, rng, bar.update, **options
-            )
-        attribution = Attribution(
-            values.reshape(len(X), *X.shape[1:], values.shape[-1]), base_values, output_values
-        )
+            estimate = self.estimate(game, budget, rng, bar.update, **options)
+        attribution = estimate_attribution(estimate, X.shape[1:])
         return self._finish(attribution, outputs, X, feature_names, self.masker, check_additivity)
 
     def _explain_texts(
@@ -270,9 +282,8 @@ class ExplainerBase(Driver):
                     batch_size=batch_size,
                 )
                 budget = self._budget(max_evals, masker.shape[1])
-                attribution = Attribution(
-                    *self.estimate(game, budget, rng, _no_progress, **options)
-                )
+                estimate = self.estimate(game, budget, rng, _no_progress, **options)
+                attribution = estimate_attribution(estimate, estimate[0].shape[1:-1])
                 one = self._finish(
                     attribution, own_outputs, masker.x[None], None, masker, check_additivity
                 )

@@ -324,6 +324,7 @@ def build_explanation(
         native_output_values=attribution.native_outputs,
         model_dtype=model_dtype,
         algorithm=algorithm,
+        error_std=attribution.standard_errors,
     )
 
 

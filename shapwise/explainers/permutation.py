@@ -101,12 +101,16 @@ class PermutationPlan(NamedTuple):
     contributions: (M, K) matrix (sparse unless small); contributions @ v(distinct) are the
         stratified estimates before they are made to add up.
     empty, full: positions of the empty and the full coalition among ``distinct``.
+    pair_contributions: (pairs * M, K) sparse matrix; row p * M + i gives the part of feature
+        i's estimate that antithetic pair p of sampled orders contributes (for the standard
+        errors).
     """
 
     distinct: np.ndarray
     contributions: Any
     empty: int
     full: int
+    pair_contributions: Any
 
 
 # The plan's own draws are fixed; each row's randomness comes from relabelling its features.
@@ -179,6 +183,18 @@ def permutation_plan(n_features: int, max_evals: int) -> PermutationPlan:
     every = np.concatenate(parts)
     _, first, inverse = np.unique(coalition_keys(every), return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
+    # orders come as (forward, reverse) pairs: order o belongs to pair o // 2
+    pair_rows = np.broadcast_to((np.arange(len(orders)) // 2)[:, None] * n, who.shape) + who
+    pair_contributions = csr_matrix(
+        (
+            np.concatenate([weight.reshape(-1), -weight.reshape(-1)]),
+            (
+                np.concatenate([pair_rows.reshape(-1)] * 2),
+                inverse[np.concatenate([(prefix + 1).reshape(-1), prefix.reshape(-1)])],
+            ),
+        ),
+        shape=(len(orders) // 2 * n, len(first)),
+    )
     contributions = csr_matrix(
         (np.concatenate(coefficients), (np.concatenate(features), inverse[np.concatenate(rows)])),
         shape=(n, len(first)),
@@ -188,7 +204,9 @@ def permutation_plan(n_features: int, max_evals: int) -> PermutationPlan:
         contributions.setflags(write=False)
     distinct = every[first]
     distinct.setflags(write=False)
-    return PermutationPlan(distinct, contributions, int(inverse[0]), int(inverse[n]))
+    return PermutationPlan(
+        distinct, contributions, int(inverse[0]), int(inverse[n]), pair_contributions
+    )
 
 
 class PermutationExplainer(ExplainerBase):
@@ -223,7 +241,8 @@ class PermutationExplainer(ExplainerBase):
     ) -> Estimate:
         n = game.n_features
         if n <= 30 and 2**n <= max_evals:
-            return exact_estimate(game, done)
+            values, base_values, outputs = exact_estimate(game, done)
+            return values, base_values, outputs, np.zeros_like(values)  # exact: no error
         plan = permutation_plan(n, max_evals)
         parts = []
         for rows in game.row_groups(len(plan.distinct)):
@@ -239,10 +258,34 @@ class PermutationExplainer(ExplainerBase):
             # farther from the true values than the estimates were
             gap = in_plan.sum(axis=1) - (tables[plan.full] - tables[plan.empty])
             estimates = in_plan - gap[:, None, :] / n
-            values = estimates[np.arange(len(rows))[:, None], relabel]
-            parts.append((values, tables[plan.empty], tables[plan.full]))
+            errors = _standard_errors(plan, tables)
+            picked = np.arange(len(rows))[:, None], relabel
+            parts.append((estimates[picked], tables[plan.empty], tables[plan.full], errors[picked]))
             done(len(rows))
         return concatenate_rows(parts)
+
+
+def _standard_errors(plan: PermutationPlan, tables: np.ndarray) -> np.ndarray:
+    """Standard errors (rows, M, O) of the additive estimates from v of the plan's coalitions
+    (K, rows, O).
+
+    The sampled part of the estimates is a sum over antithetic pairs of orders; taking the pairs
+    as independent draws, its covariance over features is the pairs' sample covariance times
+    their number, and the projection onto sum = v(full) - v(empty) maps it by P = I - 11'/M.
+    The exact strata add none. Leaving out the stratification by position can only overstate
+    the error. NaN where a single pair was sampled (nothing to estimate a spread from).
+    """
+    k, n_rows, n_outputs = tables.shape
+    n = plan.distinct.shape[1]
+    n_pairs = plan.pair_contributions.shape[0] // n
+    if n_pairs < 2:
+        return np.full((n_rows, n, n_outputs), np.nan)
+    by_pair = plan.pair_contributions @ tables.reshape(k, -1)  # (pairs * M, rows * O)
+    by_pair = by_pair.reshape(n_pairs, n, n_rows, n_outputs)
+    deviations = by_pair - by_pair.mean(axis=0)
+    projected = deviations - deviations.mean(axis=1, keepdims=True)
+    variance = (projected**2).sum(axis=0) * n_pairs / (n_pairs - 1)  # (M, rows, O)
+    return np.sqrt(variance).transpose(1, 0, 2)
 
 
 Permutation = PermutationExplainer

@@ -1,0 +1,102 @@
+"""Sampling estimators as statistics: exact at full budget, unbiased, repeatable by seed, and
+with standard errors that say how far off they are.
+
+The games are sums of unanimity games (SOUM): v(S) = sum over T of a_T [T subset of S], whose
+Shapley values are phi_i = sum over T holding i of a_T / |T| (closed form). A SOUM is a model of
+binary inputs, f(z) = sum_T a_T prod_{i in T} z_i, explained at the row of ones against one
+background row of zeros, so v(S) = f(1_S).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shapwise import explainers
+
+
+def soum(n_features: int, n_terms: int, seed: int):
+    """A random SOUM of orders 1-5: the model and its closed-form Shapley values."""
+    rng = np.random.default_rng(seed)
+    members = [
+        rng.choice(n_features, size=rng.integers(1, 6), replace=False) for _ in range(n_terms)
+    ]
+    weights = rng.normal(size=n_terms)
+
+    def model(Z: np.ndarray) -> np.ndarray:
+        Z = np.asarray(Z, dtype=np.float64)
+        return sum(w * Z[:, t].prod(axis=1) for w, t in zip(weights, members, strict=True))
+
+    truth = np.zeros(n_features)
+    for w, t in zip(weights, members, strict=True):
+        truth[t] += w / len(t)
+    return model, truth
+
+
+def _permutation(model, n_features, n_rows, max_evals, seed):
+    background = np.zeros((1, n_features))
+    explainer = explainers.Permutation(model, background, seed=seed)
+    # every row draws its own orders, so identical rows are independent estimates
+    return explainer(np.ones((n_rows, n_features)), max_evals=max_evals, silent=True)
+
+
+def test_soum_closed_form_is_the_brute_force_value():
+    """The closed form the other tests rely on, against the definition (exact enumeration)."""
+    from tests.reference import shapley_values
+
+    model, truth = soum(6, 12, seed=0)
+
+    def game(coalition):
+        z = np.zeros((1, 6))
+        z[0, list(coalition)] = 1.0
+        return model(z)[0]
+
+    np.testing.assert_allclose(shapley_values(game, 6), truth, atol=1e-12)
+
+
+def test_permutation_is_exact_with_zero_error_at_full_budget():
+    model, truth = soum(8, 20, seed=1)
+    explanation = _permutation(model, 8, 2, 2**8, seed=0)
+    np.testing.assert_allclose(explanation.values, np.broadcast_to(truth, (2, 8)), atol=1e-12)
+    np.testing.assert_array_equal(explanation.error_std, 0.0)
+
+
+def test_permutation_seeds_repeat():
+    model, _ = soum(10, 30, seed=2)
+    first = _permutation(model, 10, 3, 150, seed=7)
+    again = _permutation(model, 10, 3, 150, seed=7)
+    other = _permutation(model, 10, 3, 150, seed=8)
+    np.testing.assert_array_equal(first.values, again.values)
+    np.testing.assert_array_equal(first.error_std, again.error_std)
+    assert not np.array_equal(first.values, other.values)
+
+
+@pytest.mark.parametrize(("n_features", "max_evals"), [(8, 200), (10, 300), (12, 600)])
+def test_permutation_is_unbiased_on_soum_games(n_features, max_evals):
+    """The mean of many independent estimates converges to the closed form: each value's mean
+    error is within 4.5 of its standard error (the reported errors over the number of draws;
+    a bias larger than the sampling noise would fail)."""
+    model, truth = soum(n_features, 3 * n_features, seed=n_features)
+    draws = np.concatenate(
+        [_permutation(model, n_features, 200, max_evals, seed).values for seed in range(4)]
+    )
+    errors = np.concatenate(
+        [_permutation(model, n_features, 200, max_evals, seed).error_std for seed in range(4)]
+    )
+    standard_error_of_mean = np.sqrt((errors**2).mean(axis=0) / len(draws))
+    z = (draws.mean(axis=0) - truth) / standard_error_of_mean
+    assert np.abs(z).max() < 4.5, z
+
+
+@pytest.mark.parametrize(("n_features", "max_evals"), [(8, 100), (10, 300), (12, 500)])
+def test_permutation_standard_errors_are_calibrated(n_features, max_evals):
+    """Over many draws, the error of at least 95% of the values is within 3 reported standard
+    errors, and the errors are not vastly overstated (the root mean square error is at least
+    a third of the root mean square reported one)."""
+    for seed in range(3):
+        model, truth = soum(n_features, 3 * n_features, seed=100 + seed)
+        explanation = _permutation(model, n_features, 300, max_evals, seed)
+        error = np.abs(explanation.values - truth)
+        within = error <= 3 * explanation.error_std
+        assert within.mean() >= 0.95, within.mean()
+        assert np.sqrt((error**2).mean()) >= np.sqrt((explanation.error_std**2).mean()) / 3
