@@ -25,6 +25,17 @@ def DeepExplainer(model: Any, data: Any, **kwargs: Any) -> Any:
     return TFDeepExplainer(model, data, **kwargs)
 
 
+def register_function_rule(function: Any) -> None:
+    """Let DeepExplainer attribute a custom ``torch.autograd.Function`` through its forward.
+
+    The Function's forward must compute its outputs with torch operations; each then gets its own
+    exact rule, and the Function's hand-written backward is not used.
+    """
+    from shapwise.explainers.deep.torch_op_table import register_function_rule as register
+
+    register(function)
+
+
 Deep = DeepExplainer
 
-__all__ = ["Deep", "DeepExplainer"]
+__all__ = ["Deep", "DeepExplainer", "register_function_rule"]

@@ -237,13 +237,19 @@ class DeepReplay:
         for op in graph.ops:
             for t in op.inputs:
                 consumers.setdefault(t.ref(), []).append(op)
+        # Tensors of any dtype whose values depend on the inputs' values (shapes do not count).
+        dependent: set[Any] = set(varying)
         for op in graph.ops:
             if op.type == "Placeholder":
                 continue
+            if op.type not in tf_rules.SHAPE_ONLY and any(t.ref() in dependent for t in op.inputs):
+                dependent.update(t.ref() for t in op.outputs)
             moving = [
                 i for i, t in enumerate(op.inputs) if t.ref() in varying and t.dtype.is_floating
             ]
             floating_out = any(t.dtype.is_floating for t in op.outputs)
+            if floating_out and op.type not in tf_rules.SHAPE_ONLY:
+                self._name_discrete_dependence(op, dependent)
             if not moving or not floating_out:
                 self.kind[op.name] = CONSTANT
                 continue
@@ -280,6 +286,16 @@ class DeepReplay:
                     self.region_outputs[ref] = self._ancestors_in_region(
                         op, self.source[ref], members[self.source[ref]]
                     )
+
+    def _name_discrete_dependence(self, op: Any, dependent: set[Any]) -> None:
+        """Name an op fed an integer or boolean tensor computed from the inputs (an argmax, a
+        comparison): no rule sees it change between the passes, so its effect is not attributed."""
+        discrete = [t for t in op.inputs if t.ref() in dependent and not t.dtype.is_floating]
+        if discrete:
+            what = "index" if op.type in tf_rules.INDEXING else "integer or boolean input"
+            self.ops_without_rule.append(
+                f"{op.type} with an {what} computed from the input (e.g. an argmax or a comparison)"
+            )
 
     def _kind_of(self, op: Any, moving: list[int]) -> str:
         if op.type in tf_rules.PASS_THROUGH:

@@ -11,7 +11,9 @@ linear in the varying inputs with the multipliers as (stopped) coefficients.
 
 Kinds of ops:
 - ``LINEAR``: affine in their varying inputs; the tape gradient is exact.
-- ``PASS_THROUGH``: identity-like ops, which stay inside an elementwise region.
+- ``PASS_THROUGH``: identity-like ops, which stay inside an elementwise region. ``StopGradient`` is
+  one: it changes what training sees, not the forward function explained (and ``tf.custom_gradient``
+  is replayed as its forward ops, each with its own rule).
 - ``ELEMENTWISE``: elementwise ops; the engine fuses chains of them on one source tensor into a region
   (all of gelu, silu, mish ...) and applies ``rescale`` once where the value leaves the region.
 - ``BILINEAR``: linear in each input; with two varying inputs the Shapley product split applies.
@@ -44,6 +46,14 @@ LINEAR = frozenset({
     "ExtractImagePatches", "SpaceToDepth", "DepthToSpace", "ReverseV2", "Roll", "DiagPart",
     "MatrixDiagPartV3", "ResizeBilinear", "ResizeNearestNeighbor", "EnsureShape", "Real",
 })  # fmt: skip
+
+# Ops whose output depends on the shape of their input, not on its values.
+SHAPE_ONLY = frozenset({"Shape", "ShapeN", "Size", "Rank"})
+
+# Ops that select by an integer index: exact (linear) only while the index is the same in both
+# passes, so an index computed from the input is named.
+INDEXING = frozenset({"GatherV2", "Gather", "ResourceGather", "GatherNd", "ScatterNd",
+                      "TensorScatterUpdate", "TensorScatterAdd", "OneHot", "UnsortedSegmentSum"})  # fmt: skip
 
 PASS_THROUGH = frozenset({"Identity", "IdentityN", "StopGradient", "PreventGradient", "Snapshot",
                           "Cast", "CheckNumerics"})  # fmt: skip

@@ -16,6 +16,7 @@ only on its number of rows and is recorded once per chunk size.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +25,16 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from shapwise._torch_modes import eval_mode
-from shapwise.explainers.deep.torch_op_table import AFFINE_OPS, RULES
+from shapwise.explainers.deep import torch_carriers
+from shapwise.explainers.deep.torch_op_table import AFFINE_OPS, FUNCTION_RULES, RULES
 from shapwise.explainers.deep.torch_rules import Call, Decompose, Rule
+
+# The engine's own autograd Functions (rule carriers); any other one is a model's custom Function.
+_OWN_FUNCTIONS = frozenset(
+    value
+    for value in vars(torch_carriers).values()
+    if isinstance(value, type) and issubclass(value, torch.autograd.Function)
+)
 
 
 class PathMismatchError(RuntimeError):
@@ -68,11 +77,6 @@ def _shapes(args: Any, kwargs: Any) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(t.shape) for t in _leaves((args, kwargs)) if isinstance(t, torch.Tensor))
 
 
-def _snapshot(tensor: torch.Tensor) -> torch.Tensor:
-    # A copy: the model may later change the tensor in place (x += residual, relu_).
-    return tensor.detach().clone()
-
-
 @dataclass
 class _Record:
     name: str
@@ -109,11 +113,11 @@ class _ReferencePass(TorchFunctionMode):
             with contextlib.suppress(NotImplementedError), self:
                 return rule.decomposition(*args, **kwargs)
         if rule is not None and rule.records_reference:
-            record.args = _map_tensors(args, _snapshot)
-            record.kwargs = _map_tensors(kwargs, _snapshot)
+            record.args = _map_tensors(args, rule.keep_reference)
+            record.kwargs = _map_tensors(kwargs, rule.keep_reference)
         output = func(*args, **kwargs)
         if rule is not None and rule.records_reference:
-            record.output = _map_tensors(output, _snapshot)
+            record.output = _map_tensors(output, rule.keep_reference)
         index = _integer_input(args[0], self.inputs) if name == "embedding" else None
         if index is not None:
             self.reference.embeddings.append((index, output.detach()))
@@ -121,16 +125,35 @@ class _ReferencePass(TorchFunctionMode):
 
 
 class _ExplainedPass(TorchFunctionMode):
-    """Pairs each op with its recorded partner and applies the op's rule."""
+    """Pairs each op with its recorded partner and applies the op's rule.
 
-    def __init__(self, reference: Reference, inputs: Sequence[torch.Tensor]) -> None:
+    What the model asks of autograd does not change the function explained, so:
+    - ``torch.no_grad()`` (and ``set_grad_enabled(False)``) inside the model is not applied: the ops
+      under it keep their rules. Only writes into the model's own buffers and parameters stay
+      outside the graph, as the model asked.
+    - Inside a custom ``torch.autograd.Function``'s forward (where torch turns gradients off), ops get
+      their rules all the same; each result is kept beside the plain value the forward sees. The
+      Function's output is replaced by its rule-carrying twin where the Function is registered
+      (``FUNCTION_RULES``); elsewhere the Function's own backward is used and it is named.
+    """
+
+    def __init__(
+        self,
+        reference: Reference,
+        inputs: Sequence[torch.Tensor],
+        model_state: frozenset[int] = frozenset(),
+    ) -> None:
         super().__init__()
         self.records = reference.records
         self.inputs = inputs
+        self.model_state = model_state  # storage addresses of the model's parameters and buffers
         self.position = 0
         self.without_rule: set[str] = set()
         self.inexact: set[str] = set()
         self.embeddings: list[torch.Tensor] = []
+        self.no_grad_asked = False
+        # id(plain value seen inside a custom Function's forward) -> (weak ref to it, its carrier)
+        self.carriers: dict[int, tuple[weakref.ref, torch.Tensor]] = {}
 
     def _partner(self, name: str, args: Any, kwargs: Any) -> _Record:
         shapes = _shapes(args, kwargs)
@@ -156,6 +179,61 @@ class _ExplainedPass(TorchFunctionMode):
         kwargs = kwargs or {}
         name = op_name(func)
         record = self._partner(name, args, kwargs)
+        leaves = [t for t in _leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+        if any(self._stands_in(t) is not t for t in leaves):
+            args, kwargs = _map_tensors((tuple(args), kwargs), self._stands_in)
+        if name == "_set_grad_enabled":
+            self.no_grad_asked = not args[0]
+            return None if self.no_grad_asked else func(*args, **kwargs)
+        if self.no_grad_asked and self._writes_model_state(name, args, kwargs):
+            with torch.no_grad():
+                return func(*args, **kwargs)
+        if _inside_custom_function():
+            with torch.enable_grad():
+                output = self._explain(name, func, record, args, kwargs)
+            return _map_tensors(output, self._plain_twin)
+        return self._explain(name, func, record, args, kwargs)
+
+    def resolve_output(self, output: Any) -> Any:
+        """The model's output with a registered custom Function's result replaced by its carrier."""
+        return _map_tensors(output, self._stands_in)
+
+    def _stands_in(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The tensor an op should see in place of ``tensor`` (itself unless a carrier stands in);
+        names a custom Function whose own backward will be used."""
+        entry = self.carriers.get(id(tensor))
+        function = _custom_function(tensor)
+        if entry is not None and entry[0]() is tensor and function in (None, *FUNCTION_RULES):
+            return entry[1]
+        if function is not None:
+            self.inexact.add(
+                f"{function.__name__} (a custom torch.autograd.Function: its own backward was "
+                "used; if its forward is made of torch operations, declare it with "
+                "shapwise.explainers.deep.register_function_rule)"
+                if function not in FUNCTION_RULES
+                else f"{function.__name__} (a registered torch.autograd.Function whose output "
+                "was not computed by torch operations DeepExplainer sees; its own backward was used)"
+            )
+        return tensor
+
+    def _plain_twin(self, carrier: torch.Tensor) -> torch.Tensor:
+        """The plain value a custom Function's forward sees; its carrier is kept beside it."""
+        if not carrier.requires_grad:
+            return carrier
+        plain = carrier.detach()
+        self.carriers[id(plain)] = (weakref.ref(plain), carrier)
+        return plain
+
+    def _writes_model_state(self, name: str, args: Any, kwargs: dict[str, Any]) -> bool:
+        target = kwargs.get("out", args[0] if args else None)
+        if not isinstance(target, torch.Tensor) or target.requires_grad:
+            return False
+        in_place = "out" in kwargs or kwargs.get("inplace") is True or name == "__setitem__"
+        in_place |= name.endswith("_") and not name.endswith("__") and not name.startswith("_")
+        in_place |= name.startswith("__i") and name.endswith("__")
+        return in_place and target.untyped_storage().data_ptr() in self.model_state
+
+    def _explain(self, name: str, func: Any, record: _Record, args: Any, kwargs: Any) -> Any:
         rule: Rule | None = RULES.get(name)
         if isinstance(rule, Decompose):
             try:
@@ -191,6 +269,20 @@ def _integer_input(tensor: Any, inputs: Sequence[torch.Tensor]) -> int | None:
         if tensor is candidate and not candidate.is_floating_point():
             return index
     return None
+
+
+def _inside_custom_function() -> bool:
+    # Torch runs a custom Function's forward with both gradient modes off; ``no_grad`` in the
+    # model never reaches here (the explained pass does not apply it) and keeps forward-mode AD on.
+    return not torch.is_grad_enabled() and not torch._C._is_fwd_grad_enabled()
+
+
+def _custom_function(tensor: torch.Tensor) -> type | None:
+    """The model's custom autograd Function that produced ``tensor``, if one did."""
+    if not tensor.requires_grad:
+        return None
+    function = getattr(tensor.grad_fn, "_forward_cls", None)
+    return None if function is None or function in _OWN_FUNCTIONS else function
 
 
 def _carries_gradient(value: Any) -> bool:
@@ -261,6 +353,10 @@ class DeepLiftEngine:
         self.background_size = background[0].shape[0]
         self._references: dict[int, Reference] = {}
 
+    def _model_state(self) -> frozenset[int]:
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        return frozenset(t.untyped_storage().data_ptr() for t in tensors)
+
     def _tile_rows(self, rows: list[torch.Tensor]) -> list[torch.Tensor]:
         return [x.repeat_interleave(self.background_size, dim=0) for x in rows]
 
@@ -298,10 +394,15 @@ class DeepLiftEngine:
             layer_leaf.append(output.detach().requires_grad_(True))
             return layer_leaf[0]
 
-        mode = _ExplainedPass(reference, inputs)
+        with torch.enable_grad():
+            # Not the leaves themselves: a model may change its input in place (x.mul_(0.5)),
+            # which autograd allows on a copy and records exactly.
+            fed = [x.clone() if x.requires_grad else x for x in inputs]
+        mode = _ExplainedPass(reference, fed, self._model_state())
         with torch.enable_grad(), _layer_capture(self.layer, replace):
             with mode:
-                output = self.model(*inputs)
+                output = self.model(*fed)
+            output = mode.resolve_output(output)
             if mode.position != len(reference.records):
                 raise PathMismatchError(
                     f"the explained pass ran {mode.position} operations, the reference pass "

@@ -1,12 +1,15 @@
 """The PyTorch op table: operation name -> DeepLIFT rule, and the ops whose gradient is exact.
 
-Adding an op is one entry in ``RULES`` (or ``AFFINE_OPS``) and one test.
+Adding an op is one entry in ``RULES`` (or ``AFFINE_OPS``) and one test. Custom autograd Functions
+join ``FUNCTION_RULES`` through ``register_function_rule``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import torch
 
 from shapwise.explainers.deep.torch_decompositions import (
     adaptive_max_pool,
@@ -30,10 +33,12 @@ from shapwise.explainers.deep.torch_rules import (
     Decompose,
     Normalization,
     PairRule,
+    PassThrough,
     Product,
     Quotient,
     Rescale,
     Rule,
+    SameIndex,
     SameMask,
     log_softmax_rule,
     logsumexp_rule,
@@ -185,6 +190,29 @@ _DECOMPOSITIONS: dict[str, Callable[..., Any]] = {
     **{f"adaptive_max_pool{n}d_with_indices": adaptive_max_pool(n) for n in (1, 2, 3)},
 }
 
+# Selections by an integer or boolean index: exact while the index is the same in both passes.
+_INDEXING = [
+    *_with_inplace(
+        [
+            "gather",
+            "index_select",
+            "masked_scatter",
+            "index_put",
+            "index_add",
+            "index_copy",
+            "index_fill",
+            "scatter",
+            "scatter_add",
+            "scatter_reduce",
+        ]
+    ),
+    "take_along_dim",
+    "take",
+    "masked_select",
+    "__getitem__",
+    "__setitem__",
+]
+
 RULES: dict[str, Rule] = {
     **{name: Rescale() for name in _ELEMENTWISE},
     **{name: Product(factors) for name, factors in _PRODUCTS.items()},
@@ -213,6 +241,8 @@ RULES: dict[str, Rule] = {
     **{name: SameMask(0, "condition") for name in ["where"]},
     **{name: SameMask(1, "mask") for name in ["masked_fill", "masked_fill_"]},
     **{name: Decompose(fn) for name, fn in _DECOMPOSITIONS.items()},
+    **{name: SameIndex() for name in _INDEXING},
+    **{name: PassThrough() for name in ["detach", "detach_", "data"]},
 }
 
 # Ops whose gradient is already an exact DeepLIFT multiplier (affine in their tensor inputs, or
@@ -266,10 +296,6 @@ AFFINE_OPS = frozenset(
             "unbind",
             "narrow",
             "select",
-            "index_select",
-            "gather",
-            "take_along_dim",
-            "masked_select",
             "roll",
             "flip",
             "fliplr",
@@ -292,7 +318,6 @@ AFFINE_OPS = frozenset(
             "bfloat16",
             "cpu",
             "cuda",
-            "detach",
             "dropout",
             "dropout1d",
             "dropout2d",
@@ -313,7 +338,6 @@ AFFINE_OPS = frozenset(
             "unfold",
             "fold",
             "embedding",
-            "index_fill",
             "zeros_like",
             "ones_like",
             "full_like",
@@ -328,16 +352,9 @@ AFFINE_OPS = frozenset(
             "copy_",
             "fill_",
             "zero_",
-            "scatter",
-            "scatter_add",
-            "index_add",
-            "index_copy",
-            "index_put",
             "as_strided",
             "unsqueeze_copy",
             "view_copy",
-            "__getitem__",
-            "__setitem__",
             "__add__",
             "__radd__",
             "__iadd__",
@@ -368,3 +385,19 @@ AFFINE_OPS = frozenset(
         ]
     )
 )
+
+# Custom ``torch.autograd.Function`` classes whose forward is made of torch operations that the
+# engine attributes one by one (their own backward is not a DeepLIFT multiplier, so it is not used).
+FUNCTION_RULES: set[type] = set()
+
+
+def register_function_rule(function: type) -> None:
+    """Declare that ``function`` (a ``torch.autograd.Function`` subclass) computes its outputs with
+    ordinary torch operations, so DeepExplainer attributes through them exactly, each by its own
+    rule, instead of using the Function's hand-written backward."""
+    if not (isinstance(function, type) and issubclass(function, torch.autograd.Function)):
+        raise TypeError(
+            "register_function_rule takes a torch.autograd.Function subclass (the class whose "
+            f".apply the model calls), not {function!r}"
+        )
+    FUNCTION_RULES.add(function)

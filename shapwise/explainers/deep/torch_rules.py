@@ -14,6 +14,8 @@ Kinds of rules:
   max shift must be the same constant in both passes).
 - ``Decompose``: a composite replaced by plain torch code that the engine runs under its interception,
   so each inner operation gets its own rule in both passes (``torch_decompositions``).
+- ``SameMask`` / ``SameIndex``: selections, affine while their mask or index is the same in both
+  passes (named otherwise); ``PassThrough``: detach, the identity of the forward function.
 """
 
 from __future__ import annotations
@@ -93,6 +95,11 @@ class Rule:
     records_reference = True
     decomposition: Callable[..., Any] | None = None
 
+    def keep_reference(self, tensor: torch.Tensor) -> torch.Tensor | None:
+        """What the reference pass keeps of one tensor argument or output: a copy, as the model
+        may later change the tensor in place (x += residual, relu_)."""
+        return tensor.detach().clone()
+
     def explain(self, call: Call) -> Any:
         raise NotImplementedError
 
@@ -140,6 +147,52 @@ class SameMask(Rule):
         if isinstance(mask, torch.Tensor) and not torch.equal(mask, mask_ref):
             call.inexact(f"{call.name} with a mask that depends on the input")
         return call.plain()
+
+
+def _index_tensors(value: Any) -> list[torch.Tensor]:
+    """The integer and boolean tensors among an argument list (indices and masks), in order."""
+    if isinstance(value, torch.Tensor):
+        return [] if value.is_floating_point() else [value]
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _index_tensors(item)]
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in _index_tensors(item)]
+    return []
+
+
+class SameIndex(Rule):
+    """Indexing (gather, index_select, x[i], scatter, ...): affine while its integer or boolean
+    index is the same in both passes; an index computed from the input (e.g. its argmax) is not."""
+
+    def keep_reference(self, tensor: torch.Tensor) -> torch.Tensor | None:
+        return None if tensor.is_floating_point() else tensor.clone()
+
+    def explain(self, call: Call) -> Any:
+        indices = _index_tensors((call.args, call.kwargs))
+        if indices:
+            references = _index_tensors((call.ref_args, call.ref_kwargs))
+            if len(references) != len(indices) or not all(
+                torch.equal(index, reference)
+                for index, reference in zip(indices, references, strict=True)
+            ):
+                call.inexact(f"{call.name} with an index that depends on the input")
+        return call.plain()
+
+
+class PassThrough(Rule):
+    """detach and ``.data``: they change what training sees, not the forward value, so the function
+    explained is the identity there and its multiplier is 1 (a path cut only for training)."""
+
+    records_reference = False
+
+    def explain(self, call: Call) -> Any:
+        x = call.args[0]
+        if not varies(x):
+            return call.plain()
+        if call.name.endswith("_"):  # detach_ cuts the path in place, under the caller's feet
+            call.inexact(f"{call.name} on a tensor computed from the input")
+            return call.plain()
+        return x.view_as(x)
 
 
 class Product(Rule):
