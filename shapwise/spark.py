@@ -39,7 +39,8 @@ def explain(
     Args:
         df: a Spark DataFrame (classic or Spark Connect).
         explainer: any shapwise explainer of a single-input model; every output is explained.
-        feature_cols: the model's features, in the explainer's order.
+        feature_cols: the model's features (taken in the order of the explainer's feature
+            names when it has the same names; else in the explainer's order as given).
         keep_cols: columns copied from ``df`` to the result (ids, labels, the features).
         output: ``"wide"``: one row per input row, a double column ``shap_<feature>`` per
             feature (``shap_<feature>_<output>`` per feature and output for a multi-output
@@ -64,7 +65,7 @@ def explain(
             "shapwise.spark.explain explains every output of the model; select output "
             "columns from its result instead of passing outputs="
         )
-    feature_cols, keep_cols = list(feature_cols), list(keep_cols)
+    feature_cols, keep_cols = _in_explainer_order(list(feature_cols), explainer), list(keep_cols)
     _check_columns(df, feature_cols, keep_cols, types)
     portable = PortableExplainer(explainer, require("pyspark.cloudpickle", "spark").dumps)
     layout = _layout(df, explainer, feature_cols, call_options)
@@ -98,6 +99,16 @@ def explain(
 
     columns = list(dict.fromkeys([*keep_cols, *feature_cols]))
     return df.select(*columns).mapInPandas(explain_batches, schema)
+
+
+def _in_explainer_order(feature_cols: list[str], explainer: Any) -> list[str]:
+    """The feature columns in the order of the explainer's feature names, when it has the same
+    names (its values come in that order); else as given."""
+    names = getattr(explainer, "feature_names", None)
+    if names is None or isinstance(names, str):
+        return feature_cols
+    names = [str(name) for name in names]
+    return names if sorted(names) == sorted(feature_cols) else feature_cols
 
 
 def _check_columns(df: Any, feature_cols: list[str], keep_cols: list[str], types: Any) -> None:

@@ -65,6 +65,14 @@ def test_wide_equals_local_with_every_output(spark_frame, frame, exact):
     assert (got["city"] == "Oslo").all()
 
 
+def test_features_named_in_another_order_keep_their_labels(spark_frame, frame, exact):
+    result = shapwise.spark.explain(spark_frame, exact, COLUMNS[::-1], keep_cols=["row_id"])
+    got = _by_row(result)
+    local = exact(frame[COLUMNS])
+    for position, name in enumerate(COLUMNS):
+        np.testing.assert_allclose(got[f"shap_{name}_right"], local.values[:, position, 1])
+
+
 def test_wide_of_a_single_output_model(spark_frame, frame, linear_model):
     explainer = shapwise.LinearExplainer(
         (linear_model.coef_[0], linear_model.intercept_[0]), frame[COLUMNS].iloc[:20]
