@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 
@@ -30,6 +31,9 @@ CHUNK_ELEMENTS = 4_000_000
 GROUP_COALITIONS = 8192
 # Where masked rows repeat, chunks hold up to 1 / MIN_DISTINCT_SHARE times as many masks.
 MIN_DISTINCT_SHARE = 1 / 8
+# Repeated masked rows are numbered densely when a chunk's pairs of a row and a background row
+# have at most this many possible masked rows per (coalition, pair) entry, else by sorting.
+DENSE_SLOTS_PER_PAIR = 4
 
 Reduce = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -347,12 +351,20 @@ def _distinct_pairs(
     n_background = differs.shape[1]
     tied_pairs = tied[owners].reshape(-1)  # (K * B,)
     mine = np.flatnonzero(tied_pairs)
-    coalition = mine // n_background
-    background_row = mine - coalition * n_background
-    owner = owners[coalition]
-    keys = coalition_keys(masks)[coalition] & codes[owner, background_row]
-    pair = owner.astype(np.uint64) * np.uint64(n_background) + background_row.astype(np.uint64)
-    first, group = _groups(pair, keys, 8 * -(-n_features // 8), len(rows) * n_background)
+    # pair (r, b) has 2^(features that differ) possible masked rows: numbered densely when
+    # they are not many more than the masks that could reach them, else found by sorting
+    n_differing = differs.sum(axis=2)
+    slots = np.where(tied, 2.0**n_differing, 0.0)
+    if n_features <= 52 and slots.sum() <= DENSE_SLOTS_PER_PAIR * max(len(mine), 1):
+        first, group = _dense_groups(masks, owners, differs, slots, mine)
+    else:
+        coalition = mine // n_background
+        background_row = mine - coalition * n_background
+        owner = owners[coalition]
+        keys = coalition_keys(masks)[coalition] & codes[owner, background_row]
+        pair = owner.astype(np.uint64) * np.uint64(n_background)
+        pair += background_row.astype(np.uint64)
+        first, group = _groups(pair, keys, 8 * -(-n_features // 8), len(rows) * n_background)
     alone = np.flatnonzero(~tied_pairs)
     positions = np.empty(len(tied_pairs), dtype=np.intp)
     positions[alone] = np.arange(len(alone))
@@ -360,6 +372,36 @@ def _distinct_pairs(
     chosen = np.concatenate([alone, mine[first]])
     game.cache.distinct_share = len(chosen) / len(positions)
     return chosen // n_background, chosen % n_background, positions
+
+
+def _dense_groups(
+    masks: np.ndarray,
+    owners: np.ndarray,
+    differs: np.ndarray,
+    slots: np.ndarray,
+    mine: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Entries ``mine`` (k * B + b) with the same masked row, found without sorting: (an entry
+    of each distinct masked row, each entry's group).
+
+    The masked row of (k, b) is numbered by the bits of mask k at the features where row
+    owners[k] differs from background row b, packed in order, after the numbers of the pairs
+    before it (``slots`` of them each)."""
+    # bit j of the packed number, where the row differs from b: 2^(differing features before j)
+    place = np.where(differs, 2.0 ** (np.cumsum(differs, axis=2) - 1), 0.0)  # (rows, B, M)
+    n_background = differs.shape[1]
+    packed = np.empty((len(masks), n_background))
+    starts = [0, *(np.flatnonzero(np.diff(owners)) + 1).tolist(), len(masks)]
+    for start, stop in pairwise(starts):
+        packed[start:stop] = masks[start:stop].astype(np.float64) @ place[owners[start]].T
+    offsets = np.concatenate([[0.0], np.cumsum(slots.reshape(-1))[:-1]]).reshape(slots.shape)
+    numbers = (offsets[owners] + packed).reshape(-1)[mine].astype(np.int64)
+    present = np.zeros(int(slots.sum()), dtype=bool)
+    present[numbers] = True
+    group = (np.cumsum(present) - 1)[numbers]
+    entry = np.empty(len(present), dtype=np.intp)
+    entry[numbers] = np.arange(len(numbers))  # any entry of a number gives the same row
+    return entry[present], group
 
 
 def _groups(
