@@ -1,12 +1,16 @@
 """Exact and Permutation explainers vs shap 0.51 on models trained on sklearn's diabetes data.
 
+Two tables: the diabetes features (all continuous after scaling, but for ``sex``), and a table of
+12 mostly discrete features (diabetes' ``sex``, ``bmi`` and ``bp`` with generated binary flags,
+categorical codes and zero-inflated counts) where many masked rows repeat.
+
 For each library: wall time, model evaluations (rows passed to the model), the share of time spent
 outside model calls, and the error against brute-force Shapley values from their definition.
 Models: an MLP (64, 64) and gradient boosting (100 trees). Exact explains 8 rows; Permutation runs
 at a budget below the exact one (2^10 coalitions), averaged over seeds, on 8 rows (a small job,
 where the fixed costs of an explanation show most) and on 32. Each library first runs once untimed,
 then its timed runs follow back to back; figures are means over them.
-Run: python benchmarks/bench_tabular.py
+Run: python benchmarks/bench_tabular.py [continuous|discrete]
 """
 
 from __future__ import annotations
@@ -32,15 +36,42 @@ REPEATS = 10  # seeds of the Permutation runs
 EXACT_REPEATS = 5
 
 
-def _models():
+def discrete_diabetes() -> tuple[np.ndarray, np.ndarray]:
+    """12 features: diabetes' sex (binary), bmi and bp, three binary flags, three categorical
+    codes and three zero-inflated counts, with a target that depends on all of them."""
+    from sklearn.datasets import load_diabetes
+
+    data = load_diabetes(scaled=False)
+    rng = np.random.default_rng(0)
+    n = len(data.target)
+    sex = (data.data[:, 1] == data.data[:, 1].max()).astype(np.float64)
+    flags = (rng.random((n, 3)) < [0.5, 0.3, 0.15]).astype(np.float64)
+    codes = rng.integers(0, [3, 4, 6], size=(n, 3)).astype(np.float64)
+    counts = rng.poisson([2.0, 3.0, 1.0], size=(n, 3)) * (rng.random((n, 3)) < [0.3, 0.2, 0.1])
+    X = np.column_stack([sex, data.data[:, 2:4] / 10, flags, codes, counts])
+    y = data.target + 20 * flags[:, 0] * codes[:, 0] - 15 * counts[:, 0] * sex + 10 * codes[:, 2]
+    return X, y
+
+
+def _models(dataset: str = "continuous"):
     from sklearn.datasets import load_diabetes
     from sklearn.ensemble import GradientBoostingRegressor
     from sklearn.neural_network import MLPRegressor
     from sklearn.preprocessing import StandardScaler
 
-    X, y = load_diabetes(return_X_y=True)
-    X = StandardScaler().fit_transform(X)
-    mlp = MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=2000, random_state=0).fit(X, y)
+    if dataset == "discrete":
+        X, y = discrete_diabetes()
+    else:
+        X, y = load_diabetes(return_X_y=True)
+        X = StandardScaler().fit_transform(X)
+    scaled = StandardScaler().fit(X)  # the MLP sees scaled inputs (ties stay ties)
+    mlp = MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=2000, random_state=0)
+    mlp.fit(scaled.transform(X), y)
+    if dataset == "discrete":
+        return X, {
+            "MLP": lambda Z: mlp.predict(scaled.transform(Z)),
+            "gradient boosting": GradientBoostingRegressor(random_state=0).fit(X, y).predict,
+        }
     boosting = GradientBoostingRegressor(random_state=0).fit(X, y)
     return X, {"MLP": mlp.predict, "gradient boosting": boosting.predict}
 
@@ -75,12 +106,16 @@ def _row(benchmark, library, runs, truth):
     }
 
 
-def main() -> list[dict]:
+def main(datasets: tuple[str, ...] = ("continuous", "discrete")) -> list[dict]:
+    return [row for dataset in datasets for row in _cases(dataset)]
+
+
+def _cases(dataset: str) -> list[dict]:
     import shap
 
     import shapwise
 
-    X, models = _models()
+    X, models = _models(dataset)
     background = X[:N_BACKGROUND]
     all_rows = X[100 : 100 + max(N_ROWS, *PERMUTATION_ROWS)]
     masker = shap.maskers.Independent(background, max_samples=N_BACKGROUND)
@@ -108,8 +143,9 @@ def main() -> list[dict]:
                 for x in all_rows
             ]
         )
-        cases = [(f"exact, {model_name}", exact, EXACT_REPEATS, N_ROWS)] + [
-            (f"permutation {BUDGET} evals, {model_name}, {n} rows", sampled, REPEATS, n)
+        label = f"{model_name}, {X.shape[1]} {dataset} features"
+        cases = [(f"exact, {label}", exact, EXACT_REPEATS, N_ROWS)] + [
+            (f"permutation {BUDGET} evals, {label}, {n} rows", sampled, REPEATS, n)
             for n in PERMUTATION_ROWS
         ]
         for name, explain, repeats, n_rows in cases:
@@ -127,4 +163,5 @@ def main() -> list[dict]:
 
 
 if __name__ == "__main__":
-    print_table(main(), "Exact / Permutation (diabetes, 10 features)")
+    chosen = tuple(sys.argv[1:]) or ("continuous", "discrete")
+    print_table(main(chosen), "Exact / Permutation (diabetes: 10 features, and 12 discrete)")
