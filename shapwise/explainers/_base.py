@@ -118,7 +118,7 @@ class ExplainerBase(Driver):
     ) -> None:
         self.model: Model = as_model(model, check_batch_size(batch_size))
         self.masker = as_masker(masker)
-        self.model.expect_columns(getattr(self.masker, "columns", None))
+        self.model.expect_columns(self.masker.columns)
         self.link = get_link(link)
         width = None if self.masker.per_text else _known_width(self.masker)
         self.feature_names = check_names(feature_names, width, "feature") or (
@@ -354,7 +354,7 @@ class ExplainerBase(Driver):
     def _rows(self, X_raw: Any) -> tuple[np.ndarray, list[str] | None]:
         """The rows to explain, their columns matched by name to the background's, and the
         names of this call's DataFrame."""
-        columns = getattr(self.masker, "columns", None)
+        columns = self.masker.columns
         if columns is not None:
             X_raw = align_columns(X_raw, columns.names, "the rows to explain")
         table = read_table(X_raw, name="the rows to explain")

@@ -28,6 +28,8 @@ class Masker:
             can be computed once per explanation.
         feature_names: names of the features, when the masker knows them.
         weights: a weight per background row (e.g. k-means cluster sizes), or None for equal weights.
+        columns: the background DataFrame's columns (``numeric.Columns``: names, and dtypes of
+            a table of mixed types), which rows to explain are matched to by name, or None.
         data: the background rows whose values hidden features take, column by column
             (tabular maskers), or None: a feature equal to the row's value in every one of them
             cannot change the model input.
@@ -47,6 +49,7 @@ class Masker:
     empty_is_constant: bool = False
     feature_names: list[str] | None = None
     weights: np.ndarray | None = None
+    columns: Any = None
     data: np.ndarray | None = None
     supports_out: bool = False
     per_text: bool = False

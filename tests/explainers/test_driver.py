@@ -153,3 +153,17 @@ def test_legacy_layouts_are_shaps():
     assert isinstance(pair, tuple) and [v.shape for v in pair[0]] == [(2, 3, 1), (2, 4, 1)]
     assert legacy_expected_value(np.array([0.5]), True) == 0.5
     assert legacy_expected_value(np.array([0.5, 1.0]), False).shape == (2,)
+
+
+def test_a_dask_array_is_handed_to_the_lazy_explainer():
+    dask_array = pytest.importorskip("dask.array")
+    lazy = pytest.importorskip("shapwise._dask")
+    from shapwise.explainers import Exact
+
+    rng = np.random.default_rng(0)
+    background, X = rng.normal(size=(6, 3)), rng.normal(size=(8, 3))
+    explainer = Exact(lambda rows: rows @ np.array([1.0, -2.0, 0.5]), background)
+    result = explainer(dask_array.from_array(X, chunks=4))
+    assert isinstance(result, lazy.LazyExplanation)
+    eager = explainer(X)
+    np.testing.assert_allclose(np.asarray(result.values), eager.values, atol=1e-12)

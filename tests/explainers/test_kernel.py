@@ -290,3 +290,23 @@ def test_network_stage_helps_on_a_game_of_saturated_sigmoids(monkeypatch):
     trees_only = mean_error()
     # measured: 0.56 of the trees-only surrogate's error at 300 of 4096 coalitions
     assert with_network < 0.85 * trees_only, (with_network, trees_only)
+
+
+def test_without_regression_adjustment_it_is_plain_kernelshap():
+    from shapwise.explainers._regression import linear_kernel_values
+
+    n, budget = 8, 60
+    rng = np.random.default_rng(3)
+    background, x = rng.normal(size=(6, n)), rng.normal(size=n)
+    model = interaction_model(n)
+    plain = Kernel(model, background, regression_adjustment=False)(x[None], max_evals=budget)
+    adjusted = Kernel(model, background)(x[None], max_evals=budget)
+    # plain KernelSHAP by hand: the same sampled coalitions (the explainer's seed 0), their values
+    # from the definition, the constrained kernel-weighted linear fit
+    masks, weights = plan_coalitions(n, budget - 2, np.random.default_rng(0))
+    game = masked_game(model, x, background)
+    empty, full = game(frozenset()), game(frozenset(range(n)))
+    targets = np.array([game(frozenset(np.flatnonzero(m))) - empty for m in masks]).reshape(-1, 1)
+    by_hand = linear_kernel_values(masks, weights, targets, np.atleast_1d(full - empty))[:, 0]
+    np.testing.assert_allclose(plain.values[0], by_hand, atol=1e-10)
+    assert np.abs(adjusted.values[0] - by_hand).max() > 1e-4  # the default is another estimator
