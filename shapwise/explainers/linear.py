@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from shapwise.errors import InvalidFeaturePerturbationError
 from shapwise.explainers._coalitions import all_coalitions, shapley_from_table
 from shapwise.explainers._driver import (
     Attribution,
@@ -28,6 +29,7 @@ from shapwise.explainers._driver import (
     read_rows,
 )
 from shapwise.explainers._driver import check_additivity as check_additivity_of
+from shapwise.explainers._kernel_inputs import dense
 from shapwise.explanation import Explanation
 from shapwise.links import Link, get_link
 from shapwise.maskers._base import Masker
@@ -80,6 +82,11 @@ def background_moments(
     optional ``weights``), or a ``(mean, cov)`` pair.
     """
     weights = None
+    if isinstance(masker, dict) and "mean" in masker and "cov" in masker:
+        masker = (masker["mean"], masker["cov"])
+    moments = (getattr(masker, "mean", None), getattr(masker, "cov", None))
+    if isinstance(masker, Masker) and moments[0] is not None and moments[1] is not None:
+        masker = moments  # Impute, or Independent({"mean": ..., "cov": ...})
     if isinstance(masker, tuple) and len(masker) == 2:
         mean = to_numpy(masker[0], name="the background mean").astype(np.float64).ravel()
         cov = to_numpy(masker[1], name="the background covariance").astype(np.float64)
@@ -100,6 +107,7 @@ def background_moments(
     elif masker is None:
         raise ValueError("LinearExplainer needs background data (rows, features) to hide features")
     else:
+        masker = dense(masker)  # scipy sparse backgrounds, as shap takes them
         names = feature_names_of(masker)
         rows = to_numpy(masker, name="the background data")
     if rows.ndim != 2 or len(rows) == 0 or rows.shape[1] != n_features:
@@ -179,14 +187,16 @@ class LinearExplainer(Driver):
     Args:
         model: an sklearn linear model (LinearRegression, Ridge, Lasso, LogisticRegression binary
             or multinomial, ...) or a ``(coef, intercept)`` pair.
-        masker: background rows (array or DataFrame; every row is used), maskers.Independent /
-            Partition, ``shapwise.kmeans(...)`` (weighted), or a ``(mean, cov)`` pair.
+        masker: background rows (array, DataFrame or scipy sparse matrix; every row is used),
+            maskers.Independent / Partition / Impute, ``shapwise.kmeans(...)`` (weighted), a
+            ``(mean, cov)`` pair or shap's ``{"mean": ..., "cov": ...}``.
         link: only 'identity': the values add up in the model's margin (log-odds for logistic).
-        feature_perturbation: 'interventional' (features hidden independently) or
-            'correlation_dependent' (hidden features follow the background's Gaussian
-            conditional given the shown ones).
         nsamples: permutations for the correlation-dependent transform beyond
             EXACT_MAX_FEATURES features.
+        feature_perturbation: None (shap's default: the masker decides, maskers.Impute is
+            'correlation_dependent', anything else 'interventional'), 'interventional'
+            (features hidden independently) or 'correlation_dependent' (hidden features follow
+            the background's Gaussian conditional given the shown ones).
         feature_names / output_names: labels for the explanation.
         seed: seed of those permutations.
     """
@@ -198,28 +208,31 @@ class LinearExplainer(Driver):
         model: Any,
         masker: Any,
         link: str | Link = "identity",
-        feature_perturbation: str = "interventional",
         nsamples: int = 1000,
+        feature_perturbation: str | None = None,
+        *,
         feature_names: list[str] | None = None,
         output_names: list[str] | None = None,
         seed: int | None = 0,
+        feature_dependence: Any = None,
     ) -> None:
+        if feature_dependence is not None:
+            raise ValueError(
+                "The option feature_dependence has been renamed to feature_perturbation!"
+            )
         if get_link(link).name != "identity":
             raise ValueError(
                 "LinearExplainer's values add up in the model's margin (log-odds for logistic "
                 "models), which is linear in the inputs; use link='identity', or KernelExplainer "
                 "with link='logit' on predict_proba"
             )
-        if feature_perturbation not in PERTURBATIONS:
-            raise ValueError(
-                f"feature_perturbation must be 'interventional' or 'correlation_dependent'; "
-                f"got {feature_perturbation!r}"
-            )
+        feature_perturbation = _perturbation_of(masker, feature_perturbation)
         self.coef, self.intercept, self._single_output = linear_parameters(model)
         n_outputs, n_features = self.coef.shape
         self.mean, cov, names = background_moments(
             masker, n_features, feature_perturbation == "correlation_dependent"
         )
+        self.masker = _masker_for(dense(masker), feature_perturbation)
         fitted = getattr(model, "feature_names_in_", None)
         # the columns rows to explain are matched to by name: the background's, else the fit's
         self._columns = names or (None if fitted is None else [str(n) for n in fitted])
@@ -240,7 +253,7 @@ class LinearExplainer(Driver):
 
     def explain(self, X: Any, silent: bool = False, check_additivity: bool = True) -> Explanation:
         """Explain the rows of ``X``; returns an :class:`Explanation`."""
-        rows, names = read_rows(X, self._columns)
+        rows, names = read_rows(dense(X), self._columns)
         rows = rows.astype(np.float64)
         n_features = self.coef.shape[1]
         if rows.ndim != 2 or rows.shape[1] != n_features:
@@ -265,6 +278,7 @@ class LinearExplainer(Driver):
 
     def shap_values(self, X: Any) -> np.ndarray:
         """shap's layout: (rows, features) or (rows, features, outputs); 1-D ``X`` drops rows."""
+        X = dense(X)
         one_row = np.ndim(X) == 1
         values = self(np.asarray(X).reshape(1, -1) if one_row else X).values
         return values[0] if one_row else values
@@ -275,6 +289,48 @@ class LinearExplainer(Driver):
         if self.transform is None:
             return centred[:, :, None] * self.coef.T[None]
         return np.einsum("iom,nm->nio", self.transform, centred)
+
+
+def _perturbation_of(masker: Any, given: str | None) -> str:
+    """shap's feature_perturbation: given, or decided by the masker (Impute: conditional)."""
+    from shapwise.maskers.impute import Impute
+
+    if given is None:
+        return "correlation_dependent" if isinstance(masker, Impute) else "interventional"
+    if given not in PERTURBATIONS:
+        raise InvalidFeaturePerturbationError(
+            "feature_perturbation must be one of 'interventional' or 'correlation_dependent'; "
+            f"got {given!r}"
+        )
+    if isinstance(masker, Masker) and isinstance(masker, Impute) != (
+        given == "correlation_dependent"
+    ):
+        raise InvalidFeaturePerturbationError(
+            f"feature_perturbation={given!r} contradicts the masker {type(masker).__name__}: "
+            "maskers.Impute hides features by their conditional expectation "
+            "('correlation_dependent'), the other maskers independently ('interventional'); "
+            "leave feature_perturbation=None to follow the masker"
+        )
+    return given
+
+
+def _masker_for(background: Any, feature_perturbation: str) -> Any:
+    """The masker shap's LinearExplainer keeps as ``.masker``: the given one, else Independent
+    (interventional) or Impute (correlation_dependent) of the background rows or moments."""
+    from shapwise.maskers.impute import Impute
+    from shapwise.maskers.tabular import Independent
+
+    if isinstance(background, Masker) or background is None:
+        return background
+    if isinstance(background, tuple) and len(background) == 2:
+        background = {"mean": background[0], "cov": background[1]}
+    if not isinstance(background, dict) and np.ndim(background) != 2:
+        return None  # refused with its own message by background_moments
+    if feature_perturbation == "correlation_dependent":
+        return Impute(background)
+    if isinstance(background, dict):
+        return Independent(background)
+    return Independent(background, max_samples=len(background))  # every row, as the values use
 
 
 Linear = LinearExplainer
