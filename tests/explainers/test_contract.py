@@ -59,6 +59,23 @@ def test_one_explainer_called_from_several_threads_gives_the_serial_values(build
         threaded = [future.result().values for future in futures]
     for one, other in zip(serial, threaded, strict=True):
         np.testing.assert_allclose(other, one, rtol=0, atol=1e-12)
+    assert explainer.model.batch_size is None  # no call's batch size stuck to the explainer
+
+
+def test_kernels_l1_reg_of_one_thread_never_reaches_another():
+    background, X = _data(8, 10), _data(8, 16, seed=2)
+    explainer = Kernel(interaction_model(8), background)
+    chunks = [X[i : i + 2] for i in range(0, len(X), 2)]
+    choices = ["num_features(2)" if i % 2 else None for i in range(len(chunks))]
+
+    def explain(chunk, l1_reg):
+        return explainer(chunk, max_evals=40, l1_reg=l1_reg, silent=True).values
+
+    serial = [explain(chunk, l1) for chunk, l1 in zip(chunks, choices, strict=True)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(explain, chunks, choices))
+    for one, other in zip(serial, threaded, strict=True):
+        np.testing.assert_allclose(other, one, rtol=0, atol=1e-12)
 
 
 def test_kernels_per_call_l1_reg_is_an_argument_not_state():
