@@ -145,9 +145,10 @@ class PartitionExplainer(ExplainerBase):
         """The clustering of ``masker`` (default: the explainer's) as a :class:`Hierarchy`, built
         once per masker (a text's masker has its own)."""
         masker = self.masker if masker is None else masker
-        if self._hierarchy is None or self._hierarchy[0] is not masker:
-            self._hierarchy = (masker, Hierarchy(masker.clustering, masker.shape[1]))
-        return self._hierarchy[1]
+        cached = self._hierarchy  # read once: another thread may replace it meanwhile
+        if cached is None or cached[0] is not masker:
+            cached = self._hierarchy = (masker, Hierarchy(masker.clustering, masker.shape[1]))
+        return cached[1]
 
     def estimate_row(
         self, game: RowGame, max_evals: int, rng: np.random.Generator, **options: Any

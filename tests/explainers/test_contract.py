@@ -208,3 +208,22 @@ def test_the_explanation_does_not_import_its_html_view_which_is_registered_from_
     explanation = Exact(interaction_model(3), _data(3, 5))(_data(3, 2, seed=1))
     page = explanation._repr_html_()
     assert "shapwise.Explanation" in page and "additivity" in page
+
+
+def test_texts_explained_from_several_threads_keep_their_own_hierarchies():
+    from tests.explainers.models import sentiment_pipeline
+
+    pipeline = sentiment_pipeline()
+    explainer = Partition(pipeline.predict_proba, shapwise.maskers.Text())
+    texts = [
+        "A moving film.",
+        "Boring music, and a plot that goes nowhere at all.",
+        "Great acting; weak ending.",
+        "I loved it. The score is wonderful, the cast superb.",
+    ] * 2
+    serial = [explainer([text], max_evals=60, silent=True)[0].values for text in texts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(explainer, [t], max_evals=60, silent=True) for t in texts]
+        threaded = [future.result()[0].values for future in futures]
+    for one, other in zip(serial, threaded, strict=True):
+        np.testing.assert_allclose(other, one, rtol=0, atol=1e-12)
