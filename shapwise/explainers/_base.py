@@ -346,8 +346,10 @@ class ExplainerBase(Driver):
                 "expected_value needs a masker with background data; read it from "
                 "explanation.base_values"
             )
-        game = CoalitionGame(self.model, self.masker, background[:1], self.link)
-        base = game.values(np.zeros((1, self.masker.shape[1]), bool))[0]
+        base = getattr(self, "_base_value", None)  # one model pass over the background, once
+        if base is None:
+            game = CoalitionGame(self.model, self.masker, background[:1], self.link)
+            base = self._base_value = game.values(np.zeros((1, self.masker.shape[1]), bool))[0]
         return legacy_expected_value(base, bool(self.model.single_output))
 
     # --------------------------------------------------------------- helpers

@@ -227,3 +227,12 @@ def test_texts_explained_from_several_threads_keep_their_own_hierarchies():
         threaded = [future.result()[0].values for future in futures]
     for one, other in zip(serial, threaded, strict=True):
         np.testing.assert_allclose(other, one, rtol=0, atol=1e-12)
+
+
+def test_expected_value_is_the_mean_output_over_the_background_computed_once():
+    background = _data(4, 9)
+    model, calls = _counting(interaction_model(4))
+    explainer = Exact(model, background)
+    assert explainer.expected_value == pytest.approx(interaction_model(4)(background).mean())
+    evaluated = sum(calls)
+    assert explainer.expected_value == explainer.expected_value and sum(calls) == evaluated
