@@ -312,7 +312,6 @@ def build_explanation(
     output axis (``single_output`` and one output)."""
     if single_output and np.shape(attribution.base_values)[-1:] == (1,):
         attribution = attribution.without_output_axis()
-        output_names = None
     return Explanation(
         attribution.values,
         base_values=attribution.base_values,
