@@ -395,7 +395,9 @@ def _dense_groups(
     for start, stop in pairwise(starts):
         packed[start:stop] = masks[start:stop].astype(np.float64) @ place[owners[start]].T
     offsets = np.concatenate([[0.0], np.cumsum(slots.reshape(-1))[:-1]]).reshape(slots.shape)
-    numbers = (offsets[owners] + packed).reshape(-1)[mine].astype(np.int64)
+    packed += offsets[owners]
+    flat = packed.reshape(-1)
+    numbers = (flat if len(mine) == len(flat) else flat[mine]).astype(np.int64)
     present = np.zeros(int(slots.sum()), dtype=bool)
     present[numbers] = True
     group = (np.cumsum(present) - 1)[numbers]
