@@ -10,7 +10,9 @@ Models: an MLP (64, 64) and gradient boosting (100 trees). Exact explains 8 rows
 at a budget below the exact one (2^10 coalitions), averaged over seeds, on 8 rows (a small job,
 where the fixed costs of an explanation show most) and on 32. Each library first runs once untimed,
 then its timed runs follow back to back; figures are means over them.
-Run: python benchmarks/bench_tabular.py [continuous|discrete]
+A third case is shap's own: Exact on an xgboost classifier over a census-like table (12 features,
+100 rows, 100 background rows).
+Run: python benchmarks/bench_tabular.py [continuous] [discrete] [census]
 """
 
 from __future__ import annotations
@@ -106,8 +108,55 @@ def _row(benchmark, library, runs, truth):
     }
 
 
-def main(datasets: tuple[str, ...] = ("continuous", "discrete")) -> list[dict]:
-    return [row for dataset in datasets for row in _cases(dataset)]
+def census_exact() -> list[dict]:
+    """shap's own case: Exact on an xgboost classifier's probability, a census-like table of 12
+    features (binary flags, categorical codes, zero-inflated counts, continuous columns), 100
+    rows and 100 background rows; one timed run per library after an untimed one on 2 rows."""
+    import shap
+    import xgboost
+
+    import shapwise
+    from tests.explainers.models import discrete_labels, discrete_table
+
+    table = discrete_table(1200, seed=0)
+    model = xgboost.XGBClassifier(n_estimators=100, max_depth=4, n_jobs=2, random_state=0)
+    model.fit(table[200:], discrete_labels(table[200:]))
+
+    def predict(X):
+        return model.predict_proba(X)[:, 1]
+
+    background, rows = table[:100], table[100:200]
+    masker = shap.maskers.Independent(background, max_samples=100)
+    runs = {
+        "shapwise": lambda f, s, X: shapwise.explainers.Exact(f, background)(X, silent=True).values,
+        "shap 0.51": lambda f, s, X: shap.explainers.Exact(f, masker)(X).values,
+    }
+    results = []
+    for library, run in runs.items():
+        run(predict, 0, rows[:2])
+        values, total, timed = _timed_run(lambda f, run=run: run(f, 0, rows), predict)
+        results.append(
+            {
+                "benchmark": "exact, xgboost classifier, 12 census-like features, 100 rows",
+                "library": library,
+                "seconds": total,
+                "model_rows": timed.rows,
+                "outside_model_%": 100 * (total - timed.seconds) / total,
+                "additivity_err": float(
+                    np.abs(values.sum(axis=1) + predict(background).mean() - predict(rows)).max()
+                ),
+            }
+        )
+    results[0]["speedup_vs_shap"] = results[1]["seconds"] / results[0]["seconds"]
+    return results
+
+
+def main(datasets: tuple[str, ...] = ("continuous", "discrete", "census")) -> list[dict]:
+    return [
+        row
+        for dataset in datasets
+        for row in (census_exact() if dataset == "census" else _cases(dataset))
+    ]
 
 
 def _cases(dataset: str) -> list[dict]:
@@ -163,5 +212,5 @@ def _cases(dataset: str) -> list[dict]:
 
 
 if __name__ == "__main__":
-    chosen = tuple(sys.argv[1:]) or ("continuous", "discrete")
+    chosen = tuple(sys.argv[1:]) or ("continuous", "discrete", "census")
     print_table(main(chosen), "Exact / Permutation (diabetes: 10 features, and 12 discrete)")
