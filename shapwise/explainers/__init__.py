@@ -18,6 +18,8 @@ _ALGORITHMS = {
     "deep": ("shapwise.explainers.deep", "DeepExplainer"),
     "gradient": ("shapwise.explainers.gradient", "GradientExplainer"),
     "tree": ("shapwise.explainers.tree", "TreeExplainer"),
+    "additive": ("shapwise.explainers.additive", "AdditiveExplainer"),
+    "sampling": ("shapwise.explainers.sampling", "SamplingExplainer"),
 }
 
 # Public names (shap's spellings) -> (module, attribute).
@@ -38,6 +40,12 @@ _PUBLIC = {
     "GradientExplainer": _ALGORITHMS["gradient"],
     "Tree": _ALGORITHMS["tree"],
     "TreeExplainer": _ALGORITHMS["tree"],
+    "Additive": _ALGORITHMS["additive"],
+    "AdditiveExplainer": _ALGORITHMS["additive"],
+    "Sampling": _ALGORITHMS["sampling"],
+    "SamplingExplainer": _ALGORITHMS["sampling"],
+    "Coalition": ("shapwise.explainers.coalition", "CoalitionExplainer"),
+    "CoalitionExplainer": ("shapwise.explainers.coalition", "CoalitionExplainer"),
 }
 
 
@@ -85,7 +93,8 @@ def Explainer(
         model: a function of a 2-D array, torch module, Keras model or sklearn estimator.
         masker: a masker or background data.
         link: 'identity' or 'logit'.
-        algorithm: 'auto' or one of exact, permutation, partition, kernel, linear, deep, gradient.
+        algorithm: 'auto' or one of exact, permutation, partition, kernel, linear, deep, gradient,
+            tree, additive, sampling.
     """
     from shapwise.explainers._base import as_masker
 
@@ -140,7 +149,9 @@ def Explainer(
 def __getattr__(name: str) -> Any:
     if name in _PUBLIC:
         return _load(*_PUBLIC[name])
+    if name == "other":  # benchmark baselines (Random, Coefficient, TreeGain)
+        return importlib.import_module("shapwise.explainers.other")
     raise AttributeError(f"module 'shapwise.explainers' has no attribute {name!r}")
 
 
-__all__ = ["Explainer", *_PUBLIC]
+__all__ = ["Explainer", "other", *_PUBLIC]
