@@ -146,6 +146,22 @@ def Explainer(
     return explainer_class(model, masker, link=link, **names, **kwargs)
 
 
+def _load_explainer(
+    in_file: Any,
+    model_loader: Any = None,
+    masker_loader: Any = None,
+    instantiate: bool = True,
+    allow_pickle: bool = False,
+) -> Any:
+    """``Explainer.load(f)``: the explainer ``explainer.save(f)`` wrote, of whichever class."""
+    from shapwise._saving import load_explainer
+
+    return load_explainer(in_file, model_loader, masker_loader, instantiate, allow_pickle)
+
+
+Explainer.load = _load_explainer  # shap's Explainer.load(f) on the factory
+
+
 def __getattr__(name: str) -> Any:
     if name in _PUBLIC:
         return _load(*_PUBLIC[name])

@@ -55,6 +55,22 @@ class Masker:
     per_text: bool = False
     fills_from_background: bool = False
 
+    def save(self, out_file: Any) -> None:
+        """Write this masker to ``out_file`` (a path or binary file) without pickles."""
+        from shapwise._saving import save_masker
+
+        save_masker(self, out_file)
+
+    @classmethod
+    def load(cls, in_file: Any, instantiate: bool = True) -> Masker:
+        """A masker :meth:`save` wrote."""
+        from shapwise._saving import SavingError, load_masker
+
+        masker = load_masker(in_file, instantiate)
+        if not isinstance(masker, cls):
+            raise SavingError(f"this file holds a {type(masker).__name__}, not a {cls.__name__}")
+        return masker
+
     @property
     def has_hierarchy(self) -> bool:
         """Whether the features come with a hierarchy, so explainers can compute Owen values."""
