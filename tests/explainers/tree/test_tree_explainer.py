@@ -358,3 +358,16 @@ def test_interventional_interactions_are_brute_force_not_zeros(models):
         game = interventional_game(lambda Z: model.predict(Z, raw_score=True), x, background)
         np.testing.assert_allclose(matrices[row], interaction_values(game)[..., 0], atol=1e-10)
     assert np.abs(matrices - np.einsum("rii->ri", matrices)[:, :, None] * np.eye(5)).max() > 0.01
+
+
+def test_catboost_interventional_values_are_brute_force_over_the_model():
+    import catboost
+
+    X, y = data(400, seed=5)
+    model = catboost.CatBoostRegressor(iterations=20, depth=4, verbose=0, thread_count=1)
+    model.fit(X, y)
+    background, rows = X[:10], X[100:102]
+    values = TreeExplainer(model, background).shap_values(rows)
+    for row, x in enumerate(rows):
+        game = interventional_game(model.predict, x, background)
+        np.testing.assert_allclose(values[row], shapley_values(game)[:, 0], atol=1e-10)
