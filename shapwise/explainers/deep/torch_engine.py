@@ -29,6 +29,13 @@ from shapwise.explainers.deep import torch_carriers
 from shapwise.explainers.deep.torch_op_table import AFFINE_OPS, FUNCTION_RULES, RULES
 from shapwise.explainers.deep.torch_rules import Call, Decompose, Rule
 
+_NO_RECOMPUTATION = (
+    "DeepExplainer cannot explain through torch.utils.checkpoint(..., use_reentrant=False) or other "
+    "saved-tensor hooks inside the model: they recompute the forward pass during the backward pass, "
+    "outside DeepExplainer's rules. Checkpoint with use_reentrant=True, or skip checkpointing while "
+    "explaining (it only saves memory in training)"
+)
+
 # The engine's own autograd Functions (rule carriers); any other one is a model's custom Function.
 _OWN_FUNCTIONS = frozenset(
     value
@@ -400,7 +407,7 @@ class DeepLiftEngine:
             fed = [x.clone() if x.requires_grad else x for x in inputs]
         mode = _ExplainedPass(reference, fed, self._model_state())
         with torch.enable_grad(), _layer_capture(self.layer, replace):
-            with mode:
+            with mode, torch.autograd.graph.disable_saved_tensors_hooks(_NO_RECOMPUTATION):
                 output = self.model(*fed)
             output = mode.resolve_output(output)
             if mode.position != len(reference.records):

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+import torch.utils.checkpoint
 
 from shapwise.explainers.deep.torch_decompositions import (
     adaptive_max_pool,
@@ -388,7 +389,8 @@ AFFINE_OPS = frozenset(
 
 # Custom ``torch.autograd.Function`` classes whose forward is made of torch operations that the
 # engine attributes one by one (their own backward is not a DeepLIFT multiplier, so it is not used).
-FUNCTION_RULES: set[type] = set()
+# ``checkpoint(use_reentrant=True)`` is one: its forward runs the checkpointed code as it is.
+FUNCTION_RULES: set[type] = {torch.utils.checkpoint.CheckpointFunction}
 
 
 def register_function_rule(function: type) -> None:

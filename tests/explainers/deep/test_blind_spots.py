@@ -16,6 +16,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
+from torch.utils.checkpoint import checkpoint  # noqa: E402
 
 from shapwise.errors import AdditivityError, ShapwiseWarning  # noqa: E402
 from shapwise.explainers.deep import DeepExplainer, register_function_rule  # noqa: E402
@@ -233,6 +234,29 @@ def test_register_function_rule_refuses_what_is_not_a_function_class():
         register_function_rule(nn.ReLU)
     with pytest.raises(TypeError, match=r"torch\.autograd\.Function"):
         register_function_rule(_Softsign.apply)
+
+
+class _Checkpointed(nn.Module):
+    def __init__(self, reentrant: bool) -> None:
+        super().__init__()
+        self.reentrant = reentrant
+
+    def forward(self, h):
+        return checkpoint(torch.tanh, h, use_reentrant=self.reentrant)
+
+
+def test_reentrant_checkpointing_is_attributed_through():
+    model = _Network(_Checkpointed(reentrant=True)).double()
+    bg, x = _data()
+    _check_exact(model, np.tanh, bg, x)
+
+
+def test_checkpointing_that_recomputes_in_the_backward_pass_is_refused_by_name():
+    model = _Network(_Checkpointed(reentrant=False)).double()
+    bg, x = _data()
+    explainer = DeepExplainer(model, bg)
+    with pytest.raises(RuntimeError, match=r"use_reentrant=True, or skip checkpointing"):
+        explainer.shap_values(x)
 
 
 # ----------------------------------------------------------------- indices that depend on the input
