@@ -1,14 +1,7 @@
-"""Dask: lazy explanations with known chunks that equal the local ones, whatever the partitioning.
-
-Most tests run dask's synchronous scheduler; two run a real two-process LocalCluster.
-"""
+"""Dask: lazy explanations with known chunks that equal the local ones, whatever the partitioning,
+on dask's synchronous and threaded schedulers (a real cluster: test_dask_cluster.py)."""
 
 from __future__ import annotations
-
-import os
-import sys
-import uuid
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,25 +9,11 @@ import pytest
 
 import shapwise
 from shapwise._dask import LazyExplanation, explain_lazily
+from tests.scale.checks import assert_same, assert_same_explanation
 
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
 COLUMNS = [f"x{i}" for i in range(5)]
-
-
-def assert_same(got, want) -> None:
-    """Equal to 1e-12 relative to the largest magnitude (float64 sums in another order)."""
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * max(np.abs(want).max(), 1e-300))
-
-
-def assert_same_explanation(got, want) -> None:
-    assert isinstance(got, shapwise.Explanation)
-    for field in ("values", "base_values", "data"):
-        assert_same(getattr(got, field), getattr(want, field))
-    assert got.feature_names == want.feature_names
-    assert got.output_names == want.output_names
 
 
 @pytest.fixture(scope="module")
@@ -194,66 +173,6 @@ def test_an_explainer_that_cannot_be_pickled_is_refused(table):
     explainer = shapwise.explainers.Exact(LockedModel(), X[:20])
     with pytest.raises(TypeError, match="cannot be pickled"):
         explain_lazily(explainer, da.from_array(X, chunks=10))
-
-
-# ------------------------------------------------------------------------- a real cluster
-class UnpicklingRecorder:
-    """f(X) = X @ w + sin(x0 x1); leaves a file named after the process each time it is unpickled."""
-
-    def __init__(self, weights: np.ndarray, log: Path) -> None:
-        self.weights, self.log = weights, log
-
-    def __call__(self, rows: np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows)
-        return rows @ self.weights + np.sin(rows[:, 0] * rows[:, 1])
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        (self.log / f"{os.getpid()}-{uuid.uuid4().hex}").touch()
-
-
-@pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("distributed")
-    cloudpickle = pytest.importorskip("cloudpickle")
-    module = sys.modules[__name__]
-    cloudpickle.register_pickle_by_value(module)  # the workers need not import the tests
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        host="127.0.0.1",
-    )
-    with distributed.Client(cluster) as active:
-        active.wait_for_workers(2)  # scatter broadcasts to the workers present at the time
-        yield active
-    cluster.close()
-    cloudpickle.unregister_pickle_by_value(module)
-
-
-def test_a_cluster_gets_the_explainer_once_per_worker(client, table, tmp_path):
-    X, _ = table
-    model = UnpicklingRecorder(np.linspace(-1, 1, 5), tmp_path)
-    explainer = shapwise.explainers.Exact(model, X[:20])
-    local = explainer(X)
-    lazy = explain_lazily(explainer, da.from_array(X, chunks=10))  # 12 tasks
-    assert_same_explanation(lazy.compute(), local)
-    processes = [path.name.split("-")[0] for path in tmp_path.iterdir()]
-    assert os.getpid() not in map(int, processes)
-    assert 1 <= len(processes) <= 2 and len(set(processes)) == len(processes)
-    # every worker holds the scattered explainer
-    assert sum(map(len, client.has_what().values())) >= 2
-
-
-@pytest.mark.parametrize("chunks", [17, 60])
-def test_a_cluster_equals_local_for_any_partitioning(client, exact, table, chunks):
-    X, _ = table
-    frame = dd.from_pandas(pd.DataFrame(X, columns=COLUMNS), chunksize=chunks)
-    explainer = shapwise.explainers.Exact(exact.model, pd.DataFrame(X[:20], columns=COLUMNS))
-    got = explain_lazily(explainer, frame).compute()
-    assert_same_explanation(got, explainer(pd.DataFrame(X, columns=COLUMNS)))
-    assert_same(got.abs.mean(0).values, np.abs(exact(X).values).mean(0))
 
 
 @pytest.mark.parametrize("background", [False, True], ids=["path-dependent", "interventional"])
