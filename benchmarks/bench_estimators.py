@@ -139,8 +139,8 @@ def model_games(quick: bool) -> list[Game]:
         ("tree depth 8", DecisionTreeRegressor(max_depth=8, random_state=0)),
         ("forest 20 trees", RandomForestRegressor(20, max_depth=6, random_state=0)),
         ("boosting 50 trees", GradientBoostingRegressor(n_estimators=50, random_state=0)),
-        ("MLP (16,)", MLPRegressor((16,), max_iter=1500, random_state=0)),
-        ("MLP (32, 32)", MLPRegressor((32, 32), max_iter=1500, random_state=0)),
+        ("MLP (16,)", MLPRegressor(hidden_layer_sizes=(16,), max_iter=1500, random_state=0)),
+        ("MLP (32, 32)", MLPRegressor(hidden_layer_sizes=(32, 32), max_iter=1500, random_state=0)),
     ]
     for name, model in synthetic:
         model.fit(X, y)
@@ -160,7 +160,7 @@ def model_games(quick: bool) -> list[Game]:
             models = [
                 ("boosting", GradientBoostingRegressor(random_state=0)),
                 ("SVR", SVR(C=10.0)),
-                ("MLP", MLPRegressor((32,), max_iter=2000, random_state=0)),
+                ("MLP", MLPRegressor(hidden_layer_sizes=(32,), max_iter=2000, random_state=0)),
             ]
             predicts = [(label, model.fit(X, y).predict) for label, model in models]
         else:
