@@ -187,3 +187,19 @@ def test_tree_called_on_a_dask_array_is_lazy_and_equals_local(background, table,
     assert_same_explanation(got, explainer(X))
     # Tree SHAP is exact: values + base value = the forest's prediction
     np.testing.assert_allclose(got.values.sum(axis=1) + got.base_values, forest.predict(X))
+
+
+def test_explainers_called_on_dask_collections_go_lazily(exact, table, linear_model):
+    """``explainer(dask_collection)`` goes through the driver to explain_lazily; a DataFrame's
+    columns are matched by name in every partition."""
+    X, _ = table
+    lazy = exact(da.from_array(X, chunks=30))
+    assert isinstance(lazy, LazyExplanation)
+    assert_same_explanation(lazy.compute(scheduler="sync"), exact(X))
+    frame = pd.DataFrame(X, columns=COLUMNS)
+    linear = shapwise.LinearExplainer(linear_model, frame.iloc[:20])
+    lazy = linear(dd.from_pandas(frame[COLUMNS[::-1]], npartitions=3))
+    assert isinstance(lazy, LazyExplanation)
+    got = lazy.compute(scheduler="sync")
+    assert got.feature_names == COLUMNS
+    assert_same_explanation(got, linear(frame))
