@@ -11,7 +11,6 @@ from shapwise.plots._common import (
     BLUE,
     RED,
     dtype_note,
-    feature_names,
     finish,
     format_data,
     format_number,
@@ -19,20 +18,27 @@ from shapwise.plots._common import (
     new_axes,
     scalar,
 )
+from shapwise.plots._common import feature_names as names_of
 
 
 def force(
-    explanation: Explanation,
+    explanation: Explanation | Any,
+    shap_values: Any = None,
+    features: Any = None,
+    feature_names: Any = None,
     min_label_share: float = 0.05,
     show: bool = True,
     ax: Any = None,
     link: str = "identity",
+    **legacy: Any,
 ) -> Any:
     """A single bar from the base value to f(x): red segments push the output up from the left,
     blue segments push it down from the right, and they meet at f(x).
 
     Args:
-        explanation: one row with one output, e.g. ``exp[0]``.
+        explanation: one row with one output, e.g. ``exp[0]``; or, as shap's ``plots.force``
+            also takes them, a base value with ``shap_values``, ``features`` and
+            ``feature_names`` of one row (and ``force_plot``'s other keywords, see there).
         min_label_share: segments narrower than this share of the total width are left unlabelled.
         link: 'logit' labels the base value, f(x) and the axis as probabilities (the sigmoid of
             the log-odds the values add up in); 'identity' labels them as they are.
@@ -40,6 +46,13 @@ def force(
     Returns:
         The matplotlib Axes.
     """
+    if not isinstance(explanation, Explanation) or shap_values is not None:
+        from shapwise.plots.legacy import force_plot
+
+        legacy.setdefault("contribution_threshold", min_label_share)
+        return force_plot(
+            explanation, shap_values, features, feature_names, link=link, show=show, **legacy
+        )
     explanation = local(explanation, "force")
     if link not in ("identity", "logit"):
         raise ValueError(f"link must be 'identity' or 'logit'; got {link!r}")
@@ -47,7 +60,7 @@ def force(
     values = explanation.values.astype(np.float64).reshape(-1)
     base = scalar(explanation.base_values) or 0.0
     output = base + values.sum()
-    names = feature_names(explanation)
+    names = names_of(explanation)
     data = explanation.data
 
     ax = new_axes(ax, (12, 2.6))

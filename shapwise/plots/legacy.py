@@ -395,6 +395,11 @@ def force_plot(
     """
     if isinstance(base_value, Explanation):
         explanation = base_value
+    elif shap_values is None:
+        raise TypeError(
+            "force_plot takes an Explanation of one row (force_plot(exp[0])) or a base value "
+            f"with that row's shap_values; got a {type(base_value).__name__} and no shap_values"
+        )
     else:
         values = to_numpy(shap_values, name="shap_values")
         if values.ndim == 2 and len(values) == 1:

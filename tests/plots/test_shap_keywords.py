@@ -95,3 +95,12 @@ def test_force_plot_with_string_features():
     texts = all_texts(ax.figure)
     assert "colour = red" in texts and "size = 3.5" in texts
     assert "f(x) = 1.25" in texts
+
+
+def test_plots_force_takes_shaps_arrays_too():
+    values, base = np.array([0.3, -0.1]), 2.0
+    ax = plots.force(base, values, np.array([1.0, "x"], dtype=object), ["p", "q"], show=False)
+    texts = all_texts(ax.figure)
+    assert "f(x) = 2.2" in texts and "p = 1" in texts
+    with pytest.raises(TypeError, match="no shap_values"):
+        plots.force(2.0, show=False)
