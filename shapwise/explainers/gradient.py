@@ -59,7 +59,9 @@ class GradientExplainer(Driver):
 
     Args:
         model: a ``torch.nn.Module`` or a Keras model; or ``(model, layer)`` to attribute to the
-            input of an inner layer (a module of the torch model, or a Keras layer or its name).
+            input of an inner layer (a module of the torch model, or a Keras layer or its name);
+            or shap's TensorFlow form ``(input tensors, output tensor)`` of a functional Keras
+            model (an inner tensor as the input explains the model from there).
         data: the background rows, an array/tensor or a list of them for a model of several inputs.
         batch_size: sample points per model call; each call holds all explained outputs of its points.
         local_smoothing: standard deviation of Gaussian noise added to the explained values (in the
@@ -77,6 +79,10 @@ class GradientExplainer(Driver):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         if local_smoothing < 0:
             raise ValueError(f"local_smoothing must be >= 0, got {local_smoothing}")
+        from shapwise.explainers._keras_tensors import is_tensor_pair, model_from_tensors
+
+        if is_tensor_pair(model):  # shap's TensorFlow form: (input tensors, output tensor)
+            model = model_from_tensors(model)
         model, layer = model if isinstance(model, tuple) else (model, None)
         framework = framework_of(model)
         if framework is None:
@@ -123,15 +129,16 @@ class GradientExplainer(Driver):
         """Expected-gradient values for the rows of ``X``, in shap 0.51's return conventions.
 
         Returns:
-            one input: (N, *shape) for a single-output model, (N, *shape, K) otherwise; several
-            inputs (or a layer with several inputs): a list of those. With ``ranked_outputs`` the pair
-            ``(values, ranks)`` where ranks (N, K) says which output each slice explains.
+            one input: (N, *shape, K), K = 1 for a single-output model (shap's Gradient explainer
+            keeps the output axis); several inputs (or a layer with several inputs): a list of
+            those. With ``ranked_outputs`` the pair ``(values, ranks)`` where ranks (N, K) says
+            which output each slice explains.
         """
         values, ranks, _ = self._explain(X, nsamples, ranked_outputs, output_rank_order, rseed)
         return legacy_values(
             values,
             multi_input=len(values) > 1,
-            drop_output_axis=not self.model.multi_output,
+            drop_output_axis=False,
             ranks=ranks if ranked_outputs is not None else None,
         )
 

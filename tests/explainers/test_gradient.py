@@ -83,7 +83,7 @@ def test_torch_values_add_up_and_expected_value(data):
 def test_torch_single_output_and_ranked_outputs(data):
     background, X = data
     single = GradientExplainer(torch_net(outputs=1), background)
-    assert single.shap_values(X, nsamples=8).shape == (3, N_FEATURES)
+    assert single.shap_values(X, nsamples=8).shape == (3, N_FEATURES, 1)  # shap keeps the axis
     assert isinstance(single.expected_value, float)
     net = torch_net()
     explainer = GradientExplainer(net, background)

@@ -8,7 +8,12 @@ from shapwise.models import framework_of
 
 
 def DeepExplainer(model: Any, data: Any, **kwargs: Any) -> Any:
-    """Build the Deep explainer for a PyTorch module or a Keras model."""
+    """Build the Deep explainer for a PyTorch module or a Keras model (or shap's TensorFlow
+    form ``(input tensors, output tensor)`` of a functional Keras model)."""
+    from shapwise.explainers._keras_tensors import is_tensor_pair, model_from_tensors
+
+    if is_tensor_pair(model):
+        model = model_from_tensors(model)
     target = model[0] if isinstance(model, tuple) else model
     framework = framework_of(target)
     if framework is None:

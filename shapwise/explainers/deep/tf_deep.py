@@ -29,13 +29,18 @@ class TFDeepExplainer(Driver):
     A float16/bfloat16 (``mixed_float16``) model is explained on its graph lifted to float32.
 
     Args:
-        model: a Keras model with one output tensor, shaped (N,) or (N, outputs).
+        model: a Keras model with one output tensor, shaped (N,) or (N, outputs), or shap's form
+            ``(input tensors, output tensor)`` of a functional Keras model.
         data: background rows; a list of arrays for a model of several inputs.
         batch_size: (row, background row, output) triples per graph replay; bounds memory.
     """
 
     def __init__(self, model: Any, data: Any, batch_size: int = 4096) -> None:
         require("tensorflow", "tf")
+        from shapwise.explainers._keras_tensors import is_tensor_pair, model_from_tensors
+
+        if is_tensor_pair(model):  # shap's form: (input tensors, output tensor)
+            model = model_from_tensors(model)
         if isinstance(model, tuple):
             raise TypeError(
                 "TF DeepExplainer takes a Keras model; to explain an inner layer build a "
