@@ -32,6 +32,8 @@ _LAZY = {
     "DeepExplainer": ("shapwise.explainers.deep", "DeepExplainer"),
     "GradientExplainer": ("shapwise.explainers.gradient", "GradientExplainer"),
     "TreeExplainer": ("shapwise.explainers.tree", "TreeExplainer"),
+    "GPUTreeExplainer": ("shapwise.explainers.tree", "TreeExplainer"),  # the same values, on CPU
+    "other": ("shapwise.explainers.other", None),
     "AdditiveExplainer": ("shapwise.explainers.additive", "AdditiveExplainer"),
     "SamplingExplainer": ("shapwise.explainers.sampling", "SamplingExplainer"),
     "CoalitionExplainer": ("shapwise.explainers.coalition", "CoalitionExplainer"),
@@ -53,6 +55,7 @@ _LAZY = {
     "initjs": ("shapwise.plots.notebook", "initjs"),
     "getjs": ("shapwise.plots.notebook", "getjs"),
     "save_html": ("shapwise.plots.notebook", "save_html"),
+    "have_matplotlib": ("shapwise.plots.notebook", "have_matplotlib"),
     "utils": ("shapwise.utils", None),
     "datasets": ("shapwise.datasets", None),
     "approximate_interactions": ("shapwise.utils.interactions", "approximate_interactions"),

@@ -40,6 +40,9 @@ _PUBLIC = {
     "GradientExplainer": _ALGORITHMS["gradient"],
     "Tree": _ALGORITHMS["tree"],
     "TreeExplainer": _ALGORITHMS["tree"],
+    # shap's CUDA build of Tree SHAP: the same exact values, computed here on the CPU
+    "GPUTree": _ALGORITHMS["tree"],
+    "GPUTreeExplainer": _ALGORITHMS["tree"],
     "Additive": _ALGORITHMS["additive"],
     "AdditiveExplainer": _ALGORITHMS["additive"],
     "Sampling": _ALGORITHMS["sampling"],

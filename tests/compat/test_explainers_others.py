@@ -154,3 +154,15 @@ def test_coefficient_and_tree_gain_baselines():
     np.testing.assert_allclose(gain(X[:2]).values, np.tile(forest.feature_importances_, (2, 1)))
     with pytest.raises(TypeError, match="feature_importances_"):
         shap.explainers.other.TreeGain(linear)
+
+
+def test_gpu_tree_explainer_gives_xgboosts_exact_values_on_the_cpu():
+    xgboost = pytest.importorskip("xgboost")
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(80, 4))
+    model = xgboost.XGBRegressor(n_estimators=8, max_depth=3).fit(X, X[:, 0] * X[:, 1] - X[:, 3])
+    values = shap.GPUTreeExplainer(model).shap_values(X[:5])
+    contributions = model.get_booster().predict(xgboost.DMatrix(X[:5]), pred_contribs=True)
+    np.testing.assert_allclose(values, contributions[:, :-1], atol=1e-5)
+    assert shap.explainers.GPUTree is shap.GPUTreeExplainer
+    assert shap.other.Random is shap.explainers.other.Random
