@@ -41,6 +41,7 @@ from ._table import IDENTITY, LEFT_IF_IN_CATEGORIES, TreeEnsemble, check_against
 PERTURBATIONS = ("auto", "tree_path_dependent", "interventional")
 MODEL_OUTPUTS = ("raw", "probability", "log_loss")
 CHECK_ROWS = 32  # rows the parsed table is checked on against the model
+INTERACTION_CHUNK_BYTES = 2**27  # full interaction matrices held at once for chosen features
 
 
 def read_model(model: Any) -> tuple[TreeEnsemble, Any]:
@@ -397,14 +398,57 @@ class TreeExplainer(Driver):
         return values[0] if one_row else values
 
     def shap_interaction_values(
-        self, X: Any, y: Any = None, tree_limit: int | None = None
+        self,
+        X: Any,
+        y: Any = None,
+        tree_limit: int | None = None,
+        features: list[int | str] | None = None,
     ) -> np.ndarray:
         """Pair interactions: (rows, features, features[, outputs]); each row of a matrix sums
-        to the feature's Shapley value, off-diagonal entries are half the interaction index."""
+        to the feature's Shapley value, off-diagonal entries are half the interaction index.
+
+        ``features`` (positions or names) keeps only those rows and columns of each matrix
+        (the diagonal is still each feature's main effect against all others); rows are then
+        computed in chunks, so memory grows with the chosen features only.
+        """
         self._refuse(tree_limit, False)
         one_row = np.ndim(X) == 1
-        values = self.explain(X, y, interactions=True).values
+        if features is None:
+            values = self.explain(X, y, interactions=True).values
+            return values[0] if one_row else values
+        chosen = self._positions(features)
+        rows, _ = self._rows(X)
+        labels = None if y is None else np.asarray(y).reshape(-1)
+        n_features, n_outputs = self.ensemble.n_features, self.ensemble.n_outputs
+        chunk = max(1, INTERACTION_CHUNK_BYTES // (8 * n_features * n_features * n_outputs))
+        kept = []
+        for start in range(0, len(rows), chunk):
+            part = slice(start, start + chunk)
+            attribution = self.attribute(
+                rows[part], None if labels is None else labels[part], interactions=True
+            )
+            self._check(attribution, True)
+            kept.append(attribution.values[:, chosen][:, :, chosen])
+        values = np.concatenate(kept)
+        if self._single_output:
+            values = values[..., 0]
         return values[0] if one_row else values
+
+    def _positions(self, features: list[int | str]) -> np.ndarray:
+        names = list(self.feature_names or [])
+        positions = []
+        for feature in features:
+            if isinstance(feature, str):
+                if feature not in names:
+                    raise ValueError(f"unknown feature {feature!r}; the features are {names}")
+                positions.append(names.index(feature))
+            elif not 0 <= int(feature) < self.ensemble.n_features:
+                raise ValueError(
+                    f"feature {feature} is out of range for {self.ensemble.n_features} features"
+                )
+            else:
+                positions.append(int(feature))
+        return np.asarray(positions, dtype=np.int64)
 
     @staticmethod
     def _refuse(tree_limit: int | None, approximate: bool) -> None:

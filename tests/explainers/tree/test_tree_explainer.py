@@ -371,3 +371,21 @@ def test_catboost_interventional_values_are_brute_force_over_the_model():
     for row, x in enumerate(rows):
         game = interventional_game(model.predict, x, background)
         np.testing.assert_allclose(values[row], shapley_values(game)[:, 0], atol=1e-10)
+
+
+def test_interactions_of_chosen_features_are_the_full_matrices_parts(models):
+    import shapwise.explainers.tree.explainer as tree_explainer
+
+    model = models["xgb_multiclass"]
+    rows = data(seed=1)[0][:30]
+    explainer = TreeExplainer(model, feature_names=["a", "b", "c", "d", "e"])
+    full = explainer.shap_interaction_values(rows)
+    chunk = tree_explainer.INTERACTION_CHUNK_BYTES
+    tree_explainer.INTERACTION_CHUNK_BYTES = 8 * 25 * 3 * 7  # 7 rows a chunk
+    try:
+        chosen = explainer.shap_interaction_values(rows, features=[3, "b"])
+    finally:
+        tree_explainer.INTERACTION_CHUNK_BYTES = chunk
+    np.testing.assert_array_equal(chosen, full[:, [3, 1]][:, :, [3, 1]])
+    with pytest.raises(ValueError, match="unknown feature 'z'"):
+        explainer.shap_interaction_values(rows, features=["z"])
