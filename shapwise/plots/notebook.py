@@ -4,9 +4,13 @@ there is no JavaScript to load: ``initjs`` does nothing, ``getjs`` gives no scri
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 from pathlib import Path
 from typing import Any
+
+# shap's flag; found without importing matplotlib
+have_matplotlib = importlib.util.find_spec("matplotlib") is not None
 
 
 def initjs() -> None:

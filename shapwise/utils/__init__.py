@@ -14,9 +14,17 @@ from shapwise.utils.general import (
     safe_isinstance,
     sample,
     shapley_coefficients,
+    show_progress,
+    suppress_stderr,
 )
 from shapwise.utils.interactions import approximate_interactions, potential_interactions
 from shapwise.utils.masked_model import MaskedModel
+from shapwise.utils.trees import (
+    delta_minimization_order,
+    make_masks,
+    partition_tree,
+    partition_tree_shuffle,
+)
 
 __all__ = [
     "MaskedModel",
@@ -25,14 +33,20 @@ __all__ = [
     "approximate_interactions",
     "assert_import",
     "convert_name",
+    "delta_minimization_order",
     "format_value",
     "hclust",
     "hclust_ordering",
+    "make_masks",
     "ordinal_str",
+    "partition_tree",
+    "partition_tree_shuffle",
     "potential_interactions",
     "record_import_error",
     "redundancy_distances",
     "safe_isinstance",
     "sample",
     "shapley_coefficients",
+    "show_progress",
+    "suppress_stderr",
 ]

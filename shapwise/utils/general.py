@@ -3,8 +3,11 @@ imports, Shapley weights, names and number formatting."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from math import comb
 from typing import Any
 
@@ -86,3 +89,28 @@ def sample(X: Any, nsamples: int = 100, random_state: int = 0) -> Any:
     from shapwise.background import sample as sample_rows
 
     return sample_rows(X, nsamples, random_state)
+
+
+@contextmanager
+def suppress_stderr() -> Iterator[None]:
+    """Silence what is written to ``sys.stderr`` inside the block."""
+    saved = sys.stderr
+    with open(os.devnull, "w") as devnull:
+        sys.stderr = devnull
+        try:
+            yield
+        finally:
+            sys.stderr = saved
+
+
+def show_progress(
+    iterable: Iterable[Any],
+    total: int | None = None,
+    desc: str | None = None,
+    silent: bool = False,
+    start_delay: float = 10,
+) -> Iterator[Any]:
+    """``iterable`` with a progress bar that appears only after ``start_delay`` seconds."""
+    from tqdm.auto import tqdm
+
+    return iter(tqdm(iterable, total=total, desc=desc, disable=silent, delay=start_delay))

@@ -156,3 +156,50 @@ def test_small_helpers_match_shap():
     assert shap.utils.convert_name("rank(0)", values, ["a", "b", "c"]) == 1
     assert shap.utils.convert_name("c", values, ["a", "b", "c"]) == 2
     assert issubclass(InvalidMaskerError, ValueError)
+
+
+def test_make_masks_match_shaps():
+    rng = np.random.default_rng(5)
+    clustering = shap.utils.hclust(rng.normal(size=(30, 6)), metric="euclidean")
+    ours = shap.utils.make_masks(clustering).toarray()
+    np.testing.assert_array_equal(ours, real_shap.utils.make_masks(clustering).toarray())
+    assert ours.shape == (11, 6) and ours[-1].all()  # the root holds every feature
+
+
+def test_partition_tree_is_shaps_and_its_shuffles_keep_every_node_together():
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=(2, 100))
+    X = np.column_stack([a, b, a + 0.1 * rng.normal(size=100), b + 0.1 * rng.normal(size=100)])
+    tree = shap.utils.partition_tree(X)
+    import pandas as pd
+
+    assert _merged_sets(tree, 4) == _merged_sets(real_shap.utils.partition_tree(pd.DataFrame(X)), 4)
+    mask = np.array([True, True, True, False])
+    seen = set()
+    np.random.seed(0)
+    for _ in range(30):
+        order = np.zeros(3, dtype=int)
+        shap.utils.partition_tree_shuffle(order, mask, tree)
+        assert sorted(order) == [0, 1, 2]
+        positions = {feature: k for k, feature in enumerate(order)}
+        assert abs(positions[0] - positions[2]) == 1  # {0, 2} is a node: adjacent
+        seen.add(tuple(order))
+    assert len(seen) == 4  # both orders of each node's halves occur
+
+
+def test_delta_minimization_order_is_shaps():
+    masks = np.random.default_rng(7).random((40, 8)) > 0.5
+    ours = shap.utils.delta_minimization_order(masks, max_swap_size=10)
+    np.testing.assert_array_equal(ours, real_shap.utils.delta_minimization_order(masks, 10))
+    steps = np.count_nonzero(masks[ours][1:] ^ masks[ours][:-1])
+    assert steps <= np.count_nonzero(masks[1:] ^ masks[:-1])
+
+
+def test_progress_and_quiet_stderr(capsys):
+    import sys
+
+    assert list(shap.utils.show_progress(range(5), total=5, silent=True)) == list(range(5))
+    with shap.utils.suppress_stderr():
+        print("hidden", file=sys.stderr)
+    print("shown", file=sys.stderr)
+    assert capsys.readouterr().err == "shown\n"
