@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 
-class AdditivityError(ValueError):
-    """The values plus the base value do not add up to the model output."""
+class AdditivityError(ValueError, AssertionError):
+    """The values plus the base value do not add up to the model output.
+
+    Also an AssertionError, the type shap raises for this, so code that catches shap's error
+    (``except AssertionError``) keeps working.
+    """
 
 
 class ShapwiseWarning(UserWarning):

@@ -102,7 +102,9 @@ def Explainer(
     from shapwise.explainers._base import as_masker
 
     if algorithm not in _ALGORITHMS and algorithm != "auto":
-        raise ValueError(
+        from shapwise.errors import InvalidAlgorithmError
+
+        raise InvalidAlgorithmError(
             f"unknown algorithm {algorithm!r}; choose 'auto' or one of {sorted(_ALGORITHMS)}"
         )
     if algorithm in ("deep", "gradient"):

@@ -279,7 +279,8 @@ def check_additivity(
     if error <= tolerance:
         return error
     head = (
-        f"{algorithm}: the values plus the base value differ from the model output by up to "
+        f"{algorithm}: the SHAP explanations do not sum up to the model's output: the values "
+        "plus the base value differ from the model output by up to "
         f"{error:.3g} (tolerance {tolerance:.3g} for a {dtype} model, output scale {scale:.3g})"
     )
     if not enforce:
