@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -50,16 +51,32 @@ def torch_net():
     ).eval()
 
 
+def _connect_available() -> bool:
+    """Whether Spark Connect's client packages are installed (pyspark[connect])."""
+    try:
+        import pyspark.sql.connect.utils as connect
+
+        connect.check_dependencies()
+    except Exception:  # PySparkImportError, ImportError
+        return False
+    return True
+
+
 @pytest.fixture(scope="session")
 def spark():
-    """A local Spark session of two cores, bound to 127.0.0.1, without its UI."""
+    """A local Spark session of two cores, bound to 127.0.0.1, without its UI.
+
+    A Spark Connect session (a local Connect server, the way shapwise.spark must work without
+    ``sparkContext``) where pyspark[connect] is installed, else a classic one; either way the
+    server's SparkContext runs in this process, so tests can read its job tracker.
+    """
     pytest.importorskip("pyspark")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     from pyspark.sql import SparkSession
 
-    session = (
+    builder = (
         SparkSession.builder.master("local[2]")
         .appName("shapwise-tests")
         .config("spark.driver.host", "127.0.0.1")
@@ -67,8 +84,22 @@ def spark():
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "40")
-        .getOrCreate()
     )
-    session.sparkContext.setLogLevel("ERROR")
+    if _connect_available():
+        builder = builder.config("spark.api.mode", "connect").config(
+            "spark.connect.grpc.binding.address", "127.0.0.1"
+        )
+    with warnings.catch_warnings():  # Connect re-applies the server's static settings, and warns
+        warnings.simplefilter("ignore", UserWarning)
+        session = builder.getOrCreate()
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_jobs(spark):
+    """A function counting the Spark jobs run so far (the in-process SparkContext's tracker)."""
+    from pyspark import SparkContext
+
+    context = SparkContext._active_spark_context
+    return lambda: len(context.statusTracker().getJobIdsForGroup(None))

@@ -100,7 +100,7 @@ def test_long_has_a_row_per_feature_and_output(spark_frame, frame, exact):
     np.testing.assert_array_equal(got["feature_value"], local.data[rows, positions])
 
 
-def test_bad_input_is_refused_before_any_job(spark, spark_frame, frame, exact):
+def test_bad_input_is_refused_before_any_job(spark_jobs, spark_frame, frame, exact):
     class LockedModel:
         def __init__(self) -> None:
             self.lock = threading.Lock()
@@ -109,25 +109,23 @@ def test_bad_input_is_refused_before_any_job(spark, spark_frame, frame, exact):
             return np.asarray(rows).sum(axis=1)
 
     locked = shapwise.explainers.Exact(LockedModel(), frame[COLUMNS].iloc[:20])
-    group = "shapwise-refusals"
-    spark.sparkContext.setJobGroup(group, "bad input")
-    try:
-        cases = [
-            (ValueError, "\\['x9'\\] are not columns", dict(feature_cols=[*COLUMNS[:4], "x9"])),
-            (TypeError, "'city' \\(string\\) are not", dict(feature_cols=[*COLUMNS[:4], "city"])),
-            (ValueError, "keep_cols \\['gone'\\]", dict(keep_cols=["gone"])),
-            (ValueError, "output must be one of", dict(output="tall")),
-            (TypeError, "explains every output", dict(outputs=[0])),
-        ]
-        for error, message, changes in cases:
-            options = {"feature_cols": COLUMNS, **changes}
-            with pytest.raises(error, match=message):
-                shapwise.spark.explain(spark_frame, exact, **options)
-        clashing = spark_frame.withColumnRenamed("row_id", "base_value_left")
-        with pytest.raises(ValueError, match="clash with result columns"):
-            shapwise.spark.explain(clashing, exact, COLUMNS, keep_cols=["base_value_left"])
-        with pytest.raises(TypeError, match="cannot be pickled to send it to the workers"):
-            shapwise.spark.explain(spark_frame, locked, COLUMNS)
-        assert spark.sparkContext.statusTracker().getJobIdsForGroup(group) == []
-    finally:
-        spark.sparkContext.setJobGroup("", "")
+    jobs = spark_jobs()
+    cases = [
+        (ValueError, "\\['x9'\\] are not columns", dict(feature_cols=[*COLUMNS[:4], "x9"])),
+        (TypeError, "'city' \\(string\\) are not", dict(feature_cols=[*COLUMNS[:4], "city"])),
+        (ValueError, "keep_cols \\['gone'\\]", dict(keep_cols=["gone"])),
+        (ValueError, "output must be one of", dict(output="tall")),
+        (TypeError, "explains every output", dict(outputs=[0])),
+    ]
+    for error, message, changes in cases:
+        options = {"feature_cols": COLUMNS, **changes}
+        with pytest.raises(error, match=message):
+            shapwise.spark.explain(spark_frame, exact, **options)
+    clashing = spark_frame.withColumnRenamed("row_id", "base_value_left")
+    with pytest.raises(ValueError, match="clash with result columns"):
+        shapwise.spark.explain(clashing, exact, COLUMNS, keep_cols=["base_value_left"])
+    with pytest.raises(TypeError, match="cannot be pickled to send it to the workers"):
+        shapwise.spark.explain(spark_frame, locked, COLUMNS)
+    assert spark_jobs() == jobs
+    spark_frame.select("row_id").collect()  # the count does see a job
+    assert spark_jobs() > jobs
