@@ -32,8 +32,9 @@ from shapwise.scale.portable import PortableExplainer
 def explain_lazily(explainer: Any, X: Any, **call_options: Any) -> LazyExplanation:
     """A lazy explanation of the rows of a dask DataFrame or Array.
 
-    One row is explained here at once to learn the results' shapes, dtypes and names; the rest
-    is explained when the result is computed. Results do not depend on the partitioning for
+    One row is explained here at once to learn the results' shapes, dtypes and names, and a
+    DataFrame's partition lengths are counted (one pass over its partitions) so the chunks are
+    known; the rest is explained when the result is computed. Results do not depend on the partitioning for
     explainers whose values depend on each row alone (Exact, Linear, Tree, Deep, Partition, and
     Permutation or Kernel where their budget covers every coalition); sampling explainers draw
     per call, so their estimates differ between partitionings as between calls.
