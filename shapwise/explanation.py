@@ -98,6 +98,20 @@ class _chainable:
         return self.getter(instance)
 
 
+class _chainable_method:
+    """A method of an Explanation that, read from the class, starts an :class:`OpChain`
+    (shap's ``Explanation.sum(1)``, ``Explanation.hclust()``)."""
+
+    def __init__(self, method: Any) -> None:
+        self.method = method
+        self.__doc__ = method.__doc__
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        if instance is None:
+            return OpChain().__getattr__(self.method.__name__)
+        return self.method.__get__(instance, owner)
+
+
 def is_ragged(values: np.ndarray) -> bool:
     """Whether ``values`` holds one array per row of different lengths (texts: one per token)."""
     return (
@@ -453,10 +467,12 @@ class Explanation:
             changes["output_names"] = None
         return self._with(**changes)
 
+    @_chainable_method
     def mean(self, axis: int) -> Explanation:
         """Mean over ``axis`` (0: rows, giving a global explanation)."""
         return self._reduce(np.mean, axis)
 
+    @_chainable_method
     def sum(self, axis: int | None = None) -> Explanation:
         """Sum over ``axis``; over features it gives output - base value."""
         self._refuse_texts("sum")
@@ -464,12 +480,15 @@ class Explanation:
             return self._with(values=np.sum(self.values), axis_kinds=(), data=None)
         return self._reduce(np.sum, axis)
 
+    @_chainable_method
     def max(self, axis: int) -> Explanation:
         return self._reduce(np.max, axis)
 
+    @_chainable_method
     def min(self, axis: int) -> Explanation:
         return self._reduce(np.min, axis)
 
+    @_chainable_method
     def percentile(self, q: float, axis: int) -> Explanation:
         return self._reduce(lambda a, axis: np.percentile(a, q, axis=axis), axis)
 
@@ -484,6 +503,30 @@ class Explanation:
         """The values reversed along the last axis (e.g. argsort.flip for descending order)."""
         self._refuse_texts("flip")
         return self._with(values=np.flip(self.values, axis=-1), data=None)
+
+    @_chainable_method
+    def hclust(self, metric: str = "sqeuclidean", axis: int = 0) -> np.ndarray:
+        """An order of the rows (axis 0) or features (axis 1) that keeps similar values next to
+        each other (optimal leaf order of a complete-linkage clustering), as shap's."""
+        from shapwise.errors import DimensionError
+        from shapwise.utils.clustering import hclust_ordering
+
+        if self.values.ndim != 2 or self.ragged:
+            raise DimensionError(
+                f"hclust orders the rows or features of values (rows, features); these have "
+                f"shape {self.shape}"
+            )
+        return hclust_ordering(self.values.T if axis == 1 else self.values, metric=metric)
+
+    @_chainable_method
+    def sample(self, max_samples: int, replace: bool = False, random_state: int = 0) -> Explanation:
+        """``max_samples`` random rows (all of them, shuffled, when there are fewer)."""
+        rng = np.random.default_rng(random_state)
+        count = len(self.values)
+        rows = rng.choice(
+            count, size=min(max_samples, count) if not replace else max_samples, replace=replace
+        )
+        return self[rows]
 
     def hstack(self, other: Explanation) -> Explanation:
         """Join the features of two explanations of the same rows side by side."""

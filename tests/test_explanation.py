@@ -219,3 +219,18 @@ def test_hstack_raises_shaps_exceptions(multi):
         multi.hstack(two)
     joined = multi.hstack(multi)
     np.testing.assert_array_equal(joined.values, np.concatenate([multi.values] * 2, axis=1))
+
+
+def test_hclust_and_sample_as_shap_has_them(multi):
+    shap = pytest.importorskip("shap")
+    single = multi[..., 0]
+    theirs = shap.Explanation(single.values, base_values=single.base_values)
+    np.testing.assert_array_equal(single.hclust(), theirs.hclust())
+    np.testing.assert_array_equal(single.hclust(axis=1), theirs.hclust(axis=1))
+    np.testing.assert_array_equal(Explanation.hclust().apply(single), single.hclust())
+    np.testing.assert_allclose(Explanation.sum(1).apply(single).values, single.values.sum(1))
+    picked = single.sample(4, random_state=1)
+    assert picked.shape == (4, 4)
+    rows = [int(np.flatnonzero((single.values == row).all(1))[0]) for row in picked.values]
+    assert len(set(rows)) == 4  # without replacement
+    np.testing.assert_array_equal(picked.data, single.data[rows])

@@ -104,3 +104,28 @@ def test_plots_force_takes_shaps_arrays_too():
     assert "f(x) = 2.2" in texts and "p = 1" in texts
     with pytest.raises(TypeError, match="no shap_values"):
         plots.force(2.0, show=False)
+
+
+def test_heatmap_takes_shaps_orders(explanation):
+    by_sum = plots.heatmap(explanation, instance_order=explanation.sum(1), show=False)
+    (image,) = by_sum.get_images()
+    order = np.argsort(-explanation.values.sum(1), kind="stable")
+    top_feature = int(np.argmax(np.abs(explanation.values).mean(0)))
+    np.testing.assert_allclose(
+        np.asarray(image.get_array())[0], explanation.values[order, top_feature]
+    )
+    chained = plots.heatmap(explanation, instance_order=shapwise.Explanation.hclust(), show=False)
+    rows = shapwise.utils.hclust_ordering(explanation.values)
+    np.testing.assert_allclose(
+        np.asarray(chained.get_images()[0].get_array())[0], explanation.values[rows, top_feature]
+    )
+    by_max = plots.heatmap(
+        explanation, feature_values=shapwise.Explanation.abs.max(0), max_display=4, show=False
+    )
+    expected = [
+        explanation.feature_names[i] for i in np.argsort(-np.abs(explanation.values).max(0))
+    ]
+    labels = tick_labels(by_max)
+    assert labels == expected or labels == expected[::-1]
+    with pytest.raises(ValueError, match="one entry per row"):
+        plots.heatmap(explanation, instance_order=np.arange(3), show=False)
