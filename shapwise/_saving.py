@@ -9,6 +9,8 @@ A saved file is a zip archive:
 - ``model.*``: the model, in a format that cannot run code when read: scikit-learn estimators
   through skops (refused when they hold types skops does not trust), XGBoost's own JSON model
   format, or the bytes the user's ``model_saver`` wrote (read back by their ``model_loader``).
+  A torch module is stored by torch.export (traced on a background row), a Keras model as a
+  ``.keras`` archive (loaded with ``safe_mode``).
   ``model_saver="pickle"`` stores a pickle, which loads only with ``allow_pickle=True``.
 
 Nothing is unpickled by default, and loading imports only shapwise's own classes.
@@ -186,6 +188,8 @@ def _user_model(explainer: Any) -> tuple[Any, list[tuple[str, Any]]]:
     KernelExplainer put around it (outermost first)."""
     from shapwise.explainers._kernel_inputs import ArrayModel, FrameModel
 
+    if explainer.model.source is not None:  # a torch module or Keras model
+        return explainer.model.source, []
     predict = explainer.model._model_predict
     wrappers: list[tuple[str, Any]] = []
     while isinstance(predict, (FrameModel, ArrayModel)):
@@ -207,8 +211,11 @@ def _rewrap(model: Any, wrappers: list[list[Any]]) -> Any:
     return model
 
 
-def _save_model(model: Any, saver: Any, archive: zipfile.ZipFile) -> dict[str, Any]:
-    """Store ``model`` as ``saver`` says; returns how it was stored."""
+def _save_model(
+    model: Any, saver: Any, archive: zipfile.ZipFile, example: np.ndarray | None
+) -> dict[str, Any]:
+    """Store ``model`` as ``saver`` says (``example``: background rows, to trace a torch module
+    with); returns how it was stored."""
     if saver is None or saver is False:
         return {"how": "none"}
     if callable(saver):
@@ -224,6 +231,15 @@ def _save_model(model: Any, saver: Any, archive: zipfile.ZipFile) -> dict[str, A
             f"model_saver must be '.save' (a safe format), 'pickle', False or a function "
             f"saver(model, file); got {saver!r}"
         )
+    from shapwise.models import framework_of
+
+    framework = framework_of(model)
+    if framework == "torch" and hasattr(model, "parameters"):
+        archive.writestr("model.pt2", _exported_torch(model, example))
+        return {"how": "torch_export"}
+    if framework == "tensorflow" and hasattr(model, "layers"):
+        archive.writestr("model.keras", _keras_archive(model))
+        return {"how": "keras"}
     owner = getattr(model, "__self__", None)
     method = getattr(model, "__name__", None)
     if owner is None or not hasattr(owner, "fit"):
@@ -249,6 +265,54 @@ def _save_model(model: Any, saver: Any, archive: zipfile.ZipFile) -> dict[str, A
         )
     archive.writestr("model.skops", data)
     return {"how": "skops", "method": method}
+
+
+def _exported_torch(module: Any, example: np.ndarray | None) -> bytes:
+    """``module`` as a torch.export archive, traced on background rows with any batch size."""
+    import torch
+
+    if example is None or np.ndim(example) < 2:
+        raise SavingError(
+            "a torch module is saved by torch.export, which needs background rows to trace it "
+            "with; pass model_saver and model_loader functions of your own"
+        )
+    parameter = next(module.parameters(), None)
+    dtype = parameter.dtype if parameter is not None else torch.float32
+    rows = torch.as_tensor(np.repeat(example[:1], 2, axis=0)).to(dtype)
+    batch = torch.export.Dim("batch", min=1)
+    was_training = module.training
+    module.eval()
+    try:
+        exported = torch.export.export(module, (rows,), dynamic_shapes=({0: batch},))
+    finally:
+        module.train(was_training)
+    stream = io.BytesIO()
+    torch.export.save(exported, stream)
+    return stream.getvalue()
+
+
+def _keras_archive(model: Any) -> bytes:
+    """``model`` as the bytes of a ``.keras`` archive."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.keras"
+        model.save(path)
+        return path.read_bytes()
+
+
+def _through_file(data: bytes, suffix: str) -> Any:
+    """A model read by ``model_io.load_model`` (safe formats only) from ``data``."""
+    import tempfile
+    from pathlib import Path
+
+    from shapwise.model_io import load_model
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"model{suffix}"
+        path.write_bytes(data)
+        return load_model(path)
 
 
 def _foreign_types(types: list[str]) -> list[str]:
@@ -285,6 +349,10 @@ def _load_model(
                 "code from the file; pass allow_pickle=True only for a file you trust"
             )
         return pickle.loads(archive.read("model.pickle"))  # the caller allowed it
+    if how == "torch_export":
+        return _through_file(archive.read("model.pt2"), ".pt2")
+    if how == "keras":
+        return _through_file(archive.read("model.keras"), ".keras")
     if how == "xgboost":
         import xgboost
 
@@ -410,7 +478,7 @@ def save_explainer(
             "state": state,
             "arrays": len(encoder.arrays),
             "masker": masker,
-            "model": _save_model(model, model_saver, archive),
+            "model": _save_model(model, model_saver, archive, explainer.masker.data),
             "wrappers": wrappers,
             "batch_size": explainer.model.batch_size,
         }

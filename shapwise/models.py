@@ -143,7 +143,11 @@ class Model:
             inputs reach it as a DataFrame with these columns, matched by name to the columns
             given to :meth:`expect_columns`.
         columns: the columns of the arrays this model is given (see :meth:`expect_columns`).
+        source: the torch module or Keras model this adapter runs, else None (for saving it in
+            its own safe format).
     """
+
+    source: Any = None
 
     def __init__(
         self,
@@ -418,10 +422,14 @@ def as_model(model: Any, batch_size: int | None = None) -> Model:
     name = type(model).__name__
     if framework == "torch" and hasattr(model, "parameters"):
         predict, dtype = _torch_predict(model)
-        return Model(predict, batch_size, name, dtype, batch_tuner(model))
+        adapted = Model(predict, batch_size, name, dtype, batch_tuner(model))
+        adapted.source = model
+        return adapted
     if framework == "tensorflow" and hasattr(model, "layers"):
         predict, dtype = _keras_predict(model)
-        return Model(predict, batch_size, name, dtype, batch_tuner(model))
+        adapted = Model(predict, batch_size, name, dtype, batch_tuner(model))
+        adapted.source = model
+        return adapted
     if hasattr(model, "predict") and hasattr(model, "fit"):
         dtype = "float32" if _reads_float32(model) else None
         predict = _sklearn_predict(model)

@@ -203,3 +203,28 @@ def test_image_and_fixed_maskers_come_back(fill):
     handle.seek(0)
     with pytest.raises(SavingError, match="not a Image"):
         shap.maskers.Image.load(handle)
+
+
+def test_a_torch_module_is_stored_by_torch_export():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.GELU(), torch.nn.Linear(8, 2))
+    background = np.random.default_rng(1).normal(size=(10, 4)).astype("float32")
+    explainer = shap.explainers.Exact(net, background)
+    loaded, entries = roundtrip(explainer)
+    assert "model.pt2" in entries
+    X = background[:3] + 0.5
+    np.testing.assert_allclose(loaded(X).values, explainer(X).values, atol=1e-6)
+
+
+def test_a_keras_model_is_stored_as_a_keras_archive():
+    keras = pytest.importorskip("keras")
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Dense(1)(keras.layers.Dense(6, activation="tanh")(inputs))
+    model = keras.Model(inputs, outputs)
+    background = np.random.default_rng(2).normal(size=(8, 4)).astype("float32")
+    explainer = shap.explainers.Permutation(model, background, seed=0)
+    loaded, entries = roundtrip(explainer)
+    assert "model.keras" in entries
+    X = background[:2] * 2
+    np.testing.assert_allclose(loaded(X).values, explainer(X).values, atol=1e-6)
