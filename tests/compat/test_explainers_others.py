@@ -166,3 +166,33 @@ def test_gpu_tree_explainer_gives_xgboosts_exact_values_on_the_cpu():
     np.testing.assert_allclose(values, contributions[:, :-1], atol=1e-5)
     assert shap.explainers.GPUTree is shap.GPUTreeExplainer
     assert shap.other.Random is shap.explainers.other.Random
+
+
+def test_lime_tabular_wraps_limes_surrogate():
+    pytest.importorskip("lime")
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(300, 3))
+
+    def regression(rows):
+        return 3.0 * rows[:, 0] - 2.0 * rows[:, 1]
+
+    explainer = shap.explainers.other.LimeTabular(regression, X, mode="regression")
+    row = np.array([[2.0, 2.0, 0.0]])  # feature 0 raises the output, feature 1 lowers it
+    weights = explainer.attributions(row, nsamples=2000)
+    assert weights.shape == (1, 3)
+    assert weights[0, 0] > 1.0 and weights[0, 1] < -1.0 and abs(weights[0, 2]) < 0.2
+    again = shap.explainers.other.LimeTabular(regression, X, mode="regression")
+    explanation = again(row, nsamples=2000)
+    np.testing.assert_allclose(explanation.values, weights)  # the same seed, the same surrogate
+
+    def probabilities(rows):
+        p = 1 / (1 + np.exp(-regression(rows)))
+        return np.stack([1 - p, p], axis=1)
+
+    classifier = shap.explainers.other.LimeTabular(probabilities, X)
+    per_class = classifier.attributions(row, nsamples=2000)
+    assert len(per_class) == 2
+    np.testing.assert_allclose(per_class[0], -per_class[1], atol=1e-8)  # p and 1 - p
+    assert per_class[1][0, 0] > 0 and per_class[1][0, 1] < 0
+    with pytest.raises(ValueError, match="Invalid mode"):
+        shap.explainers.other.LimeTabular(regression, X, mode="ranking")

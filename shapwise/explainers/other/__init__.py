@@ -1,8 +1,10 @@
 """Explainers that are not Shapley-value estimators, kept for benchmarks as shap 0.51 keeps them:
-``Random``, ``Coefficient`` and ``TreeGain``."""
+``Random``, ``Coefficient``, ``TreeGain`` and ``LimeTabular`` (needs the lime package, imported
+when it is built)."""
 
 from __future__ import annotations
 
 from shapwise.explainers.other._baselines import Coefficient, Random, TreeGain
+from shapwise.explainers.other._lime import LimeTabular
 
-__all__ = ["Coefficient", "Random", "TreeGain"]
+__all__ = ["Coefficient", "LimeTabular", "Random", "TreeGain"]
