@@ -196,3 +196,37 @@ def test_lime_tabular_wraps_limes_surrogate():
     assert per_class[1][0, 0] > 0 and per_class[1][0, 1] < 0
     with pytest.raises(ValueError, match="Invalid mode"):
         shap.explainers.other.LimeTabular(regression, X, mode="ranking")
+
+
+def test_maple_recovers_a_linear_models_coefficients():
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(150, 3))
+    weights = np.array([2.0, -1.0, 0.5])
+
+    def linear(rows):
+        return rows @ weights + 1.0
+
+    explainer = shap.explainers.other.Maple(linear, X)
+    coefficients = explainer.attributions(X[:4])
+    assert coefficients.shape == (4, 3)
+    # exact outputs of a linear model: every weighted local regression finds its coefficients
+    np.testing.assert_allclose(coefficients, np.tile(weights, (4, 1)), atol=1e-2)
+    scaled = explainer.attributions(X[:4], multiply_by_input=True)
+    np.testing.assert_allclose(scaled, weights * (X[:4] - X.mean(0)), atol=2e-2)
+    np.testing.assert_allclose(explainer(X[:4]).values, scaled)
+
+
+def test_tree_maple_uses_the_models_own_trees():
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(200, 3))
+    forest = RandomForestRegressor(n_estimators=20, min_samples_leaf=5, random_state=0)
+    forest.fit(X, 2.0 * X[:, 0] - X[:, 2])
+    explainer = shap.explainers.other.TreeMaple(forest, X)
+    coefficients = explainer.attributions(X[:5])
+    assert coefficients.shape == (5, 3)
+    # the forest's local slopes follow the function it learnt: + for feature 0, none for the
+    # feature it ignores (feature 2 enters only if the held-out error asks for it)
+    assert (coefficients[:, 0] > 0.5).all() and (np.abs(coefficients[:, 1]) < 0.2).all()
+    assert (coefficients[:, 2] <= 0.05).all()
+    with pytest.raises(TypeError, match="TreeMaple uses the trees"):
+        shap.explainers.other.TreeMaple(LinearRegression().fit(X, X[:, 0]), X)
