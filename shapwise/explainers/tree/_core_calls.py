@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from ._table import TreeEnsemble
+from ._table import TreeEnsemble, read_inputs
 
 try:  # built at install (see pyproject.toml); missing only where no C++ compiler was found
     from shapwise.explainers.tree import _core
@@ -71,7 +71,7 @@ def _rows(X: np.ndarray, ensemble: TreeEnsemble, what: str = "X") -> np.ndarray:
             f"{what} must have {ensemble.n_features} columns (the model's features); "
             f"got shape {X.shape}"
         )
-    return X
+    return np.ascontiguousarray(read_inputs(ensemble, X), dtype=np.float64)
 
 
 def predict(ensemble: TreeEnsemble, X: np.ndarray, n_jobs: int | None = None) -> np.ndarray:

@@ -37,6 +37,16 @@ MISSING_NAN = 0  # NaN is missing
 MISSING_NAN_OR_ZERO = 1  # NaN and 0 are missing (LightGBM missing_type "Zero")
 MISSING_AS_ZERO = 2  # NaN is read as 0.0 and compared as a number (LightGBM missing_type "None")
 
+# How an input value is read as a category at a categorical split (``category_rule``); a value
+# that is not a category of the node's set (NaN aside, which is missing) goes right:
+CATEGORY_EXACT = "exact"  # only the integers 0, 1, ...; 2.7 or -0.5 is in no set (scikit-learn,
+# whose encoder turns values it never saw into missing ones before the trees)
+CATEGORY_TRUNCATE = "truncate"  # int(x), toward zero: 2.7 is 2, -0.5 is 0, -1 is none (LightGBM)
+CATEGORY_FLOAT32_TRUNCATE = "float32_truncate"  # x rounded to float32; negative: none; else
+# int(x): 2.7 is 2, -0.5 is none (xgboost)
+CATEGORY_RULES = (CATEGORY_EXACT, CATEGORY_TRUNCATE, CATEGORY_FLOAT32_TRUNCATE)
+LARGEST_CATEGORY = 2.0**31  # libraries read categories as int32: larger values are in no set
+
 # The link from the margin to the model's probability output (``objective``):
 IDENTITY, LOGISTIC, SOFTMAX = "identity", "logistic", "softmax"
 
@@ -73,6 +83,10 @@ class TreeEnsemble:
         has_covers: False when the model stores no training covers (ONNX): ``cover`` then
             counts each leaf once, so path-dependent values would not follow the training data
             and such a model should be explained with a background. Added with a default (True).
+        category_rule: how the library reads an input value as a category, one of
+            CATEGORY_RULES. :func:`read_inputs` applies it to the columns of categorical splits
+            (a column split as a category is never split as a number: a library declares a
+            feature categorical or numeric), so the walks compare integers only.
     """
 
     left: np.ndarray
@@ -97,6 +111,7 @@ class TreeEnsemble:
     feature_names: list[str] | None = field(default=None)
     zero_threshold: float = 0.0
     has_covers: bool = True
+    category_rule: str = CATEGORY_EXACT
 
     @property
     def n_nodes(self) -> int:
@@ -258,6 +273,49 @@ def _moved_thresholds(
     return threshold, decision
 
 
+def read_inputs(ensemble: TreeEnsemble, X: np.ndarray) -> np.ndarray:
+    """The float64 rows as the library reads them before its splits (the rows given, when that
+    changes nothing; else a new array, the caller's rows untouched).
+
+    Values within ``zero_threshold`` of 0 become 0.0, and the columns of categorical splits
+    become the category the library reads (``category_rule``): an integer, or -1.0 for a value in
+    no category set; NaN stays missing. Each is a change of one column at a time, so Shapley
+    values of the rows read this way are those of the rows given.
+    """
+    if ensemble.zero_threshold > 0:
+        with np.errstate(invalid="ignore"):
+            X = np.where(np.abs(X) <= ensemble.zero_threshold, 0.0, X)
+    if ensemble.category_rule == CATEGORY_EXACT:
+        return X
+    if ensemble.category_rule not in CATEGORY_RULES:
+        raise ValueError(
+            f"category_rule must be one of {CATEGORY_RULES}; got {ensemble.category_rule!r}"
+        )
+    internal = ensemble.left >= 0
+    categorical = internal & (ensemble.decision == LEFT_IF_IN_CATEGORIES)
+    columns = np.unique(ensemble.feature[categorical])
+    if len(columns) == 0:
+        return X
+    numeric_columns = np.unique(ensemble.feature[internal & ~categorical])
+    both = np.intersect1d(columns, numeric_columns)
+    if len(both):
+        raise ValueError(
+            f"the parsed {ensemble.library} {ensemble.model_type} splits feature {int(both[0])} "
+            "both as a category and as a number; its categories cannot be read column by column"
+        )
+    X = np.array(X, dtype=np.float64, copy=True)
+    values = X[:, columns]
+    with np.errstate(invalid="ignore", over="ignore"):
+        if ensemble.category_rule == CATEGORY_FLOAT32_TRUNCATE:
+            values = values.astype(np.float32).astype(np.float64)
+            category = np.where(values < 0, -1.0, np.trunc(values))
+        else:
+            category = np.trunc(values)
+        category = np.where((category < 0) | (category >= LARGEST_CATEGORY), -1.0, category)
+    X[:, columns] = category  # NaN stays NaN: comparisons with it are false
+    return X
+
+
 def predict_margin(ensemble: TreeEnsemble, X: np.ndarray) -> np.ndarray:
     """The margin (rows, n_outputs) in float64: every tree walked as the table says (reference)."""
     X = np.asarray(X, dtype=np.float64)
@@ -266,8 +324,7 @@ def predict_margin(ensemble: TreeEnsemble, X: np.ndarray) -> np.ndarray:
             f"X must be 2-D with {ensemble.n_features} columns (the model's features); "
             f"got shape {X.shape}"
         )
-    if ensemble.zero_threshold > 0:
-        X = np.where(np.abs(X) <= ensemble.zero_threshold, 0.0, X)
+    X = read_inputs(ensemble, X)
     n_rows, n_trees = len(X), ensemble.n_trees
     margin = np.tile(ensemble.base_offset, (n_rows, 1))
     if n_trees == 0 or n_rows == 0:

@@ -10,7 +10,8 @@
   is read as 0. LightGBM reads every |x| <= 1e-35 as 0 (``zero_threshold`` of the table; numeric
   thresholds in that band are moved so such inputs branch as 0 does even without it).
 - Categorical splits ("==") list the categories that go left, as many as there are (no size
-  limit); NaN and negative values go right. Categorical features are read as LightGBM's integer
+  limit). LightGBM reads a value as the category int(x) (2.7 as 2, -0.5 as 0: the table's
+  ``category_rule`` "truncate"); NaN and values of no category go right. Categorical features are read as LightGBM's integer
   codes (pandas category codes for a model fitted on a DataFrame).
 - Covers are the training counts (``internal_count`` / ``leaf_count``), which LightGBM's own
   ``pred_contrib`` uses.
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ._table import (
+    CATEGORY_TRUNCATE,
     IDENTITY,
     LEFT_IF_IN_CATEGORIES,
     LEFT_IF_LESS_EQUAL,
@@ -79,6 +81,7 @@ def parse_lightgbm_dump(dump: dict, model_type: str = "Booster") -> TreeEnsemble
         feature_names=list(names) if names else None,
     )
     ensemble.zero_threshold = ZERO_THRESHOLD
+    ensemble.category_rule = CATEGORY_TRUNCATE  # LightGBM reads int(x): 2.7 is 2, -0.5 is 0
     return ensemble
 
 

@@ -10,7 +10,8 @@
 - xgboost rounds inputs to float32 and sends x left when ``float32(x) < split``; thresholds are
   moved so float64 inputs branch the same (see ``thresholds_for_float32_inputs``).
 - Categorical splits list the categories that go right; everything else (unknown, negative) goes
-  left. The table keeps the listed set and swaps the children. Categorical features are read as
+  left. xgboost reads a value as the category int(float32(x)) when float32(x) >= 0 (2.7 as 2;
+  -0.5 is no category: the table's ``category_rule`` "float32_truncate"). The table keeps the listed set and swaps the children. Categorical features are read as
   the codes xgboost saw in training (pandas category codes). Covers are ``sum_hessian``.
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._table import (
+    CATEGORY_FLOAT32_TRUNCATE,
     IDENTITY,
     LEFT_IF_IN_CATEGORIES,
     LEFT_IF_LESS,
@@ -107,7 +109,7 @@ def parse_xgboost_json(
     else:
         objective = IDENTITY
     names = learner.get("feature_names") or None
-    return assemble(
+    ensemble = assemble(
         trees,
         tree_output=tree_output,
         base_offset=base,
@@ -117,6 +119,8 @@ def parse_xgboost_json(
         model_type=model_type,
         feature_names=list(names) if names else None,
     )
+    ensemble.category_rule = CATEGORY_FLOAT32_TRUNCATE  # xgboost reads int(float32(x)), x >= 0
+    return ensemble
 
 
 def _base_margin(text: str, objective_name: str, n_outputs: int) -> np.ndarray:
