@@ -2,7 +2,8 @@
 the values add up to the outputs, and write one HTML report.
 
 Four models, each part skipped with its reason when its framework is not installed:
-- a gradient-boosted regressor on the diabetes table, exact Shapley values (``shapwise.Explainer``);
+- a gradient-boosted regressor on the diabetes table, exact Tree SHAP values over a background
+  (``shapwise.Explainer`` picks ``TreeExplainer``);
 - TF-IDF + logistic regression on short film reviews (a made-up corpus: nothing is downloaded),
   Owen values over each review's tokens (``maskers.Text``);
 - a GELU network in torch on the 8x8 digits, DeepSHAP (``shapwise.DeepExplainer``);
@@ -25,7 +26,7 @@ DIGITS_SHOWN = 4  # images explained: the first example of the digits 0..3, for 
 
 
 def tabular_part() -> Explanation:
-    """Gradient boosting on diabetes (10 features): exact values for 60 patients."""
+    """Gradient boosting on diabetes (10 features): exact (Tree SHAP) values for 60 patients."""
     from sklearn.datasets import load_diabetes
     from sklearn.ensemble import GradientBoostingRegressor
 
@@ -162,7 +163,7 @@ def keras_part() -> Explanation:
 
 
 PARTS: dict[str, Callable[[], Explanation]] = {
-    "Diabetes, gradient boosting (exact)": tabular_part,
+    "Diabetes, gradient boosting (Tree SHAP)": tabular_part,
     "Film reviews, TF-IDF + logistic regression (Partition, Text masker)": text_part,
     "Digits, torch GELU network (DeepSHAP)": torch_part,
     "Digits, Keras CNN in mixed_float16 (Partition, Image masker)": keras_part,

@@ -18,7 +18,7 @@ def test_demo_writes_an_additive_report(tmp_path, capsys):
     ran = [name for name in demo.PARTS if f"ok       {name}:" in printed]
     skipped = [name for name in demo.PARTS if f"skipped  {name}:" in printed]
     assert len(ran) + len(skipped) == len(demo.PARTS)
-    assert "Diabetes, gradient boosting (exact)" in ran
+    assert "Diabetes, gradient boosting (Tree SHAP)" in ran
     page = (tmp_path / "out" / "report.html").read_text()
     table = re.search(r'id="additivity">(.*?)</table>', page, re.S).group(1)
     assert table.count('class="ok"') == len(ran)

@@ -131,15 +131,14 @@ def Explainer(
     elif text_models.is_language_model(model):  # explained by teacher forcing of its output
         model, masker = text_models.for_language_model(model, masker)
     if algorithm == "tree" or (algorithm == "auto" and _is_tree_model(model)):
-        if get_link(link) is not identity or output_names:
+        if get_link(link) is not identity:
             raise ValueError(
-                "the tree explainer does not take link or output_names: its values add up in "
-                "the model's margin; for probabilities pass model_output='probability' with a "
-                "background"
+                "the tree explainer does not take a link: its values add up in the model's "
+                "margin; for probabilities pass model_output='probability' with a background"
             )
         background = getattr(masker, "data", masker) if isinstance(masker, Masker) else masker
         return _load(*_ALGORITHMS["tree"])(
-            model, background, feature_names=feature_names, **kwargs
+            model, background, feature_names=feature_names, output_names=output_names, **kwargs
         )
     names = {"output_names": output_names, "feature_names": feature_names}
     if algorithm == "linear" or (algorithm == "auto" and _is_linear_estimator(model)):

@@ -164,3 +164,19 @@ def test_every_public_name_resolves():
     for module in (shapwise, shapwise.explainers, shapwise.maskers):
         for name in module.__all__:
             assert getattr(module, name) is not None, f"{module.__name__}.{name}"
+
+
+def test_explainer_of_a_tree_model_takes_output_names_and_silent():
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = load_iris(return_X_y=True)
+    model = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, y)
+    explainer = shapwise.Explainer(
+        model, X[::10], output_names=["setosa", "versicolor", "virginica"]
+    )
+    explanation = explainer(X[:4], silent=True)
+    assert explanation.algorithm == "tree"
+    assert explanation.output_names == ["setosa", "versicolor", "virginica"]
+    totals = explanation.values.sum(axis=1) + explanation.base_values
+    np.testing.assert_allclose(totals, model.predict_proba(X[:4]), atol=1e-12)

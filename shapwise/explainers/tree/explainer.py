@@ -116,6 +116,7 @@ class TreeExplainer(Driver):
         feature_perturbation: str = "auto",
         feature_names: list[str] | None = None,
         *,
+        output_names: list[str] | None = None,
         n_jobs: int | None = None,
         memory_budget: float = core.DEFAULT_MEMORY_BUDGET,
         check_model: bool = True,
@@ -139,6 +140,13 @@ class TreeExplainer(Driver):
         self.data = None if data is None else self._read_background(data)
         if feature_perturbation == "auto":
             feature_perturbation = "tree_path_dependent" if self.data is None else "interventional"
+        if feature_perturbation == "tree_path_dependent" and not self.ensemble.has_covers:
+            raise ValueError(
+                f"this {self.ensemble.library} {self.ensemble.model_type} stores no training "
+                "covers, so tree path-dependent values would not follow the training data: pass "
+                "background rows, TreeExplainer(model, data=X_background), for interventional "
+                "values"
+            )
         if feature_perturbation == "interventional" and self.data is None:
             raise ValueError(
                 "feature_perturbation='interventional' needs background data: pass "
@@ -168,6 +176,7 @@ class TreeExplainer(Driver):
         if check_model and model_margin is not None:
             self._check_model(model_margin)
         self._single_output = self.ensemble.n_outputs == 1 or model_output == "log_loss"
+        self.output_names = None if output_names is None else list(output_names)
         self._base = self._base_values()
 
     # ------------------------------------------------------------------ construction
@@ -339,10 +348,16 @@ class TreeExplainer(Driver):
         return Attribution(values=values, base_values=base, outputs=outputs, notes=notes)
 
     def __call__(
-        self, X: Any, y: Any = None, interactions: bool = False, check_additivity: bool = True
+        self,
+        X: Any,
+        y: Any = None,
+        interactions: bool = False,
+        check_additivity: bool = True,
+        silent: bool = False,
     ) -> Explanation:
         """Explain the rows of ``X`` (shap's signature: labels ``y`` for the log loss, pair
-        interactions with ``interactions=True``); returns an :class:`Explanation`."""
+        interactions with ``interactions=True``); returns an :class:`Explanation`. ``silent`` is
+        taken as the other explainers take it; Tree SHAP shows no progress bar."""
         return super().__call__(
             X, y=y, interactions=interactions, check_additivity=check_additivity
         )
@@ -368,6 +383,7 @@ class TreeExplainer(Driver):
             model_dtype="float64",
             single_output=self._single_output,
             feature_names=self.feature_names or names,
+            output_names=self.output_names,
         )
 
     def _check(self, attribution: Attribution, interactions: bool) -> None:
