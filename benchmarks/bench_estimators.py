@@ -18,10 +18,13 @@ shapiq's KernelSHAP (paired), kADDSHAP, UnbiasedKernelSHAP, PermutationSamplingS
 over games of shapwise's error over the best peer's at that budget.
 
 Run: flock /tmp/shapwise-cpu.lock python benchmarks/bench_estimators.py [--full]
+(SHAPWISE_ESTIMATOR_RECORDS=path.json also writes every error).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
 import warnings
@@ -37,6 +40,9 @@ from benchmarks._table import print_table
 
 N_BACKGROUND = 20
 BUDGET_MULTIPLES = (4, 8, 16, 32, 64)  # budgets of k * M evaluations, up to 2^M / 4
+# Mean errors below this share of the mean |exact value| are floating-point rounding; two
+# estimators both that close count as equal (a ratio of 1).
+ROUNDING_FLOOR = 1e-9
 
 
 # ------------------------------------------------------------------------------ games
@@ -300,6 +306,8 @@ def errors(games: list[Game], seeds: list[int]) -> list[dict]:
                         "multiple": budget // game.n,
                         "estimator": name,
                         "error": float(np.mean(found)),
+                        # errors below this are rounding: equal for the ratios
+                        "floor": float(ROUNDING_FLOOR * np.abs(game.exact).mean()),
                         "seconds": seconds / len(seeds),
                     }
                 )
@@ -325,7 +333,8 @@ def ratio_summary(records: list[dict]) -> list[dict]:
                 peers = {p: e for p, e in peers.items() if np.isfinite(e)}
                 best = min(peers, key=peers.get)
                 best_names.append(best)
-                ratios.append(by_key[key][ours]["error"] / max(peers[best], 1e-300))
+                floor = max(by_key[key][ours]["floor"], 1e-300)
+                ratios.append(max(by_key[key][ours]["error"], floor) / max(peers[best], floor))
             ratios = np.array(ratios)
             worst = chosen[int(np.argmax(ratios))][0]
             rows.append(
@@ -348,8 +357,12 @@ def main(quick: bool = True) -> list[dict]:
     seeds = [0, 1] if quick else [0, 1, 2, 3, 4]
     print(f"{len(games)} games, seeds {seeds}")
     records = errors(games, seeds)
+    if RECORDS_PATH:
+        Path(RECORDS_PATH).write_text(json.dumps(records, indent=1))
     return ratio_summary(records)
 
+
+RECORDS_PATH = os.environ.get("SHAPWISE_ESTIMATOR_RECORDS")  # every error, as JSON, if set
 
 if __name__ == "__main__":
     full = "--full" in sys.argv[1:]
