@@ -41,8 +41,13 @@ def library_of(model: Any) -> str | None:
 
 
 def is_tree_model(model: Any) -> bool:
-    """Whether :func:`parse_model` reads this model."""
-    return library_of(model) is not None
+    """Whether :func:`parse_model` reads this model (an ONNX graph: one with a tree ensemble
+    node, so a network saved as ONNX goes to another explainer)."""
+    library = library_of(model)
+    if library == "onnx":
+        nodes = getattr(getattr(model, "graph", None), "node", ())
+        return any(node.op_type in parse_onnx.TREE_OPS for node in nodes)
+    return library is not None
 
 
 def parse_model(model: Any) -> TreeEnsemble:
