@@ -62,7 +62,9 @@ def exact_interactions(
     for rows in game.row_groups(len(coalitions)):
         masks = np.broadcast_to(coalitions, (len(rows), *coalitions.shape))
         tables = game.tables(rows, masks, empty_at=0)  # (2^n, rows, O)
-        values = np.stack([interactions_from_table(tables[:, r], n) for r in range(len(rows))])
+        # every row's outputs side by side: one pass over the pairs for the whole group
+        flat = interactions_from_table(tables.reshape(len(coalitions), -1), n)
+        values = flat.reshape(n, n, len(rows), -1).transpose(2, 0, 1, 3)  # (rows, M, M, O)
         parts.append((values, tables[0], tables[-1]))
         done(len(rows))
     return tuple(np.concatenate(part) for part in zip(*parts, strict=True))  # type: ignore[return-value]
