@@ -247,3 +247,17 @@ def test_a_keras_model_returning_tf_tensors():
     assert values.shape == (2, 4, 1)  # shap's layout for outputs of shape (rows, 1)
     reference = brute_force(lambda r: model(r.astype("float32")).numpy(), X[:2], X[:6])
     np.testing.assert_allclose(values, reference, atol=1e-5)
+
+
+def test_a_dask_array_is_explained_lazily_to_the_local_values():
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(2)
+    background, X = rng.normal(size=(10, 4)), rng.normal(size=(6, 4))
+
+    def model(rows):
+        return rows[:, 0] * rows[:, 1] + rows[:, 2]
+
+    explainer = shap.KernelExplainer(model, background)
+    lazy = explainer(da.from_array(X, chunks=3)).compute()
+    np.testing.assert_allclose(lazy.values, explainer(X).values)
+    np.testing.assert_allclose(lazy.values, brute_force(model, X, background), atol=1e-10)
