@@ -482,14 +482,17 @@ void leaf_integrals_any(const double* p, const double* o, int64_t d, int64_t q, 
 // its path's distinct features, and each child's share of its parent's cover.
 struct PathShape {
     Paths paths;
-    std::vector<double> ratio;  // per node: cover / parent's cover (0 under a node of no cover)
+    // per node: cover / parent's cover. Under a node no training row reached (cover 0) each
+    // child gets half: the shares must still sum to one, so that the game stays an expectation
+    // (a tree whose leaves are all c has v(S) = c for every S, and every feature value 0).
+    std::vector<double> ratio;
 
     explicit PathShape(const Table& T) : paths(T), ratio((size_t)T.n_nodes, 1.0) {
         for (int64_t node = 0; node < T.n_nodes; node++) {
             if (T.is_leaf(node)) continue;
             const double parent = T.cover[node];
-            ratio[T.left[node]] = parent > 0.0 ? T.cover[T.left[node]] / parent : 0.0;
-            ratio[T.right[node]] = parent > 0.0 ? T.cover[T.right[node]] / parent : 0.0;
+            ratio[T.left[node]] = parent > 0.0 ? T.cover[T.left[node]] / parent : 0.5;
+            ratio[T.right[node]] = parent > 0.0 ? T.cover[T.right[node]] / parent : 0.5;
         }
     }
 };

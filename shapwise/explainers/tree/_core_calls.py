@@ -93,14 +93,32 @@ def predict(ensemble: TreeEnsemble, X: np.ndarray, n_jobs: int | None = None) ->
 
 
 def expected_margin(ensemble: TreeEnsemble) -> np.ndarray:
-    """The cover-weighted mean margin (outputs,): the base value of path-dependent values."""
+    """The cover-weighted mean margin (outputs,): the base value of path-dependent values.
+
+    Each node's weight is its parent's times its share of the parent's cover, half under a node
+    of no cover, as the compiled walk takes them.
+    """
     e = ensemble
+    weight = np.zeros(e.n_nodes)
+    weight[e.tree_start[:-1]] = 1.0
+    internal = np.flatnonzero(e.left >= 0)
+    parent_cover = e.cover[internal]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share_left = np.where(parent_cover > 0, e.cover[e.left[internal]] / parent_cover, 0.5)
+        share_right = np.where(parent_cover > 0, e.cover[e.right[internal]] / parent_cover, 0.5)
+    reached = np.zeros(e.n_nodes, dtype=bool)
+    reached[e.tree_start[:-1]] = True
+    frontier = reached[internal]
+    while frontier.any():  # one level of every tree at a time
+        at = internal[frontier]
+        weight[e.left[at]] = weight[at] * share_left[frontier]
+        weight[e.right[at]] = weight[at] * share_right[frontier]
+        reached[e.left[at]] = reached[e.right[at]] = True
+        reached[at] = False
+        frontier = reached[internal]
     sizes = np.diff(e.tree_start)
     tree_of = np.repeat(np.arange(e.n_trees), sizes)
-    root_cover = e.cover[e.tree_start[:-1]][tree_of]
     leaf = e.left < 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        weight = np.where(root_cover > 0, e.cover / root_cover, 0.0)
     contribution = weight[:, None] * e.value
     own = e.tree_output[tree_of]
     keep = (own[:, None] < 0) | (own[:, None] == np.arange(e.n_outputs)[None, :])
