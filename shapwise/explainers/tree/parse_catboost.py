@@ -1,8 +1,14 @@
 """CatBoost models into the node table, read from the model's JSON (``save_model(format="json")``).
 
 - Oblivious trees (the default): one split per level, the same across the level; split i gives
-  bit i of the leaf index (1 when ``x > border``). Each is expanded into a full binary tree whose
-  level i tests split i. Non-symmetric trees (``grow_policy`` "Depthwise" / "Lossguide") are read
+  bit i of the leaf index (1 when ``x > border``). Each is expanded into a full binary tree with
+  the last split at the root and split 0 above the leaves, the order CatBoost's own TreeSHAP
+  walks: path-dependent values depend on the order (a hidden feature's cover ratios are taken
+  below the known splits), and in this one they equal ``get_feature_importance(type=
+  "ShapValues")`` (the "Regular" calculation). CatBoost's ``shap_calc_type="Exact"`` computes
+  another game (it differs from "Regular" by as much as from ours, and is not the
+  cover-weighted conditional expectation over the leaves either): it is not reproduced.
+- Non-symmetric trees (``grow_policy`` "Depthwise" / "Lossguide") are read
   node by node.
 - CatBoost rounds inputs to float32 and sends x right when ``float32(x) > border``; borders are
   moved so that float64 inputs branch the same (see ``thresholds_for_float32_inputs``).
@@ -134,7 +140,11 @@ def _oblivious_tree(
     leaf_value, leaf_weight = _leaf_block(
         tree["leaf_values"], tree.get("leaf_weights", [1.0] * 2**depth), n_outputs, scale
     )
-    # heap order: node k has children 2k+1 (left) and 2k+2 (right); level d tests split d
+    # heap order: node k has children 2k+1 (left) and 2k+2 (right). The last split sits at the
+    # root and split 0 above the leaves, as in CatBoost's own TreeSHAP: the leaf at heap position
+    # n_internal + p then has CatBoost's leaf index p (split d gives bit d). The order changes no
+    # prediction, but it does change path-dependent values (a hidden feature's cover ratios
+    # are taken below the known ones), so this order gives CatBoost's ShapValues.
     n_internal = 2**depth - 1
     n_nodes = 2 * n_internal + 1
     nodes = np.arange(n_nodes)
@@ -146,18 +156,12 @@ def _oblivious_tree(
     border = np.zeros(n_nodes)
     default_left = np.zeros(n_nodes, dtype=bool)
     for d, (column, split_border, nan_left) in enumerate(splits):
-        at = internal & (level == d)
+        at = internal & (level == depth - 1 - d)
         feature[at], border[at], default_left[at] = column, split_border, nan_left
-    # the leaf at heap position n_internal + p went right at level d when bit (depth-1-d) of p is
-    # set; CatBoost's leaf index has split d's bit at position d
-    positions = np.arange(2**depth)
-    leaf_index = np.zeros(2**depth, dtype=np.int64)
-    for d in range(depth):
-        leaf_index |= ((positions >> (depth - 1 - d)) & 1) << d
     value = np.zeros((n_nodes, n_outputs))
     cover = np.zeros(n_nodes)
-    value[n_internal:] = leaf_value[leaf_index]
-    cover[n_internal:] = leaf_weight[leaf_index]
+    value[n_internal:] = leaf_value
+    cover[n_internal:] = leaf_weight
     for node in range(n_internal - 1, -1, -1):
         cover[node] = cover[2 * node + 1] + cover[2 * node + 2]
     decision = np.full(n_nodes, LEFT_IF_LESS_EQUAL, dtype=np.int8)

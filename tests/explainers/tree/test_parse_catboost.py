@@ -101,3 +101,57 @@ def test_categorical_features_are_refused_by_name():
     model = cb.CatBoostRegressor(**SMALL).fit(frame, y, cat_features=["c"])
     with pytest.raises(TypeError, match="categorical features.*Encode them as numbers"):
         parse_catboost(model)
+
+
+SHAP_CASES = {
+    "regression": (cb.CatBoostRegressor, dict(), "regression"),
+    "nan_mode Max": (cb.CatBoostRegressor, dict(nan_mode="Max"), "regression"),
+    "logloss": (cb.CatBoostClassifier, dict(), "two classes"),
+    "multiclass": (cb.CatBoostClassifier, dict(loss_function="MultiClass"), "three classes"),
+    "depth 6, empty leaves": (cb.CatBoostRegressor, dict(depth=6), "regression"),
+}
+
+
+@pytest.mark.parametrize("name", list(SHAP_CASES))
+def test_path_dependent_values_equal_catboost_shap_values(name, regression_with_missing, rows):
+    """Oblivious trees expanded with the last split at the root give CatBoost's own TreeSHAP
+    (``ShapValues``, the "Regular" calculation) to float64 rounding, base value included."""
+    from shapwise.explainers.tree import TreeExplainer
+
+    estimator, settings, kind = SHAP_CASES[name]
+    X, y = regression_with_missing
+    if name.startswith("depth 6"):
+        X, y = X[:80], y[:80]  # few rows for 64 leaves: many leaves of weight 0
+    target = {"regression": y, "two classes": classes_of(y, 2), "three classes": classes_of(y, 3)}
+    settings = {**SMALL, **settings}
+    model = estimator(**settings).fit(X, target[kind])
+    explainer = TreeExplainer(model)
+    if name.startswith("depth 6"):
+        assert (explainer.ensemble.cover == 0).sum() > 100
+    native = model.get_feature_importance(cb.Pool(rows), type="ShapValues")
+    values = explainer.shap_values(rows)
+    if native.ndim == 3:  # (rows, classes, features + 1)
+        native = native.transpose(0, 2, 1)
+    np.testing.assert_allclose(values, native[:, :-1], atol=1e-10)
+    np.testing.assert_allclose(explainer.expected_value, native[0, -1], atol=1e-10)
+
+
+def test_non_symmetric_trees_are_brute_force_and_add_up(regression):
+    """Depthwise trees with empty nodes: the brute-force path-dependent game of the table, and
+    values adding up to CatBoost's raw output (CatBoost's own ShapValues do not add up here)."""
+    from shapwise.explainers.tree import TreeExplainer
+    from tests.explainers.tree.truth import path_dependent_game, shapley_values
+
+    X, y = regression
+    settings = {**SMALL, "depth": 6, "grow_policy": "Depthwise"}
+    model = cb.CatBoostRegressor(**settings).fit(X[:60], y[:60])
+    explainer = TreeExplainer(model)
+    assert (explainer.ensemble.cover == 0).any()
+    rows = X[100:104]
+    values = explainer.shap_values(rows)
+    for row, x in enumerate(rows):
+        game = path_dependent_game(explainer.ensemble, x)
+        np.testing.assert_allclose(values[row], shapley_values(game)[:, 0], atol=1e-12)
+    np.testing.assert_allclose(
+        values.sum(1) + explainer.expected_value, model_margin(model, rows), atol=1e-10
+    )
