@@ -9,13 +9,17 @@ one). Cases:
   LightGBM ``pred_contrib``;
 - path-dependent values of a scikit-learn RandomForest (200 trees, depth 12): shapwise, shap;
 - interventional values (xgboost, 200 trees, depth 6, a 200-row background, 500 rows): shapwise
-  over the whole background, shap given all 200 rows. shap silently keeps only the first 100
-  (its values differ from the definition by ~0.1 here); on a 100-row background, the second row,
-  the two agree to xgboost's float32 rounding;
+  over the whole background, shap given all 200 rows. shap silently keeps a sample of 100 (its
+  masker's ``max_samples``; its values differ from the definition by ~0.1 here); on a 100-row
+  background, the second row, the two agree to xgboost's float32 rounding;
 - path-dependent interactions of that model: shapwise, shap (xgboost ``pred_interactions``).
 
-Each timing is run three times, alternating libraries; the table shows the best run of each
-(shapwise's best over the case) and the range of the speed ratio over the pairs. "max diff" is the largest difference from the peer's
+- path-dependent values of a CatBoost regressor (500 oblivious trees, depth 6): shapwise,
+  CatBoost ``get_feature_importance(type="ShapValues")`` (which shap calls too).
+
+For each peer, both sides run once untimed (warm-up; the values compared), then in four timed
+pairs whose order alternates; the table shows each side's fastest run over those same pairs and
+the range of the per-pair speed ratio. "max diff" is the largest difference from the peer's
 values (xgboost sums in float32, so 1e-5 there is its rounding).
 Run: OMP_NUM_THREADS=2 python benchmarks/bench_tree.py
 """
@@ -37,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._table import print_table
 
 THREADS = 2
-PAIRS = 3
+PAIRS = 4
 
 
 def _data(n_rows: int, n_features: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -54,21 +58,26 @@ def _timed(compute):
 
 
 def _compare(case: str, ours, peers: dict) -> list[dict]:
-    """Time ``ours`` and each peer in alternating pairs; one row per peer. The speedup is the
-    best peer time over shapwise's best time in the case; the range is over the pairs."""
-    runs = {}
-    for peer, (compute, to_ours) in peers.items():
-        pairs, difference = [], 0.0
-        for _ in range(PAIRS):
-            our_seconds, our_values = _timed(ours)
-            their_seconds, their_values = _timed(compute)
-            pairs.append((our_seconds, their_seconds))
-            difference = float(np.abs(our_values - to_ours(their_values)).max())
-        runs[peer] = (pairs, difference)
-    best_ours = min(o for pairs, _ in runs.values() for o, _ in pairs)
+    """One row per peer: shapwise and the peer each run once untimed (warm-up, and the values
+    compared), then ``PAIRS`` timed pairs whose order alternates (shapwise first, then the peer
+    first). Both sides get the same statistic, their fastest run over those pairs; the range is
+    that of the per-pair ratios."""
     rows = []
-    for peer, (pairs, difference) in runs.items():
+    for peer, (compute, to_ours) in peers.items():
+        our_values = np.asarray(ours(), dtype=np.float64)
+        their_values = to_ours(np.asarray(compute(), dtype=np.float64))
+        difference = float(np.abs(our_values - their_values).max())
+        pairs = []
+        for pair in range(PAIRS):
+            if pair % 2 == 0:
+                our_seconds, _ = _timed(ours)
+                their_seconds, _ = _timed(compute)
+            else:
+                their_seconds, _ = _timed(compute)
+                our_seconds, _ = _timed(ours)
+            pairs.append((our_seconds, their_seconds))
         ratios = [t / o for o, t in pairs]
+        best_ours = min(o for o, _ in pairs)
         best_theirs = min(t for _, t in pairs)
         rows.append(
             {
@@ -158,6 +167,30 @@ def _forest_case() -> list[dict]:
     )
 
 
+def _catboost_case() -> list[dict]:
+    import catboost
+
+    import shapwise
+
+    X, y = _data(5000)
+    model = catboost.CatBoostRegressor(
+        iterations=500, depth=6, thread_count=THREADS, verbose=0, allow_writing_files=False
+    ).fit(X, y)
+    rows = _data(1000, seed=1)[0]
+    ours = shapwise.TreeExplainer(model, n_jobs=THREADS)
+    pool = catboost.Pool(rows)
+    return _compare(
+        "CatBoost 500 trees depth 6, 1000 rows",
+        lambda: ours.shap_values(rows),
+        {
+            "CatBoost ShapValues": (
+                lambda: model.get_feature_importance(pool, type="ShapValues", thread_count=THREADS),
+                lambda values: values[:, :-1],
+            )
+        },
+    )
+
+
 def _interventional_and_interactions_cases() -> list[dict]:
     import shap
     import xgboost
@@ -200,6 +233,7 @@ def main() -> list[dict]:
         _xgboost_case,
         _lightgbm_case,
         _forest_case,
+        _catboost_case,
         _interventional_and_interactions_cases,
     ):
         rows += case()
