@@ -585,7 +585,8 @@ class Explanation:
         without it). Texts are stored end to end with their token counts; strings and mixed
         columns of ``data`` as JSON. What cannot be stored is refused before the file is touched,
         and an existing file is replaced only by a complete new one."""
-        arrays = {f: getattr(self, f) for f in _ARRAY_FIELDS if getattr(self, f) is not None}
+        fields = (*_ARRAY_FIELDS, *_VALUE_SHAPED)
+        arrays = {f: getattr(self, f) for f in fields if getattr(self, f) is not None}
         if self.ragged:
             arrays = {name: _end_to_end(name, array) for name, array in arrays.items()}
             arrays["token_counts"] = np.array([len(v) for v in self.values], dtype=np.int64)
@@ -631,7 +632,8 @@ class Explanation:
                 raise ValueError(f"{not_ours}: it has no shapwise metadata")
             try:
                 meta = json.loads(str(stored["__meta__"]))
-                arrays = {f: stored[f] for f in _ARRAY_FIELDS if f in stored.files}
+                fields = (*_ARRAY_FIELDS, *_VALUE_SHAPED)
+                arrays = {f: stored[f] for f in fields if f in stored.files}
                 counts = stored["token_counts"] if "token_counts" in stored.files else None
             except ValueError as error:
                 pickled = "allow_pickle" in str(error)
@@ -642,6 +644,7 @@ class Explanation:
         if counts is not None:  # texts: split each per-token array back into one per text
             ends = np.cumsum(counts)[:-1]
             splits = {"values": ends, "data": ends, "clustering": ends - np.arange(1, len(counts))}
+            splits.update(dict.fromkeys(_VALUE_SHAPED, ends))
             for name, at in splits.items():
                 if name in arrays:
                     pieces = np.split(arrays[name], at)
@@ -683,7 +686,7 @@ def _objects_from_json(text: str) -> np.ndarray:
 
 def _end_to_end(name: str, array: np.ndarray) -> np.ndarray:
     """A per-text field of an explanation of texts as one array (tokens as unicode strings)."""
-    if name not in ("values", "data", "clustering"):
+    if name not in ("values", "data", "clustering", *_VALUE_SHAPED):
         return array  # one entry per text already
     joined = np.concatenate(list(array))
     return joined.astype(str) if name == "data" else joined

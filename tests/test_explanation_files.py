@@ -67,3 +67,19 @@ def test_other_files_are_refused_by_what_they_are(tmp_path, write, says):
     message = str(caught.value)
     assert "is not a shapwise explanation" in message and says in message
     assert "allow_pickle" not in message
+
+
+def test_standard_errors_and_bounds_are_saved(tmp_path):
+    rng = np.random.default_rng(0)
+    explanation = Explanation(
+        rng.normal(size=(3, 4)),
+        base_values=np.zeros(3),
+        data=rng.normal(size=(3, 4)),
+        error_std=rng.random((3, 4)),
+        lower_bounds=np.full((3, 4), -1.0),
+    )
+    explanation.save(tmp_path / "e.npz")
+    loaded = Explanation.load(tmp_path / "e.npz")
+    np.testing.assert_array_equal(loaded.error_std, explanation.error_std)
+    np.testing.assert_array_equal(loaded.lower_bounds, explanation.lower_bounds)
+    assert loaded.upper_bounds is None
