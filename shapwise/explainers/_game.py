@@ -482,3 +482,20 @@ def link_weights(outputs: np.ndarray, link: Link, probabilities: np.ndarray) -> 
     close = np.abs(change) <= 1e-12 * np.maximum(np.abs(link(mean)), 1.0)
     weights = np.where(close, 1.0, linear / np.where(close, 1.0, change))
     return weights / (probabilities @ weights)
+
+
+def varying_features(game: RowGame) -> np.ndarray:
+    """Features whose value in the row differs from some background row.
+
+    A feature equal to the row's value in every background row cannot change the model input, so
+    its Shapley value is exactly 0; leaving it out of the regression spends the budget on the
+    others. Known for maskers that declare the background rows hidden features are taken from.
+    """
+    n = game.n_features
+    background = game.masker.data
+    if background is None:
+        return np.arange(n)
+    x = np.asarray(game.x).reshape(-1)
+    if background.ndim != 2 or background.shape[1] != n or x.shape[0] != n:
+        return np.arange(n)
+    return np.flatnonzero(np.any(background != x[None, :], axis=0))

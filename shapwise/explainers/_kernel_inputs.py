@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -115,3 +116,21 @@ class ArrayModel:
 
     def __call__(self, frame: Any) -> Any:
         return self.model(np.asarray(np.asarray(frame, dtype=object), dtype=self.dtype))
+
+
+NUM_FEATURES = re.compile(r"^(?:num_features|rank)\((\d+)\)$")
+
+
+def check_l1_reg(l1_reg: Any) -> Any:
+    """Validate an ``l1_reg`` option; returns it unchanged (False for None/0)."""
+    if l1_reg is None or l1_reg is False or (isinstance(l1_reg, (int, float)) and l1_reg == 0):
+        return False
+    if isinstance(l1_reg, str):
+        if l1_reg in ("auto", "aic", "bic") or NUM_FEATURES.match(l1_reg):
+            return l1_reg
+    elif isinstance(l1_reg, (int, float)) and not isinstance(l1_reg, bool) and l1_reg > 0:
+        return float(l1_reg)
+    raise ValueError(
+        f"unknown l1_reg {l1_reg!r}; use False, 'auto', 'aic', 'bic', 'num_features(k)' "
+        "(or 'rank(k)') or a positive float (the Lasso alpha)"
+    )

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from shapwise.explainers._game import RowGame
-from shapwise.explainers.kernel import KernelExplainer, _varying_features
+from shapwise.explainers._game import RowGame, varying_features
+from shapwise.explainers._kernel_api import KernelStyleExplainer
 
 
 def antithetic_orders(n_features: int, n_pairs: int, rng: np.random.Generator) -> np.ndarray:
@@ -31,7 +31,7 @@ def prefix_masks(orders: np.ndarray) -> np.ndarray:
     return position[:, None, :] < np.arange(n + 1)[None, :, None]
 
 
-class SamplingExplainer(KernelExplainer):
+class SamplingExplainer(KernelStyleExplainer):
     """Shapley values from antithetic random orders of the features; takes KernelExplainer's
     arguments (model, background data, link, ...). ``nsamples`` counts coalitions evaluated per
     row ("auto": 1000 per feature, as shap's)."""
@@ -63,7 +63,7 @@ class SamplingExplainer(KernelExplainer):
         self, game: RowGame, max_evals: int, rng: np.random.Generator, **options: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = game.n_features
-        varying = _varying_features(game)  # the others cannot change the model input: value 0
+        varying = varying_features(game)  # the others cannot change the model input: value 0
         m = len(varying)
         ends = np.zeros((2, n), dtype=bool)
         ends[1] = True

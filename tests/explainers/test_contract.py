@@ -187,10 +187,6 @@ def _imported_modules(path: Path) -> set[str]:
     return found
 
 
-# shap's SamplingExplainer is a KernelExplainer (same constructor, same background handling)
-KNOWN_SUBCLASSES = {"sampling": {"shapwise.explainers.kernel"}}
-
-
 def test_no_explainer_imports_a_sibling_explainer():
     explainers = {
         "shapwise.explainers." + path.stem
@@ -202,7 +198,6 @@ def test_no_explainer_imports_a_sibling_explainer():
             continue
         own = "shapwise.explainers." + path.stem
         siblings = (_imported_modules(path) & explainers) - {own}
-        siblings -= KNOWN_SUBCLASSES.get(path.stem, set())
         assert not siblings, f"{path.name} imports {sorted(siblings)}"
 
 
