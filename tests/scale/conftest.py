@@ -62,23 +62,14 @@ def _connect_available() -> bool:
     return True
 
 
-def _free_port() -> int:
-    """A port free on 127.0.0.1 now: test processes running side by side (pytest-xdist) each
-    start their own Connect server, so none may take Spark's fixed default port."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def spark():
     """A local Spark session of two cores, bound to 127.0.0.1, without its UI.
 
     A Spark Connect session (a local Connect server, the way shapwise.spark must work without
     ``sparkContext``) where pyspark[connect] is installed, else a classic one; either way the
-    server's SparkContext runs in this process, so tests can read its job tracker.
+    server's SparkContext runs in this process, so tests can read its job tracker. The
+    server takes Spark's fixed port, so scripts/test.sh runs the Spark tests in one process.
     """
     pytest.importorskip("pyspark")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -96,10 +87,8 @@ def spark():
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "40")
     )
     if _connect_available():
-        builder = (
-            builder.config("spark.api.mode", "connect")
-            .config("spark.connect.grpc.binding.address", "127.0.0.1")
-            .config("spark.connect.grpc.binding.port", str(_free_port()))
+        builder = builder.config("spark.api.mode", "connect").config(
+            "spark.connect.grpc.binding.address", "127.0.0.1"
         )
     with warnings.catch_warnings():  # Connect re-applies the server's static settings, and warns
         warnings.simplefilter("ignore", UserWarning)
