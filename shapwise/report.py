@@ -78,11 +78,12 @@ def additivity(explanation: Explanation) -> Additivity:
         values = np.asarray(explanation.values, dtype=np.float64)
         feature_axes = tuple(i for i, kind in enumerate(explanation.axis_kinds) if kind == FEATURE)
         sums = values.sum(axis=feature_axes)
-    totals = sums + np.asarray(explanation.base_values, dtype=np.float64)
+    base = np.asarray(explanation.base_values, dtype=np.float64)
     outputs = np.asarray(explanation.output_values, dtype=np.float64)
-    error = float(np.max(np.abs(totals - outputs)))
-    tolerance = additivity_tolerance(dtype, float(np.max(np.abs(outputs))))
-    return Additivity(error, tolerance, dtype, algorithm)
+    error = float(np.max(np.abs(sums + base - outputs)))
+    # the explainers' scale (the driver's additivity_error): outputs and base values
+    scale = max(float(np.max(np.abs(outputs))), float(np.max(np.abs(base))))
+    return Additivity(error, additivity_tolerance(dtype, scale), dtype, algorithm)
 
 
 # ------------------------------------------------------------------------------ choosing plots
