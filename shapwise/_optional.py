@@ -33,7 +33,7 @@ def _stderr_silenced() -> Iterator[None]:
 def _import_tensorflow_quietly() -> None:
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
         return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # its C++ notices, the ERROR-level ones included
     with contextlib.suppress(ImportError), _stderr_silenced():
         importlib.import_module("tensorflow")
         importlib.import_module("keras")

@@ -13,7 +13,6 @@ Four models, each part skipped with its reason when its framework is not install
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -130,7 +129,6 @@ def keras_part() -> Explanation:
     image regions with a blurring Image masker."""
     from shapwise._optional import require
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up logs quiet
     keras = require("keras", "tf")
     from shapwise import explainers, maskers
 

@@ -48,3 +48,21 @@ def test_a_missing_framework_skips_its_part(tmp_path, capsys):
     assert code == 0
     assert "skipped  torch: install it with" in capsys.readouterr().out
     assert (tmp_path / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_demo_output_carries_no_framework_start_up_lines(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "shapwise.cli", "demo", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=600, env=environment,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    printed = result.stdout + result.stderr
+    for noise in ("oneDNN", "absl", "I0000", "E0000", "cpu_feature_guard"):
+        assert noise not in printed, printed
+    assert printed.count("ok       ") == len(demo.PARTS)
