@@ -364,7 +364,9 @@ def test_catboost_interventional_values_are_brute_force_over_the_model():
     import catboost
 
     X, y = data(400, seed=5)
-    model = catboost.CatBoostRegressor(iterations=20, depth=4, verbose=0, thread_count=1)
+    model = catboost.CatBoostRegressor(
+        iterations=20, depth=4, verbose=0, thread_count=1, allow_writing_files=False
+    )
     model.fit(X, y)
     background, rows = X[:10], X[100:102]
     values = TreeExplainer(model, background).shap_values(rows)
