@@ -220,6 +220,30 @@ def assemble(
     )
 
 
+def flatten_nested(
+    root: dict, is_split: str, left_key: str, right_key: str
+) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    """A tree dumped as nested dicts (a split node holds ``is_split`` and its children under
+    ``left_key`` / ``right_key``) as its nodes depth first, each left child right after its
+    parent, with int64 child positions (-1 at a leaf)."""
+    nodes: list[dict] = []
+    children: list[list[int]] = []
+    stack: list[tuple[dict, int, int]] = [(root, -1, 0)]
+    while stack:
+        node, parent, side = stack.pop()
+        position = len(nodes)
+        nodes.append(node)
+        children.append([-1, -1])
+        if parent >= 0:
+            children[parent][side] = position
+        if is_split in node:
+            stack.append((node[right_key], position, 1))
+            stack.append((node[left_key], position, 0))
+    left = np.array([c[0] for c in children], dtype=np.int64)
+    right = np.array([c[1] for c in children], dtype=np.int64)
+    return nodes, left, right
+
+
 def category_bitset(categories: Sequence[int] | np.ndarray) -> np.ndarray:
     """The uint64 words of a bitset with bit c set for every category c (non-negative ints)."""
     categories = np.asarray(categories, dtype=np.int64).reshape(-1)

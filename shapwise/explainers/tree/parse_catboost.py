@@ -38,6 +38,7 @@ from ._table import (
     Tree,
     TreeEnsemble,
     assemble,
+    flatten_nested,
     thresholds_for_float32_inputs,
 )
 
@@ -183,22 +184,8 @@ def _oblivious_tree(
 def _non_symmetric_tree(
     tree: dict, flat_index: dict, nan_goes_right: dict, n_outputs: int, scale: float
 ) -> Tree:
-    nodes: list[dict] = []
-    children: list[list[int]] = []
-    stack: list[tuple[dict, int, int]] = [(tree, -1, 0)]
-    while stack:
-        node, parent, side = stack.pop()
-        position = len(nodes)
-        nodes.append(node)
-        children.append([-1, -1])
-        if parent >= 0:
-            children[parent][side] = position
-        if "split" in node:
-            stack.append((node["right"], position, 1))
-            stack.append((node["left"], position, 0))
+    nodes, left, right = flatten_nested(tree, "split", "left", "right")
     n = len(nodes)
-    left = np.array([c[0] for c in children], dtype=np.int64)
-    right = np.array([c[1] for c in children], dtype=np.int64)
     feature = np.full(n, -1, dtype=np.int64)
     border = np.zeros(n)
     default_left = np.zeros(n, dtype=bool)

@@ -38,6 +38,7 @@ from ._table import (
     Tree,
     TreeEnsemble,
     assemble,
+    flatten_nested,
 )
 
 # LightGBM reads every input with |x| <= this (1e-35 in float32) as zero
@@ -111,22 +112,10 @@ def _objective(text: str) -> str:
 
 
 def _parse_tree(info: dict, n_outputs: int, output: int, scale: float) -> Tree:
-    nodes: list[dict] = []
-    children: list[list[int]] = []
-    stack: list[tuple[dict, int, int]] = [(info["tree_structure"], -1, 0)]
-    while stack:  # depth first, left child right after its parent
-        node, parent, side = stack.pop()
-        position = len(nodes)
-        nodes.append(node)
-        children.append([-1, -1])
-        if parent >= 0:
-            children[parent][side] = position
-        if "split_feature" in node:
-            stack.append((node["right_child"], position, 1))
-            stack.append((node["left_child"], position, 0))
+    nodes, left, right = flatten_nested(
+        info["tree_structure"], "split_feature", "left_child", "right_child"
+    )
     n = len(nodes)
-    left = np.array([c[0] for c in children], dtype=np.int64)
-    right = np.array([c[1] for c in children], dtype=np.int64)
     feature = np.full(n, -1, dtype=np.int64)
     threshold = np.zeros(n)
     decision = np.full(n, LEFT_IF_LESS_EQUAL, dtype=np.int8)
