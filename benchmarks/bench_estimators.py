@@ -18,6 +18,7 @@ shapiq's KernelSHAP (paired), kADDSHAP, UnbiasedKernelSHAP, PermutationSamplingS
 over games of shapwise's error over the best peer's at that budget.
 
 Run: flock /tmp/shapwise-cpu.lock python benchmarks/bench_estimators.py [--full]
+[--only=permutation|kernel]
 (SHAPWISE_ESTIMATOR_RECORDS=path.json also writes every error).
 """
 
@@ -366,4 +367,8 @@ RECORDS_PATH = os.environ.get("SHAPWISE_ESTIMATOR_RECORDS")  # every error, as J
 
 if __name__ == "__main__":
     full = "--full" in sys.argv[1:]
+    # --only=permutation (or kernel): that shapwise estimator against every peer
+    only = [a.split("=", 1)[1].lower() for a in sys.argv[1:] if a.startswith("--only=")]
+    for name in [n for n in OURS if only and n.split()[-1].lower() not in only]:
+        del OURS[name]
     print_table(main(quick=not full), "Estimators: shapwise error / best of shap and shapiq")
