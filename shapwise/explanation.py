@@ -172,6 +172,8 @@ class Explanation:
         display_data, instance_names, output_indexes, lower_bounds, upper_bounds, error_std,
         main_effects, hierarchical_values, compute_time: shap's other fields, stored as given;
             those shaped like the values, the data or the rows are indexed with them.
+        notes: what the explainer could not attribute exactly (e.g. operations without an exact
+            rule, a surrogate's weights); empty when every part was attributed exactly.
     """
 
     def __init__(
@@ -197,6 +199,7 @@ class Explanation:
         main_effects: Any = None,
         hierarchical_values: Any = None,
         compute_time: float | None = None,
+        notes: Sequence[str] = (),
     ) -> None:
         if isinstance(values, Explanation):  # shap's copy constructor: values, base values, data
             values, base_values, data = values.values, values.base_values, values.data
@@ -209,6 +212,9 @@ class Explanation:
         self.main_effects = _optional_array(main_effects)
         self.hierarchical_values = _optional_array(hierarchical_values)
         self.compute_time = compute_time
+        if isinstance(notes, str):
+            notes = (notes,)
+        self.notes = tuple(str(note) for note in notes)
         self.values = np.asarray(values)
         self.base_values = None if base_values is None else np.asarray(base_values)
         self.data = None if data is None else np.asarray(data)
@@ -284,6 +290,7 @@ class Explanation:
             "algorithm": self.algorithm,
             "axis_kinds": self.axis_kinds,
             "compute_time": self.compute_time,
+            "notes": self.notes,
             **{name: getattr(self, name) for name in _EXTRA_ARRAYS},
         }
         fields.update(changes)
@@ -340,6 +347,7 @@ class Explanation:
             model_dtype=self.model_dtype,
             algorithm=self.algorithm,
             axis_kinds=self.axis_kinds[1:],
+            notes=self.notes,
         )
 
     def _texts_item(self, key: tuple) -> Explanation:
@@ -427,6 +435,7 @@ class Explanation:
             axis_kinds=tuple(kept) if len(kept) == np.ndim(values) else None,
             output_indexes=self.output_indexes,
             compute_time=self.compute_time,
+            notes=self.notes,
             **extras,
         )
 
@@ -562,6 +571,7 @@ class Explanation:
             feature_names=names,
             clustering=None,
             display_data=None,
+            notes=tuple(dict.fromkeys((*self.notes, *other.notes))),
             **{name: None for name in _VALUE_SHAPED},
         )
 
@@ -601,6 +611,7 @@ class Explanation:
             "model_dtype": self.model_dtype,
             "algorithm": self.algorithm,
             "axis_kinds": list(self.axis_kinds),
+            "notes": list(self.notes),
         }
         meta_json = json.dumps({**meta, "json_fields": as_json})
         target = Path(path)
@@ -716,6 +727,7 @@ def join_texts(texts: Sequence[Explanation]) -> Explanation:
         model_dtype=first.model_dtype,
         algorithm=first.algorithm,
         axis_kinds=(ROW, *first.axis_kinds),
+        notes=tuple(dict.fromkeys(note for text in texts for note in text.notes)),
     )
 
 

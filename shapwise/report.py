@@ -175,10 +175,14 @@ def _shape(explanation: Explanation) -> str:
 
 def _about(explanation: Explanation, check: Additivity) -> str:
     """'exact values of shape (10, 4); the model computes in float32', escaped."""
-    return (
+    about = (
         f"{html.escape(check.algorithm)} values of shape {_shape(explanation)}; "
         f"the model computes in {html.escape(check.model_dtype)}"
     )
+    notes = getattr(explanation, "notes", ())
+    if notes:
+        about += "; not attributed exactly: " + html.escape("; ".join(notes))
+    return about
 
 
 def additivity_table(named: Mapping[str, Explanation]) -> str:

@@ -234,3 +234,27 @@ def test_hclust_and_sample_as_shap_has_them(multi):
     rows = [int(np.flatnonzero((single.values == row).all(1))[0]) for row in picked.values]
     assert len(set(rows)) == 4  # without replacement
     np.testing.assert_array_equal(picked.data, single.data[rows])
+
+
+def test_notes_of_what_was_not_attributed_exactly_travel_with_the_explanation(tmp_path):
+    """An explainer's notes reach the Explanation and stay through indexing, saving and the
+    report; an exact explainer has none."""
+    import shapwise
+    from shapwise.explainers.additive import ADDITIVE_NOTE
+    from shapwise.report import explanation_html
+
+    rng = np.random.default_rng(0)
+    background = rng.normal(size=(20, 3))
+
+    def model(X):
+        return X[:, 0] + 2 * X[:, 1] * X[:, 2]
+
+    noted = shapwise.explainers.Additive(model, background)(background[:4], check_additivity=False)
+    assert noted.notes == (ADDITIVE_NOTE,)
+    assert noted[1].notes == noted[:, 0].notes == noted.abs.mean(0).notes == (ADDITIVE_NOTE,)
+    noted.save(tmp_path / "noted")
+    assert Explanation.load(tmp_path / "noted.npz").notes == (ADDITIVE_NOTE,)
+    assert "not attributed exactly: the values are main effects" in explanation_html(noted)
+    exact = shapwise.explainers.Exact(model, background)(background[:4])
+    assert exact.notes == ()
+    assert "notes" not in repr(exact)

@@ -325,6 +325,7 @@ def build_explanation(
         model_dtype=model_dtype,
         algorithm=algorithm,
         error_std=attribution.standard_errors,
+        notes=attribution.notes,
     )
 
 
