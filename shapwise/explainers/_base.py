@@ -20,6 +20,7 @@ from shapwise.explainers._driver import (
     select_outputs,
 )
 from shapwise.explainers._game import CoalitionGame, RowGame
+from shapwise.explainers._seeds import RowSeeds, root_seed, text_keys
 from shapwise.explanation import Explanation, OpChain, join_texts, object_array
 from shapwise.links import Link, get_link
 from shapwise.maskers._base import CallableMasker, Masker
@@ -100,7 +101,9 @@ class ExplainerBase(Driver):
         link: 'identity' or 'logit': the space in which the values add up.
         feature_names / output_names: labels for the explanation.
         batch_size: the most rows passed to the model at once.
-        seed: seed of the random choices (sampling explainers).
+        seed: root seed of the random choices (sampling explainers): each row draws from a
+            generator seeded by (seed, a hash of the row), so its values do not depend on the
+            other rows of the call (None: a fresh root each call; a call's ``seed=`` overrides).
     """
 
     algorithm = "base"
@@ -140,15 +143,17 @@ class ExplainerBase(Driver):
         self,
         game: CoalitionGame,
         max_evals: int,
-        rng: np.random.Generator,
+        seeds: RowSeeds,
         done: Callable[[int], Any],
         **options: Any,
     ) -> Estimate:
         """Explain every row of ``game`` (``done(n)`` after each n rows): values (rows, M, O),
-        base values (rows, O) and outputs (rows, O); one row at a time unless overridden."""
+        base values (rows, O) and outputs (rows, O); one row at a time unless overridden.
+
+        ``seeds.row(i)`` is row i's random generator."""
         rows = []
         for index in range(game.n_rows):
-            rows.append(self.estimate_row(game.row(index), max_evals, rng, **options))
+            rows.append(self.estimate_row(game.row(index), max_evals, seeds.row(index), **options))
             done(1)
         return tuple(np.stack(part) for part in zip(*rows, strict=True))  # type: ignore[return-value]
 
@@ -217,7 +222,7 @@ class ExplainerBase(Driver):
         budget = self._budget(max_evals, self.masker.shape[1])
         feature_names = self.feature_names or call_names
         check_names(feature_names, self.masker.shape[1], "feature")
-        rng = np.random.default_rng(self.seed)
+        seeds = RowSeeds.of_rows(options.pop("seed", self.seed), X)
         if isinstance(outputs, OpChain):  # e.g. Explanation.argsort.flip[:3]: top outputs
             outputs = outputs_by_rank(outputs, self.link(self.model(X, batch_size)))
         game = CoalitionGame(
@@ -230,7 +235,7 @@ class ExplainerBase(Driver):
             batch_size=batch_size,
         )
         with progress(len(X), f"{type(self).__name__}", silent) as bar:
-            estimate = self.estimate(game, budget, rng, bar.update, **options)
+            estimate = self.estimate(game, budget, seeds, bar.update, **options)
         attribution = estimate_attribution(estimate, X.shape[1:])
         return self._finish(attribution, outputs, X, feature_names, self.masker, check_additivity)
 
@@ -260,7 +265,12 @@ class ExplainerBase(Driver):
                 maskers.append(self.masker.for_text(text))
             except ValueError as error:
                 raise ValueError(f"text {i}: {error}") from None
-        rng = np.random.default_rng(self.seed)
+        root = root_seed(options.pop("seed", self.seed))
+        # a text's key: the text, and its target when it has one
+        keyed = texts
+        if targets is not None:
+            keyed = [f"{text}\x00{target}" for text, target in zip(texts, targets, strict=True)]
+        keys = text_keys(keyed)
         if isinstance(outputs, OpChain):
             model_outputs = self.model(object_array(texts), batch_size)
             outputs = outputs_by_rank(outputs, self.link(model_outputs))
@@ -282,7 +292,8 @@ class ExplainerBase(Driver):
                     batch_size=batch_size,
                 )
                 budget = self._budget(max_evals, masker.shape[1])
-                estimate = self.estimate(game, budget, rng, _no_progress, **options)
+                seeds = RowSeeds(root, keys[i : i + 1])
+                estimate = self.estimate(game, budget, seeds, _no_progress, **options)
                 attribution = estimate_attribution(estimate, estimate[0].shape[1:-1])
                 one = self._finish(
                     attribution, own_outputs, masker.x[None], None, masker, check_additivity

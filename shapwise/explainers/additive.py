@@ -17,6 +17,7 @@ import numpy as np
 from shapwise.explainers._base import Estimate, ExplainerBase
 from shapwise.explainers._driver import Attribution
 from shapwise.explainers._game import CoalitionGame
+from shapwise.explainers._seeds import RowSeeds
 from shapwise.explanation import Explanation
 from shapwise.links import Link
 from shapwise.maskers._base import Masker
@@ -69,7 +70,7 @@ class AdditiveExplainer(ExplainerBase):
         self,
         game: CoalitionGame,
         max_evals: int,
-        rng: np.random.Generator,
+        seeds: RowSeeds,
         done: Callable[[int], Any],
         **options: Any,
     ) -> Estimate:

@@ -22,6 +22,7 @@ import numpy as np
 
 from shapwise.explainers._base import Estimate, ExplainerBase
 from shapwise.explainers._game import CoalitionGame
+from shapwise.explainers._seeds import RowSeeds
 from shapwise.links import Link
 
 # Owen values of one feature need the product over levels of 2^(groups beside it); beyond this
@@ -201,7 +202,7 @@ class CoalitionExplainer(ExplainerBase):
         self,
         game: CoalitionGame,
         max_evals: int,
-        rng: np.random.Generator,
+        seeds: RowSeeds,
         done: Callable[[int], Any],
         **options: Any,
     ) -> Estimate:

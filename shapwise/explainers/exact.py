@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from shapwise.explainers._base import Estimate, ExplainerBase
 from shapwise.explainers._coalitions import check_exact_size, exact_estimate
 from shapwise.explainers._driver import Attribution, check_batch_size, select_outputs
 from shapwise.explainers._game import CoalitionGame
 from shapwise.explainers._interactions import exact_interactions
+from shapwise.explainers._seeds import RowSeeds
 from shapwise.explanation import Explanation
 
 
@@ -52,7 +51,7 @@ class ExactExplainer(ExplainerBase):
         self,
         game: CoalitionGame,
         max_evals: int,
-        rng: np.random.Generator,
+        seeds: RowSeeds,
         done: Callable[[int], Any],
         **options: Any,
     ) -> Estimate:

@@ -28,6 +28,7 @@ import numpy as np
 from shapwise.explainers._base import Estimate, ExplainerBase
 from shapwise.explainers._coalitions import coalition_keys, coalitions_of_size, exact_estimate
 from shapwise.explainers._game import CoalitionGame, concatenate_rows
+from shapwise.explainers._seeds import RowSeeds
 
 
 def _balanced_orders(n_features: int, n_blocks: int, rng: np.random.Generator) -> np.ndarray:
@@ -235,7 +236,7 @@ class PermutationExplainer(ExplainerBase):
         self,
         game: CoalitionGame,
         max_evals: int,
-        rng: np.random.Generator,
+        seeds: RowSeeds,
         done: Callable[[int], Any],
         **options: Any,
     ) -> Estimate:
@@ -249,7 +250,8 @@ class PermutationExplainer(ExplainerBase):
             # A random relabelling of the features gives each row its own permutations: a
             # bijection on coalitions, so distinctness, antithetic pairs and position balance
             # are kept. Feature i of a row plays the part of feature relabel[i] of the plan.
-            relabel = np.argsort(rng.random((len(rows), n)), axis=1)  # (rows, M)
+            draws = np.stack([seeds.row(i).random(n) for i in rows])  # each row its own
+            relabel = np.argsort(draws, axis=1)  # (rows, M)
             masks = plan.distinct.T[relabel].transpose(0, 2, 1)  # (rows, K, M)
             tables = game.tables(rows, masks, plan.empty)  # (K, rows, O)
             in_plan = plan.contributions @ tables.reshape(len(plan.distinct), -1)

@@ -3,8 +3,8 @@ with standard errors that say how far off they are.
 
 The games are sums of unanimity games (SOUM): v(S) = sum over T of a_T [T subset of S], whose
 Shapley values are phi_i = sum over T holding i of a_T / |T| (closed form). A SOUM is a model of
-binary inputs, f(z) = sum_T a_T prod_{i in T} z_i, explained at the row of ones against one
-background row of zeros, so v(S) = f(1_S).
+binary inputs, f(z) = sum_T a_T prod_{i in T} [z_i != 0], explained at a row of non-zero values
+against one background row of zeros, so v(S) = f(1_S) whatever those values are.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def soum(n_features: int, n_terms: int, seed: int):
     weights = rng.normal(size=n_terms)
 
     def model(Z: np.ndarray) -> np.ndarray:
-        Z = np.asarray(Z, dtype=np.float64)
+        Z = (np.asarray(Z) != 0).astype(np.float64)
         return sum(w * Z[:, t].prod(axis=1) for w, t in zip(weights, members, strict=True))
 
     truth = np.zeros(n_features)
@@ -36,8 +36,10 @@ def soum(n_features: int, n_terms: int, seed: int):
 def _permutation(model, n_features, n_rows, max_evals, seed):
     background = np.zeros((1, n_features))
     explainer = explainers.Permutation(model, background, seed=seed)
-    # every row draws its own orders, so identical rows are independent estimates
-    return explainer(np.ones((n_rows, n_features)), max_evals=max_evals, silent=True)
+    # a row's orders are drawn from its content: distinct rows of one game (each row's own
+    # non-zero value in every feature) are independent estimates of the same values
+    rows = np.ones((n_rows, n_features)) + np.arange(n_rows)[:, None]
+    return explainer(rows, max_evals=max_evals, silent=True)
 
 
 def test_soum_closed_form_is_the_brute_force_value():

@@ -10,6 +10,7 @@ import shapwise
 from shapwise.explainers import Kernel
 from shapwise.explainers._coalitions import all_coalitions, shapley_from_table
 from shapwise.explainers._kernel_surrogate import pairwise_kernel_values, surrogate_kernel_values
+from shapwise.explainers._seeds import row_generator, row_keys
 from shapwise.explainers.kernel import plan_coalitions, size_weight
 from tests.explainers.models import additive_model, interaction_model
 from tests.reference import masked_game, shapley_values
@@ -301,9 +302,10 @@ def test_without_regression_adjustment_it_is_plain_kernelshap():
     model = interaction_model(n)
     plain = Kernel(model, background, regression_adjustment=False)(x[None], max_evals=budget)
     adjusted = Kernel(model, background)(x[None], max_evals=budget)
-    # plain KernelSHAP by hand: the same sampled coalitions (the explainer's seed 0), their values
-    # from the definition, the constrained kernel-weighted linear fit
-    masks, weights = plan_coalitions(n, budget - 2, np.random.default_rng(0))
+    # plain KernelSHAP by hand: the same sampled coalitions (the row's generator under the
+    # explainer's seed 0), their values from the definition, the constrained kernel-weighted fit
+    row_rng = row_generator(0, row_keys(x[None])[0])
+    masks, weights = plan_coalitions(n, budget - 2, row_rng)
     game = masked_game(model, x, background)
     empty, full = game(frozenset()), game(frozenset(range(n)))
     targets = np.array([game(frozenset(np.flatnonzero(m))) - empty for m in masks]).reshape(-1, 1)

@@ -18,6 +18,7 @@ from shapwise.explainers._driver import (
     read_rows,
 )
 from shapwise.explainers._game import CoalitionGame
+from shapwise.explainers._seeds import RowSeeds
 from shapwise.explanation import Explanation
 from shapwise.links import Link
 from shapwise.maskers._base import Masker
@@ -56,7 +57,7 @@ class Random(ExplainerBase):
         self,
         game: CoalitionGame,
         max_evals: int,
-        rng: np.random.Generator,
+        seeds: RowSeeds,
         done: Callable[[int], Any],
         **options: Any,
     ) -> Estimate:
@@ -67,10 +68,12 @@ class Random(ExplainerBase):
         shape = (game.n_rows, n, tables.shape[-1])
         if self.constant:
             if self.constant_attributions is None or self.constant_attributions.shape != shape[1:]:
-                self.constant_attributions = rng.standard_normal(shape[1:]) * RANDOM_SCALE
+                draw = seeds.shared().standard_normal(shape[1:])
+                self.constant_attributions = draw * RANDOM_SCALE
             values = np.broadcast_to(self.constant_attributions, shape).copy()
         else:
-            values = rng.standard_normal(shape) * RANDOM_SCALE
+            draws = [seeds.row(i).standard_normal(shape[1:]) for i in range(game.n_rows)]
+            values = np.stack(draws) * RANDOM_SCALE
         done(game.n_rows)
         return values, tables[0], tables[1]
 
