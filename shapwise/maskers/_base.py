@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from shapwise.maskers._delta import delta_to_full, is_delta_mask, varying_rows
+
 
 def standard_mask(mask: Any, n_features: int) -> np.ndarray:
     """A boolean mask over ``n_features`` features; a single True / False applies to all of them."""
@@ -42,6 +44,8 @@ class Masker:
             background row b, exactly b's value (tabular maskers); such a masker provides
             ``differs`` and ``masked_pairs``, so a coalition that only hides features equal to
             b's is known to give b's masked row of a smaller coalition, evaluated once.
+        supports_delta_masking: a call takes several coalitions at once (boolean masks
+            (K, features) or shap's delta-encoded integer masks), as shap's tabular maskers do.
     """
 
     shape: tuple[int, int]
@@ -54,6 +58,7 @@ class Masker:
     supports_out: bool = False
     per_text: bool = False
     fills_from_background: bool = False
+    supports_delta_masking: bool = True
 
     def save(self, out_file: Any) -> None:
         """Write this masker to ``out_file`` (a path or binary file) without pickles."""
@@ -110,11 +115,18 @@ class Masker:
         """Shape and dtype of one coalition's masked inputs of ``x`` (for ``supports_out``)."""
         raise NotImplementedError
 
-    def __call__(self, mask: Any, *args: Any) -> tuple[np.ndarray, ...]:
-        """shap's masker protocol: the masked inputs of one row for one mask, as a tuple with one
-        entry per model input (here one array, shape (rows, *x.shape)).
+    def __call__(self, mask: Any, *args: Any) -> Any:
+        """shap's masker protocol: the masked inputs of one row, as a tuple with one entry per
+        model input (here one array).
 
-        A mask of ``True`` / ``False`` keeps / hides every feature.
+        The forms of ``mask``:
+
+        - one boolean mask over the features (``True`` / ``False`` keep / hide all of them):
+          ``(rows,)``, the masked inputs shaped (rows, *x.shape);
+        - several coalitions, as boolean masks (K, features) or as shap's delta-encoded 1-D
+          integer mask (see ``maskers._delta``): ``((inputs,), varying)``, the masked inputs of
+          every coalition one after the other, (K * rows, *x.shape), and which rows of each
+          coalition differ from the coalition before's, (K, rows) bool (all of the first's).
         """
         if len(args) != 1:
             raise TypeError(
@@ -122,8 +134,32 @@ class Masker:
                 "inputs join one masker per input with maskers.Composite"
             )
         x = np.asarray(args[0])
-        mask = standard_mask(mask, x.size).reshape(1, -1)
-        return (self.masked_batch(mask, x)[0],)
+        mask = np.asarray(mask)
+        if mask.ndim == 0 and mask.dtype == bool:
+            mask = np.full(x.size, bool(mask))
+        if is_delta_mask(mask):
+            return self._masked_coalitions(delta_to_full(mask, x.size), x)
+        if mask.dtype != bool:
+            raise TypeError(
+                f"a mask must be boolean (or shap's 1-D integer delta mask); got {mask.dtype}. "
+                "Pass mask.astype(bool)"
+            )
+        if mask.ndim == 2:
+            return self._masked_coalitions(mask, x)
+        return (self.masked_batch(mask.reshape(1, -1), x)[0],)
+
+    def _masked_coalitions(self, masks: np.ndarray, x: np.ndarray) -> tuple[tuple[Any], Any]:
+        """``((inputs (K * rows, ...),), varying (K, rows))`` for coalitions (K, features)."""
+        if masks.shape[1:] != (x.size,):
+            raise ValueError(
+                f"masks of shape {masks.shape} do not fit a row of {x.size} features; pass "
+                f"masks shaped (coalitions, {x.size})"
+            )
+        batch = self.masked_batch(masks, x)
+        coalitions, rows = batch.shape[:2]
+        variants = ~self.invariants(x) if callable(getattr(self, "invariants", None)) else None
+        inputs = batch.reshape(coalitions * rows, *batch.shape[2:])
+        return (inputs,), varying_rows(masks, variants, rows)
 
     def check_row(self, x: np.ndarray) -> None:
         """Raise a ValueError if ``x`` (one row) does not fit this masker."""

@@ -86,6 +86,8 @@ class Composite(Masker):
     the others' row count.
     """
 
+    supports_delta_masking = False  # one mask per call, split between the inputs
+
     def __init__(self, *maskers: Any) -> None:
         self.maskers = maskers
         self.arg_counts = [input_count(m) for m in maskers]
@@ -179,6 +181,8 @@ def _not_for_explainers(name: str) -> InvalidMaskerError:
 
 class _Wrapper(Masker):
     """A masker around another one, sharing its shape, hierarchy and names."""
+
+    supports_delta_masking = False  # one mask per call, as shap's
 
     def __init__(self, masker: Any) -> None:
         self.masker = masker

@@ -16,6 +16,8 @@ class Fixed(Masker):
     the true labels when explaining a loss.
     """
 
+    supports_delta_masking = False  # any mask gives the input once
+
     def __init__(self) -> None:
         self.shape = (None, 0)  # type: ignore[assignment]  # any number of rows, no features
         self.clustering = np.zeros((0, 4))

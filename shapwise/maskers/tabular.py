@@ -112,6 +112,8 @@ class Independent(Masker):
                 f"the row has shape {x.shape} but the masker's background rows have shape "
                 f"{self.data.shape[1:]}; pass one row with the background's features"
             )
+        if x.dtype == object or self.data.dtype == object:  # a table of mixed types
+            return np.asarray(x[None, :] == self.data, dtype=bool)
         return np.isclose(x, self.data)
 
     def check_row(self, x: np.ndarray) -> None:

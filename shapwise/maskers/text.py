@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from shapwise.maskers._base import Masker, standard_mask
+from shapwise.maskers._base import Masker
 
 # Strength of the boundary after a token, by how the token ends: the hierarchy over a text's tokens
 # splits at the strongest boundaries first (sentences, then clauses, then words).
@@ -242,12 +242,12 @@ class Text(Masker):
         joiner = "" if "".join(tokens) == text else " "
         return TextTokens(tokens, joiner, self.mask_token, self.collapse_mask_token)
 
-    def __call__(self, mask: Any, text: Any) -> tuple[np.ndarray, ...]:
+    def __call__(self, mask: Any, text: Any) -> Any:
         """The masked text for one mask over the tokens of ``text``, as a tuple of one array of
-        one string (shap's masker protocol; True / False keeps / hides every token)."""
+        one string (shap's masker protocol; True / False keeps / hides every token); several
+        coalitions give ``((strings,), varying)`` as :meth:`Masker.__call__` describes."""
         tokens = self.for_text(text)
-        mask = standard_mask(mask, len(tokens.tokens)).reshape(1, -1)
-        return (tokens.masked_batch(mask, tokens.x)[0],)
+        return tokens(mask, tokens.x)
 
 
 class TextTokens(Masker):

@@ -6,14 +6,18 @@ from typing import Any
 
 import numpy as np
 
+from shapwise.maskers._base import Masker
+from shapwise.maskers._delta import NOOP, delta_to_full, is_delta_mask
+
 
 def _identity(values: np.ndarray) -> np.ndarray:
     return values
 
 
 class MaskedModel:
-    """The value of each coalition of one input: ``masked_model(masks)`` gives, for every mask
-    (K, features), the link of the model's mean output over the masker's rows.
+    """The value of each coalition of one input: ``masked_model(masks)`` gives, for every mask,
+    the link of the model's mean output over the masker's rows (a weighted mean where the masker
+    has ``weights``).
 
     Args:
         model: a function of the masked inputs (as many arguments as the masker returns).
@@ -23,7 +27,7 @@ class MaskedModel:
         *args: the input(s) to explain.
     """
 
-    delta_mask_noop_value = 2147483647
+    delta_mask_noop_value = NOOP
 
     def __init__(self, model: Any, masker: Any, link: Any, linearize_link: bool, *args: Any):
         self.model = model
@@ -39,6 +43,10 @@ class MaskedModel:
         self._rows, self._n_features = shape[0], int(shape[1])
         weights = getattr(masker, "weights", None)
         self._weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+        # shapwise's maskers take every coalition of a batch in one call
+        self._batched = (
+            isinstance(masker, Masker) and masker.supports_delta_masking and len(args) == 1
+        )
 
     def __len__(self) -> int:
         """How many features the masks toggle."""
@@ -50,39 +58,108 @@ class MaskedModel:
             return self.masker.mask_shapes(*self.args)
         return [np.shape(a) for a in self.args]
 
-    def _value(self, mask: np.ndarray) -> np.ndarray:
-        masked = self.masker(mask, *self.args)
-        masked = masked if isinstance(masked, tuple) else (masked,)
-        outputs = np.asarray(self.model(*masked), dtype=np.float64)
-        rows = len(masked[0])
-        if len(outputs) != rows:
-            raise ValueError(
-                f"The model produced {len(outputs)} output rows when given {rows} input rows; "
-                "it must give one output per input row"
-            )
-        if self._weights is not None and len(self._weights) == rows:
-            mean = np.tensordot(self._weights, outputs, axes=1)
-        else:
-            mean = outputs.mean(axis=0)
-        return np.asarray(self.link(mean), dtype=np.float64)
+    def varying_inputs(self) -> np.ndarray:
+        """The features whose hiding can change the model's input: where the row differs from
+        some background row (every feature for a masker without ``invariants``)."""
+        if not callable(getattr(self.masker, "invariants", None)):
+            return np.arange(self._n_features)
+        return np.flatnonzero((~self.masker.invariants(*self.args)).any(axis=0))
 
     def __call__(self, masks: Any, zero_index: Any = None, batch_size: Any = None) -> np.ndarray:
-        """Coalition values (K, *outputs) for boolean masks (K, features)."""
+        """Coalition values (K, *outputs) for boolean masks (K, features), one boolean mask
+        (features,), or shap's delta-encoded 1-D integer mask (one value per step).
+
+        ``zero_index`` is kept for shap's signature (it marks the empty coalition for link
+        linearisation, which shapwise does not do); ``batch_size`` masks go to the model at once
+        (all of them when None).
+        """
         masks = np.asarray(masks)
-        if masks.dtype != bool:
+        if is_delta_mask(masks):
+            masks = delta_to_full(masks, self._n_features)
+        elif masks.dtype != bool:
             raise ValueError(
-                "MaskedModel takes boolean masks (K, features); shap's delta-encoded integer "
-                "masks are not supported"
+                "MaskedModel takes boolean masks (K, features) or shap's delta-encoded 1-D "
+                f"integer masks; got {masks.dtype} of shape {masks.shape}"
+            )
+        if masks.shape[-1:] != (self._n_features,):
+            raise ValueError(
+                f"masks of shape {masks.shape} do not cover the {self._n_features} features; "
+                f"pass masks shaped (K, {self._n_features})"
             )
         masks = masks.reshape(-1, self._n_features)
-        return np.stack([self._value(mask) for mask in masks])
+        step = len(masks) if batch_size is None else max(1, int(batch_size))
+        parts = [self._values(masks[start : start + step]) for start in range(0, len(masks), step)]
+        if not parts:
+            return np.zeros((0,))
+        return np.concatenate(parts)
+
+    def _values(self, masks: np.ndarray) -> np.ndarray:
+        """Coalition values (K, *outputs) of one batch of boolean masks."""
+        if self._batched:
+            outputs, rows = self._batched_outputs(masks)
+        else:
+            outputs, rows = self._outputs_one_by_one(masks)
+        if self._weights is not None and len(self._weights) == rows:
+            means = np.tensordot(outputs, self._weights, axes=([1], [0]))
+        else:
+            means = outputs.mean(axis=1)
+        return np.asarray(self.link(means), dtype=np.float64)
+
+    def _batched_outputs(self, masks: np.ndarray) -> tuple[np.ndarray, int]:
+        """Outputs (K, rows, *outputs) from one masker call; a masked row equal to the previous
+        coalition's row is not evaluated again (its output is carried over)."""
+        (inputs,), _ = self.masker(masks, *self.args)
+        inputs = np.asarray(inputs)
+        rows = len(inputs) // len(masks)
+        by_coalition = inputs.reshape(len(masks), rows, *inputs.shape[1:])
+        changed = np.ones((len(masks), rows), dtype=bool)
+        if inputs.dtype.kind in "biuf" and len(masks) > 1:
+            differs = by_coalition[1:] != by_coalition[:-1]
+            changed[1:] = differs.reshape(len(masks) - 1, rows, -1).any(axis=2)
+        evaluated = self._model_rows(by_coalition[changed])
+        outputs = np.empty((len(masks), rows, *evaluated.shape[1:]))
+        outputs[changed] = evaluated
+        # each unevaluated row takes the output of the last coalition that changed it
+        last = np.where(changed, np.arange(len(masks))[:, None], 0)
+        last = np.maximum.accumulate(last, axis=0)
+        return outputs[last, np.arange(rows)[None, :]], rows
+
+    def _outputs_one_by_one(self, masks: np.ndarray) -> tuple[np.ndarray, int]:
+        """Outputs (K, rows, *outputs): one masker call per mask, one model call in all."""
+        entries: list[list[Any]] = []
+        counts = []
+        for mask in masks:
+            masked = self.masker(mask, *self.args)
+            masked = masked if isinstance(masked, tuple) else (masked,)
+            if not entries:
+                entries = [[] for _ in masked]
+            for store, value in zip(entries, masked, strict=True):
+                store.append(value)
+            counts.append(len(masked[0]))
+        if len(set(counts)) > 1:
+            raise ValueError(
+                f"the masker gave {sorted(set(counts))} rows for different masks; a masker must "
+                "give the same number of rows for every mask"
+            )
+        joined = [np.concatenate([np.asarray(v) for v in store]) for store in entries]
+        outputs = self._model_rows(*joined)
+        return outputs.reshape(len(masks), counts[0], *outputs.shape[1:]), counts[0]
+
+    def _model_rows(self, *inputs: Any) -> np.ndarray:
+        outputs = np.asarray(self.model(*inputs), dtype=np.float64)
+        if len(outputs) != len(inputs[0]):
+            raise ValueError(
+                f"The model produced {len(outputs)} output rows when given {len(inputs[0])} "
+                "input rows; it must give one output per input row"
+            )
+        return outputs
 
     def main_effects(self, inds: Any = None, batch_size: Any = None) -> np.ndarray:
         """Each feature alone against none: v({i}) - v({}) for the features ``inds`` (all)."""
         inds = np.arange(self._n_features) if inds is None else np.asarray(inds)
         masks = np.zeros((len(inds) + 1, self._n_features), dtype=bool)
         masks[np.arange(1, len(inds) + 1), inds] = True
-        values = self(masks)
+        values = self(masks, batch_size=batch_size)
         effects = np.zeros((self._n_features, *values.shape[1:]))
         effects[inds] = values[1:] - values[0]
         return effects

@@ -142,7 +142,7 @@ def test_masked_model_gives_each_coalition_its_value():
     np.testing.assert_allclose(model(masks), expected, rtol=1e-12)
     np.testing.assert_allclose(model.main_effects(), weights * (x - mean), rtol=1e-12)
     with pytest.raises(ValueError, match="boolean masks"):
-        model(np.array([0, 1]))
+        model(np.array([0.0, 1.0]))
 
 
 def test_small_helpers_match_shap():

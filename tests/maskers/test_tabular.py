@@ -20,7 +20,7 @@ def test_independent_masks_with_background_values():
     np.testing.assert_array_equal(masked[0][:, [0, 2]], np.tile([-1.0, -3.0], (4, 1)))
     np.testing.assert_array_equal(masked[0][:, 1], background[:, 1])
     np.testing.assert_array_equal(masked[1], background)
-    np.testing.assert_array_equal(masker(np.array([1, 1, 1]), x)[0], np.tile(x, (4, 1)))
+    np.testing.assert_array_equal(masker(np.array([True, True, True]), x)[0], np.tile(x, (4, 1)))
 
 
 def test_background_is_subsampled_to_max_samples():
