@@ -60,6 +60,10 @@ _LAZY = {
     "datasets": ("shapwise.datasets", None),
     "approximate_interactions": ("shapwise.utils.interactions", "approximate_interactions"),
     "kmeans": ("shapwise.background", "kmeans"),
+    "actions": ("shapwise.actions", None),
+    "ActionOptimizer": ("shapwise.actions.optimizer", "ActionOptimizer"),
+    "unsupported": ("shapwise.utils._unsupported", "unsupported"),
+    "UnsupportedModule": ("shapwise.utils._unsupported", "UnsupportedModule"),
     "sample": ("shapwise.background", "sample"),
 }
 
