@@ -22,12 +22,13 @@ import dataclasses
 import importlib
 import io
 import json
-import pickle
 import zipfile
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from shapwise._saving_models import SavingError, load_model, save_model
 
 FORMAT = "shapwise-saved"
 VERSION = 1
@@ -48,24 +49,19 @@ _ALLOWED = {
     "SamplingExplainer": "shapwise.explainers.sampling",
     "AdditiveExplainer": "shapwise.explainers.additive",
     "CoalitionExplainer": "shapwise.explainers.coalition",
+    "TreeEnsemble": "shapwise.explainers.tree._table",
 }
 
-# XGBoost's scikit-learn estimators, rebuilt empty and filled from XGBoost's JSON model format.
-_XGBOOST_CLASSES = (
-    "XGBRegressor",
-    "XGBClassifier",
-    "XGBRanker",
-    "XGBRFRegressor",
-    "XGBRFClassifier",
-)
-
+# Explainers saved by a module of their own: (module, saving function, loading function).
+_OWN_FORMAT = {
+    "TreeExplainer": ("shapwise._saving_trees", "save_tree", "load_tree"),
+    "GradientExplainer": ("shapwise._saving_networks", "save_gradient", "load_gradient"),
+    "TorchDeepExplainer": ("shapwise._saving_networks", "save_torch_deep", "load_torch_deep"),
+    "TFDeepExplainer": ("shapwise._saving_networks", "save_tf_deep", "load_tf_deep"),
+}
 
 # Caches rebuilt on first use: saved as None.
 _CACHES = frozenset({"_hierarchy", "_blurred", "_blurred_key"})
-
-
-class SavingError(ValueError):
-    """The explainer, masker or model cannot be saved or loaded safely as asked."""
 
 
 # ------------------------------------------------------------------------------------ state
@@ -211,172 +207,6 @@ def _rewrap(model: Any, wrappers: list[list[Any]]) -> Any:
     return model
 
 
-def _save_model(
-    model: Any, saver: Any, archive: zipfile.ZipFile, example: np.ndarray | None
-) -> dict[str, Any]:
-    """Store ``model`` as ``saver`` says (``example``: background rows, to trace a torch module
-    with); returns how it was stored."""
-    if saver is None or saver is False:
-        return {"how": "none"}
-    if callable(saver):
-        stream = io.BytesIO()
-        saver(model, stream)
-        archive.writestr("model.user", stream.getvalue())
-        return {"how": "user"}
-    if saver == "pickle":
-        archive.writestr("model.pickle", pickle.dumps(model))
-        return {"how": "pickle"}
-    if saver not in (".save", "auto"):
-        raise SavingError(
-            f"model_saver must be '.save' (a safe format), 'pickle', False or a function "
-            f"saver(model, file); got {saver!r}"
-        )
-    from shapwise.models import framework_of
-
-    framework = framework_of(model)
-    if framework == "torch" and hasattr(model, "parameters"):
-        archive.writestr("model.pt2", _exported_torch(model, example))
-        return {"how": "torch_export"}
-    if framework == "tensorflow" and hasattr(model, "layers"):
-        archive.writestr("model.keras", _keras_archive(model))
-        return {"how": "keras"}
-    owner = getattr(model, "__self__", None)
-    method = getattr(model, "__name__", None)
-    if owner is None or not hasattr(owner, "fit"):
-        raise SavingError(
-            f"the model ({type(model).__name__}) has no safe file format shapwise knows: pass "
-            "model_saver and model_loader functions of your own, or model_saver=False and give "
-            "the model again to load (model_loader=lambda _: model)"
-        )
-    module = type(owner).__module__
-    if module.startswith("xgboost") and type(owner).__name__ in _XGBOOST_CLASSES:
-        raw = owner.get_booster().save_raw("json")
-        archive.writestr("model.xgboost.json", bytes(raw))
-        return {"how": "xgboost", "class": type(owner).__name__, "method": method}
-    import skops.io
-
-    data = skops.io.dumps(owner)
-    untrusted = _foreign_types(skops.io.get_untrusted_types(data=data))
-    if untrusted:
-        raise SavingError(
-            f"skops cannot store {type(owner).__name__} safely: it holds types skops does not "
-            f"trust ({', '.join(untrusted)}); pass model_saver and model_loader functions of "
-            "your own"
-        )
-    archive.writestr("model.skops", data)
-    return {"how": "skops", "method": method}
-
-
-def _exported_torch(module: Any, example: np.ndarray | None) -> bytes:
-    """``module`` as a torch.export archive, traced on background rows with any batch size."""
-    import torch
-
-    if example is None or np.ndim(example) < 2:
-        raise SavingError(
-            "a torch module is saved by torch.export, which needs background rows to trace it "
-            "with; pass model_saver and model_loader functions of your own"
-        )
-    parameter = next(module.parameters(), None)
-    dtype = parameter.dtype if parameter is not None else torch.float32
-    rows = torch.as_tensor(np.repeat(example[:1], 2, axis=0)).to(dtype)
-    batch = torch.export.Dim("batch", min=1)
-    was_training = module.training
-    module.eval()
-    try:
-        exported = torch.export.export(module, (rows,), dynamic_shapes=({0: batch},))
-    finally:
-        module.train(was_training)
-    stream = io.BytesIO()
-    torch.export.save(exported, stream)
-    return stream.getvalue()
-
-
-def _keras_archive(model: Any) -> bytes:
-    """``model`` as the bytes of a ``.keras`` archive."""
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.keras"
-        model.save(path)
-        return path.read_bytes()
-
-
-def _through_file(data: bytes, suffix: str) -> Any:
-    """A model read by ``model_io.load_model`` (safe formats only) from ``data``."""
-    import tempfile
-    from pathlib import Path
-
-    from shapwise.model_io import load_model
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"model{suffix}"
-        path.write_bytes(data)
-        return load_model(path)
-
-
-def _foreign_types(types: list[str]) -> list[str]:
-    """The types skops does not trust that are not scikit-learn's own (whose classes skops
-    rebuilds without running code from the file)."""
-    return [name for name in types if name.split(".")[0] != "sklearn"]
-
-
-def _load_model(
-    stored: dict[str, Any],
-    archive: zipfile.ZipFile,
-    loader: Callable[[Any], Any] | None,
-    allow_pickle: bool,
-    in_file: Any,
-) -> Any:
-    how = stored["how"]
-    if loader is not None:
-        data = archive.read("model.user") if how == "user" else None
-        return loader(io.BytesIO(data) if data is not None else in_file)
-    if how in ("none", "user"):
-        reason = (
-            "it was saved without its model"
-            if how == "none"
-            else "its model was written by your own model_saver"
-        )
-        raise SavingError(
-            f"this file cannot give its model back: {reason}; pass model_loader (e.g. "
-            "model_loader=lambda _: model)"
-        )
-    if how == "pickle":
-        if not allow_pickle:
-            raise SavingError(
-                "the model in this file is a pickle, and loading a pickle can execute arbitrary "
-                "code from the file; pass allow_pickle=True only for a file you trust"
-            )
-        return pickle.loads(archive.read("model.pickle"))  # the caller allowed it
-    if how == "torch_export":
-        return _through_file(archive.read("model.pt2"), ".pt2")
-    if how == "keras":
-        return _through_file(archive.read("model.keras"), ".keras")
-    if how == "xgboost":
-        import xgboost
-
-        if stored["class"] not in _XGBOOST_CLASSES:
-            raise SavingError(f"unknown XGBoost estimator {stored['class']!r}")
-        estimator = getattr(xgboost, stored["class"])()
-        estimator.load_model(bytearray(archive.read("model.xgboost.json")))
-        return getattr(estimator, stored["method"])
-    if how == "skops":
-        import skops.io
-
-        data = archive.read("model.skops")
-        untrusted = skops.io.get_untrusted_types(data=data)
-        foreign = _foreign_types(untrusted)
-        if foreign:
-            raise SavingError(
-                f"the model in this file holds types that are not scikit-learn's ({foreign}); "
-                "load it with a model_loader of your own if you trust the file"
-            )
-        estimator = skops.io.loads(data, trusted=untrusted)
-        return getattr(estimator, stored["method"])
-    raise SavingError(f"unknown model format in this file: {how!r}")
-
-
 # ------------------------------------------------------------------------------------ files
 def _write(out_file: Any, writer: Callable[[zipfile.ZipFile], None]) -> None:
     with zipfile.ZipFile(out_file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -395,6 +225,23 @@ def _arrays_in(archive: zipfile.ZipFile, count: int, prefix: str) -> list[np.nda
         np.load(io.BytesIO(archive.read(f"{prefix}arrays/{i}.npy")), allow_pickle=False)
         for i in range(count)
     ]
+
+
+def encode_state(value: Any, where: str, archive: zipfile.ZipFile, prefix: str) -> dict[str, Any]:
+    """``value`` as JSON, its arrays written to ``archive`` under ``prefix``; the entry that
+    :func:`decode_state` reads back."""
+    encoder = _Encoder()
+    state = encoder.encode(value, where)
+    _arrays_out(archive, encoder.arrays, prefix)
+    return {"state": state, "arrays": len(encoder.arrays)}
+
+
+def decode_state(
+    entry: dict[str, Any], archive: zipfile.ZipFile, prefix: str, model: Any = None
+) -> Any:
+    """The value :func:`encode_state` wrote (``model`` stands where a Model adapter was)."""
+    arrays = _arrays_in(archive, int(entry["arrays"]), prefix)
+    return _Decoder(arrays, model).decode(entry["state"])
 
 
 def _header(archive: zipfile.ZipFile, kind: str) -> dict[str, Any]:
@@ -451,10 +298,22 @@ def save_explainer(
     from shapwise.maskers._base import Masker
 
     kind = type(explainer).__name__
-    if kind not in _ALLOWED:
+    if kind in _OWN_FORMAT:
+        module, saving, _ = _OWN_FORMAT[kind]
+        save = getattr(importlib.import_module(module), saving)
+
+        def own_writer(archive: zipfile.ZipFile) -> None:
+            entries = save(explainer, archive, model_saver)
+            header = {"format": FORMAT, "version": VERSION, "kind": "explainer", "class": kind}
+            archive.writestr("state.json", json.dumps({**header, **entries}))
+
+        _write(out_file, own_writer)
+        return
+    if kind not in _ALLOWED or not kind.endswith("Explainer"):
         raise SavingError(
-            f"{kind} cannot be saved yet; Exact, Permutation, Partition, Kernel, Sampling, "
-            "Additive and Coalition explainers can"
+            f"{kind} cannot be saved yet: save its model yourself and build the explainer "
+            "again after loading it; the Exact, Permutation, Partition, Kernel, Sampling, "
+            "Additive, Coalition, Tree, Gradient and Deep explainers can be saved"
         )
     if not isinstance(explainer.masker, Masker) or explainer.masker.per_text:
         raise SavingError("only explainers of tabular and image maskers are saved")
@@ -478,7 +337,7 @@ def save_explainer(
             "state": state,
             "arrays": len(encoder.arrays),
             "masker": masker,
-            "model": _save_model(model, model_saver, archive, explainer.masker.data),
+            "model": save_model(model, model_saver, archive, explainer.masker.data),
             "wrappers": wrappers,
             "batch_size": explainer.model.batch_size,
         }
@@ -503,6 +362,12 @@ def load_explainer(
     with zipfile.ZipFile(in_file) as archive:
         header = _header(archive, "explainer")
         name = header["class"]
+        if name in _OWN_FORMAT:
+            module, _, loading = _OWN_FORMAT[name]
+            load = getattr(importlib.import_module(module), loading)
+            explainer = load(header, archive, model_loader, allow_pickle, in_file)
+            _check_expected(explainer, expected, name)
+            return explainer
         if name not in _ALLOWED:
             raise SavingError(f"the file names an explainer shapwise does not load: {name!r}")
         stored_masker = header["masker"]
@@ -517,15 +382,19 @@ def load_explainer(
                 "this file was saved without its masker; pass masker_loader (e.g. "
                 "masker_loader=lambda _: background)"
             )
-        user_model = _load_model(header["model"], archive, model_loader, allow_pickle, in_file)
+        user_model = load_model(header["model"], archive, model_loader, allow_pickle, in_file)
         model = as_model(_rewrap(user_model, header["wrappers"]), header["batch_size"])
         model.expect_columns(getattr(masker, "columns", None))
         arrays = _arrays_in(archive, header["arrays"], "explainer/")
         options = _Decoder(arrays, model).decode(header["state"])
     explainer = _Decoder([], model).rebuild(name, {})
-    if expected is not None and not isinstance(explainer, expected):
-        raise SavingError(f"this file holds a {name}, not a {expected.__name__}")
+    _check_expected(explainer, expected, name)
     explainer.__dict__.update(options)
     explainer.model = model
     explainer.masker = masker
     return explainer
+
+
+def _check_expected(explainer: Any, expected: type | None, name: str) -> None:
+    if expected is not None and not isinstance(explainer, expected):
+        raise SavingError(f"this file holds a {name}, not a {expected.__name__}")

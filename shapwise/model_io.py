@@ -9,7 +9,7 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -123,6 +123,15 @@ def _load_exported(path: Path) -> Model:
             return module(torch.as_tensor(X).to(dtype))
 
     return Model(predict, name=path.name, input_dtype=str(dtype).replace("torch.", ""))
+
+
+def load_exported_module(source: str | Path | BinaryIO) -> Any:
+    """A torch.export archive (a path or binary file) as a ``torch.nn.Module`` that can be
+    differentiated, for explainers that take gradients through the model."""
+    torch = require("torch", "torch")
+    from shapwise._torch_exported import ExportedModule
+
+    return ExportedModule(torch.export.load(source))
 
 
 def _load_onnx(path: Path) -> Model:

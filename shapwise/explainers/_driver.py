@@ -19,7 +19,7 @@ that, written once:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -118,6 +118,29 @@ class Driver:
     def explain(self, X: Any, **options: Any) -> Any:
         """Explain in-memory rows ``X``."""
         raise NotImplementedError
+
+    def save(self, out_file: Any, model_saver: Any = ".save", masker_saver: Any = ".save") -> None:
+        """Write this explainer to ``out_file`` (a path or binary file) without pickles; see
+        ``shapwise._saving`` (``model_saver`` as in shap: '.save', a function, False)."""
+        from shapwise._saving import save_explainer
+
+        save_explainer(self, out_file, model_saver, masker_saver)
+
+    @classmethod
+    def load(
+        cls,
+        in_file: Any,
+        model_loader: Callable[[Any], Any] | None = None,
+        masker_loader: Callable[[Any], Any] | None = None,
+        instantiate: bool = True,
+        allow_pickle: bool = False,
+    ) -> Any:
+        """An explainer :meth:`save` wrote; a pickled model loads only with ``allow_pickle``."""
+        from shapwise._saving import load_explainer
+
+        return load_explainer(
+            in_file, model_loader, masker_loader, instantiate, allow_pickle, expected=cls
+        )
 
 
 def check_batch_size(batch_size: Any) -> int | None:

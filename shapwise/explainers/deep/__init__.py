@@ -41,6 +41,19 @@ def register_function_rule(function: Any) -> None:
     register(function)
 
 
+def _load_deep(
+    in_file: Any, model_loader: Any = None, masker_loader: Any = None, allow_pickle: bool = False
+) -> Any:
+    """``DeepExplainer.load(f)``: the Deep explainer ``explainer.save(f)`` wrote."""
+    from shapwise._saving import SavingError, load_explainer
+
+    explainer = load_explainer(in_file, model_loader, masker_loader, allow_pickle=allow_pickle)
+    if type(explainer).__name__ not in ("TorchDeepExplainer", "TFDeepExplainer"):
+        raise SavingError(f"this file holds a {type(explainer).__name__}, not a DeepExplainer")
+    return explainer
+
+
+DeepExplainer.load = _load_deep  # shap's DeepExplainer.load(f) on the factory
 Deep = DeepExplainer
 
 __all__ = ["Deep", "DeepExplainer", "register_function_rule"]
