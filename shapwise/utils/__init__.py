@@ -1,9 +1,10 @@
-"""shap's ``shap.utils`` helpers: sampling, clusterings, interaction ranks, ``MaskedModel``."""
+"""shap's ``shap.utils`` helpers: sampling, clusterings, interaction ranks, ``MaskedModel``,
+Hugging Face helpers (``transformers``, loaded without transformers itself)."""
 
 from __future__ import annotations
 
 from shapwise.explanation import OpChain
-from shapwise.utils import _exceptions
+from shapwise.utils import _exceptions, transformers
 from shapwise.utils.clustering import hclust, hclust_ordering, redundancy_distances
 from shapwise.utils.general import (
     assert_import,
@@ -49,4 +50,5 @@ __all__ = [
     "shapley_coefficients",
     "show_progress",
     "suppress_stderr",
+    "transformers",
 ]
