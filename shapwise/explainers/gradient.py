@@ -2,8 +2,10 @@
 
 For a row x, a background row x' drawn at random and a point t ~ U(0, 1) on the straight path between
 them, the attribution sample is grad f(x' + t (x - x')) * (x - x'); its mean over draws converges to
-values that add up to f(x) - E[f(background)]. All rows, draws and explained outputs of one chunk go
-through the model in a single forward and backward call.
+values that add up to f(x) - E[f(background)]. A row's draws (up to ``batch_size`` of them) and all
+explained outputs go through the model in a single forward and backward call. Each row draws from its
+own generator (the seed and a hash of the row, ``_seeds.py``), so its values do not depend on the
+other rows explained with it.
 
 The framework parts live in ``_gradient_torch.py`` and ``_gradient_tf.py``; both offer the small
 interface of ``_GradientModel`` below, so the sampling and averaging here are written once.
@@ -22,6 +24,7 @@ from shapwise.explainers._driver import (
     legacy_values,
 )
 from shapwise.explainers._driver import check_additivity as check_additivity_of
+from shapwise.explainers._seeds import root_seed, row_generator, row_keys
 from shapwise.explainers._tensor_inputs import output_ranks, read_background, read_inputs
 from shapwise.explanation import Explanation
 from shapwise.models import framework_of
@@ -63,7 +66,8 @@ class GradientExplainer(Driver):
             or shap's TensorFlow form ``(input tensors, output tensor)`` of a functional Keras
             model (an inner tensor as the input explains the model from there).
         data: the background rows, an array/tensor or a list of them for a model of several inputs.
-        batch_size: sample points per model call; each call holds all explained outputs of its points.
+        batch_size: sample points per model call (the draws of one row); each call holds all
+            explained outputs of its points.
         local_smoothing: standard deviation of Gaussian noise added to the explained values (in the
             attributed space) at each draw, as in SmoothGrad; 0 for none.
     """
@@ -188,55 +192,56 @@ class GradientExplainer(Driver):
         )
         n_rows = len(inputs[0])
         explained = self.model.attributed_values(inputs)
-        rng = np.random.default_rng(rseed)
-        draws = n_rows * nsamples
-        row_of = np.repeat(np.arange(n_rows), nsamples)
-        background_of, t = _stratified_draws(rng, n_rows, nsamples, len(self.background[0]))
+        # each row draws from its own generator (root seed, a hash of the row), and each model
+        # call holds the draws of one row: a row's values do not depend on the other rows
+        root, keys = root_seed(rseed), row_keys(inputs)
         sums = [np.zeros((*x.shape, ranks.shape[1]), dtype=np.float64) for x in explained]
-        for start in range(0, draws, self.batch_size):
-            chunk = slice(start, min(start + self.batch_size, draws))
-            rows, refs, steps = row_of[chunk], background_of[chunk], t[chunk]
-            points = [
-                _between(bg[refs], x[rows], steps)
-                for x, bg in zip(inputs, self.background, strict=True)
-            ]
-            ends, deltas, attributed = [], [], []
-            for x, bg in zip(explained, self.background_attributed, strict=True):
-                end = x[rows]
-                if self.local_smoothing > 0:
-                    noise = rng.standard_normal(end.shape).astype(end.dtype)
-                    end = end + noise * self.local_smoothing
-                ends.append(end)
-                deltas.append(end - bg[refs])
-                attributed.append(_between(bg[refs], end, steps))
-            if not self._explains_layer:
-                points = attributed
-            grads = self.model.gradients(points, attributed, ranks[rows])
-            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-            for total, grad, delta in zip(sums, grads, deltas, strict=True):
-                contribution = grad * delta[..., None]
-                total[rows[starts]] += np.add.reduceat(contribution, starts, axis=0)
+        for row in range(n_rows):
+            rng = row_generator(root, keys[row])
+            background_of, t = _stratified_draws(rng, nsamples, len(self.background[0]))
+            for start in range(0, nsamples, self.batch_size):
+                chunk = slice(start, min(start + self.batch_size, nsamples))
+                refs, steps = background_of[chunk], t[chunk]
+                rows = np.full(len(refs), row)
+                points = [
+                    _between(bg[refs], x[rows], steps)
+                    for x, bg in zip(inputs, self.background, strict=True)
+                ]
+                deltas, attributed = [], []
+                for x, bg in zip(explained, self.background_attributed, strict=True):
+                    end = x[rows]
+                    if self.local_smoothing > 0:
+                        noise = rng.standard_normal(end.shape).astype(end.dtype)
+                        end = end + noise * self.local_smoothing
+                    deltas.append(end - bg[refs])
+                    attributed.append(_between(bg[refs], end, steps))
+                if not self._explains_layer:
+                    points = attributed
+                grads = self.model.gradients(points, attributed, ranks[rows])
+                for total, grad, delta in zip(sums, grads, deltas, strict=True):
+                    contribution = grad.astype(np.float64) * delta[..., None]
+                    total[row] += contribution.sum(axis=0)
         dtype = compute_dtype(self.model.model_dtype)
         values = [(total / nsamples).astype(dtype) for total in sums]
         return values, ranks, inputs
 
 
 def _stratified_draws(
-    rng: np.random.Generator, n_rows: int, nsamples: int, n_background: int
+    rng: np.random.Generator, nsamples: int, n_background: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Background rows and path positions for every draw, flattened row-major (row, draw).
+    """One row's background rows and path positions, one of each per draw.
 
-    Stratified rather than independent: each row walks through shuffled copies of the whole
+    Stratified rather than independent: the row walks through shuffled copies of the whole
     background (every background row used equally often when nsamples is a multiple of its size, so
     a linear model gets its exact values), and the path positions t fall one in each of nsamples
     equal slices of [0, 1).
     """
     copies = -(-nsamples // n_background)
-    shuffled = np.argsort(rng.random((n_rows, copies, n_background)), axis=-1)
-    background_of = shuffled.reshape(n_rows, -1)[:, :nsamples].reshape(-1)
-    slices = np.argsort(rng.random((n_rows, nsamples)), axis=-1)
-    t = (slices + rng.uniform(size=(n_rows, nsamples))) / nsamples
-    return background_of, t.reshape(-1).astype(np.float32)
+    shuffled = np.argsort(rng.random((copies, n_background)), axis=-1)
+    background_of = shuffled.reshape(-1)[:nsamples]
+    slices = np.argsort(rng.random(nsamples))
+    t = (slices + rng.uniform(size=nsamples)) / nsamples
+    return background_of, t.astype(np.float32)
 
 
 def _between(start: np.ndarray, end: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from tests.explainers.models import interaction_model
 N_FEATURES = 9
 
 
-def _problem(n_rows: int = 12):
+def _problem(n_rows: int = 6):
     rng = np.random.default_rng(11)
     background = rng.normal(size=(8, N_FEATURES))
     X = rng.normal(size=(n_rows, N_FEATURES))
@@ -105,7 +105,7 @@ def test_values_do_not_depend_on_how_rows_are_grouped(name):
     shuffled = np.empty_like(together)
     shuffled[order] = _values(explainer, X[order], options)
     chunks = np.concatenate(
-        [_values(explainer, X[a:b], options) for a, b in [(0, 5), (5, 6), (6, 12)]]
+        [_values(explainer, X[a:b], options) for a, b in [(0, 2), (2, 3), (3, 6)]]
     )
     for other in (alone, shuffled, chunks):
         np.testing.assert_allclose(other, together, rtol=1e-12, atol=1e-14)
@@ -116,11 +116,11 @@ def test_values_do_not_depend_on_how_rows_are_grouped(name):
 
 @pytest.mark.parametrize("name", ["permutation", "kernel"])
 def test_identical_rows_get_identical_values(name):
-    model, background, X = _problem(4)
+    model, background, X = _problem(3)
     explainer, options = _explainers(model, background)[name]
     values = _values(explainer, np.concatenate([X, X[1:2], X]), options)
-    np.testing.assert_array_equal(values[4], values[1])
-    np.testing.assert_allclose(values[5:], values[:4], rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(values[3], values[1])
+    np.testing.assert_allclose(values[4:], values[:3], rtol=1e-12, atol=1e-14)
     assert np.abs(values[0] - values[1]).max() > 1e-6
 
 
@@ -145,3 +145,30 @@ def test_partition_and_exact_take_a_call_seed_and_ignore_it():
         _values(explainer, X, {"max_evals": 100}),
         _values(explainer, X, {"max_evals": 100, "seed": 9}),
     )
+
+
+@pytest.mark.parametrize("local_smoothing", [0.0, 0.1])
+def test_torch_gradient_values_do_not_depend_on_how_rows_are_grouped(local_smoothing):
+    """Expected gradients: each row's background draws, path positions and noise come from its
+    own generator and its own model calls (60 draws: calls of 50 and 10 points)."""
+    torch = pytest.importorskip("torch")
+    from shapwise.explainers import GradientExplainer
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.GELU(), torch.nn.Linear(16, 2))
+    rng = np.random.default_rng(2)
+    background = rng.normal(size=(20, 5)).astype(np.float32)
+    X = rng.normal(size=(9, 5)).astype(np.float32)
+    explainer = GradientExplainer(net.eval(), background, local_smoothing=local_smoothing)
+
+    def values(rows, rseed=1):
+        return np.asarray(explainer.shap_values(rows, nsamples=60, rseed=rseed))
+
+    together = values(X)
+    alone = np.concatenate([values(X[i : i + 1]) for i in range(len(X))])
+    order = np.random.default_rng(3).permutation(len(X))
+    shuffled = np.empty_like(together)
+    shuffled[order] = values(X[order])
+    for other in (alone, shuffled):
+        np.testing.assert_allclose(other, together, rtol=1e-12, atol=1e-14)
+    assert np.abs(values(X, rseed=2) - together).max() > 1e-6  # sampled, by seed
