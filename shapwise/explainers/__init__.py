@@ -171,7 +171,9 @@ def __getattr__(name: str) -> Any:
         return _load(*_PUBLIC[name])
     if name == "other":  # benchmark baselines (Random, Coefficient, TreeGain)
         return importlib.import_module("shapwise.explainers.other")
+    if name == "tf_utils":  # shap's Keras helpers (TensorFlow loads only when one needs it)
+        return importlib.import_module("shapwise.explainers.tf_utils")
     raise AttributeError(f"module 'shapwise.explainers' has no attribute {name!r}")
 
 
-__all__ = ["Explainer", "other", *_PUBLIC]
+__all__ = ["Explainer", "other", "tf_utils", *_PUBLIC]
