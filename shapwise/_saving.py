@@ -315,12 +315,22 @@ def save_explainer(
             "again after loading it; the Exact, Permutation, Partition, Kernel, Sampling, "
             "Additive, Coalition, Tree, Gradient and Deep explainers can be saved"
         )
-    if not isinstance(explainer.masker, Masker) or explainer.masker.per_text:
-        raise SavingError("only explainers of tabular and image maskers are saved")
-    model, wrappers = _user_model(explainer)
+    if not isinstance(explainer.masker, Masker):
+        raise SavingError(
+            f"the masker ({type(explainer.masker).__name__}) is a function; pass masker_saver "
+            "and masker_loader functions of your own"
+        )
+    texts = bool(explainer.masker.per_text)
+    if texts:
+        from shapwise._saving_texts import is_text_model, save_text_masker, save_text_model
+    text_model = texts and is_text_model(explainer.model)
+    model, wrappers = (explainer.model, []) if text_model else _user_model(explainer)
 
     def writer(archive: zipfile.ZipFile) -> None:
-        masker = _masker_state(explainer.masker, masker_saver, archive, "masker/")
+        if texts and isinstance(masker_saver, str) and masker_saver in (".save", "auto"):
+            masker = save_text_masker(explainer.masker, archive)
+        else:
+            masker = _masker_state(explainer.masker, masker_saver, archive, "masker/")
         encoder = _Encoder()
         options = {
             k: None if k in _CACHES else v
@@ -337,7 +347,13 @@ def save_explainer(
             "state": state,
             "arrays": len(encoder.arrays),
             "masker": masker,
-            "model": save_model(model, model_saver, archive, explainer.masker.data),
+            "model": (
+                save_text_model(model, model_saver, archive)
+                if text_model
+                else save_model(
+                    model, model_saver, archive, getattr(explainer.masker, "data", None)
+                )
+            ),
             "wrappers": wrappers,
             "batch_size": explainer.model.batch_size,
         }
@@ -374,6 +390,10 @@ def load_explainer(
         if masker_loader is not None:
             data = archive.read("masker/masker.user") if stored_masker["how"] == "user" else None
             masker = as_masker(masker_loader(io.BytesIO(data) if data is not None else in_file))
+        elif stored_masker["how"] == "text":
+            from shapwise._saving_texts import load_text_masker
+
+            masker = load_text_masker(stored_masker, archive)
         elif stored_masker["how"] == "state":
             arrays = _arrays_in(archive, stored_masker["arrays"], "masker/")
             masker = _Decoder(arrays, None).decode(stored_masker["state"])
@@ -382,7 +402,14 @@ def load_explainer(
                 "this file was saved without its masker; pass masker_loader (e.g. "
                 "masker_loader=lambda _: background)"
             )
-        user_model = load_model(header["model"], archive, model_loader, allow_pickle, in_file)
+        if "text" in header["model"]:
+            from shapwise._saving_texts import load_text_model
+
+            user_model = load_text_model(
+                header["model"], archive, model_loader, allow_pickle, in_file
+            )
+        else:
+            user_model = load_model(header["model"], archive, model_loader, allow_pickle, in_file)
         model = as_model(_rewrap(user_model, header["wrappers"]), header["batch_size"])
         model.expect_columns(getattr(masker, "columns", None))
         arrays = _arrays_in(archive, header["arrays"], "explainer/")
