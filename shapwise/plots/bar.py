@@ -17,12 +17,14 @@ from shapwise.plots._common import (
     feature_importance,
     feature_names,
     finish,
+    format_data,
     format_signed,
     labelled_with_data,
     new_axes,
     one_output,
     wrong_type,
 )
+from shapwise.plots._dendrogram import cluster_entries, draw_dendrogram, plot_linkage
 
 COHORT_COLORS = ("#008bfb", "#ff0051", "#7a4fd8", "#00a676", "#f39c12", "#555555")
 
@@ -54,30 +56,55 @@ def bar(
     A matrix of rows gives the global importance mean(|value|); one row (``exp[0]``) gives its signed
     values; an already reduced explanation (``exp.abs.mean(0)``) is drawn as given; ``Cohorts``
     (``exp.cohorts(2)``) or a dict of name -> Explanation gives one bar per cohort for each
-    feature. ``clustering`` must be None (no dendrogram is drawn); ``clustering_cutoff`` and
-    ``show_data`` are shap's keywords, accepted (one row's bars are always labelled with its data).
+    feature. ``show_data`` is shap's keyword, accepted (one row's bars are always labelled with its
+    data).
+
+    Args:
+        clustering: a scipy linkage matrix over the features (``shapwise.utils.hclust(X)``); by
+            default the explanation's own (a Partition explainer's), False for none. Features
+            merged at a distance up to ``clustering_cutoff`` are kept together, those merges are
+            drawn as a dendrogram to the right, and when ``max_display`` would split such a
+            cluster its least important features are shown as one bar ("a + b").
 
     Returns:
         The matplotlib Axes.
     """
-    if clustering is not None:
-        raise ValueError("bar draws no clustering dendrogram; leave clustering=None")
     if isinstance(explanation, dict):
         for member in explanation.values():
             if not isinstance(member, Explanation):
                 raise wrong_type("bar", member)
         explanation = Cohorts(**{str(name): exp for name, exp in explanation.items()})
     if isinstance(explanation, Cohorts):
+        if clustering is not None and clustering is not False:
+            raise ValueError(
+                "bar draws a clustering for one explanation, not for cohorts; leave clustering "
+                "unset, or draw one cohort at a time"
+            )
         return _cohort_bars(explanation, max_display, show, ax)
     values, is_global = _bar_values(explanation)
     names = feature_names(explanation)
-    if not is_global and explanation.values.ndim == 1:
-        names = labelled_with_data(names, explanation.data)
     importance = feature_importance(order, explanation, values)
-    shown, labels, entries = displayed_features(values, names, importance, max_display)
+    linkage = plot_linkage(clustering, explanation.clustering, len(values))
+    if linkage is None:
+        if not is_global and explanation.values.ndim == 1:
+            names = labelled_with_data(names, explanation.data)
+        shown, labels, entries = displayed_features(values, names, importance, max_display)
+        single = len(shown)
+        lines: list = []
+    else:
+        clustered = cluster_entries(
+            values, names, importance, max_display, linkage, clustering_cutoff
+        )
+        labels, entries, lines = clustered.labels, clustered.entries, clustered.lines
+        single = len(labels) - clustered.summed_rest
+        if not is_global and explanation.values.ndim == 1 and explanation.data is not None:
+            labels = [
+                f"{format_data(explanation.data[group[0]])} = {label}" if len(group) == 1 else label
+                for group, label in zip(clustered.members[:single], labels, strict=False)
+            ] + labels[single:]
     heights = [float(h) for h in entries]
-    colors = [RED if h >= 0 or is_global else BLUE for h in heights[: len(shown)]]
-    colors += [GREY] * (len(heights) - len(shown))
+    colors = [RED if h >= 0 or is_global else BLUE for h in heights[:single]]
+    colors += [GREY] * (len(heights) - single)
 
     ax = new_axes(ax, (8, 0.45 * len(heights) + 1.5))
     positions = np.arange(len(heights))[::-1]
@@ -97,6 +124,8 @@ def bar(
     ax.axvline(0, color="#888888", linewidth=0.8)
     ax.set_xlabel("mean(|SHAP value|)" if is_global else "SHAP value")
     clean_spines(ax)
+    if linkage is not None:
+        draw_dendrogram(ax, lines, float(positions[0]), clustering_cutoff)
     dtype_note(ax, explanation)
     finish(ax.figure, show)
     return ax

@@ -21,6 +21,7 @@ from shapwise.plots._common import (
     new_axes,
     red_blue_solid,
 )
+from shapwise.plots._dendrogram import cluster_entries, plot_linkage
 
 
 def swarm_offsets(values: np.ndarray, n_bins: int = 100, width: float = 0.4) -> np.ndarray:
@@ -107,18 +108,17 @@ def beeswarm(
         plot_size: 'auto', (width, height) in inches, or the height of one row of dots.
         group_remaining_features: sum the features beyond ``max_display`` into one row (else
             leave them out).
-        axis_color, cluster_threshold: shap's styling keywords, accepted; ``clustering`` must be
-            None (no dendrogram is drawn).
+        clustering: a scipy linkage matrix over the features; by default the explanation's own (a
+            Partition explainer's), False for none. Features merged at a distance up to
+            ``cluster_threshold`` are kept next to each other, and when ``max_display`` would
+            split such a cluster its least important features are shown as one row ("a + b",
+            their values summed, drawn grey). As shap's, no dendrogram is drawn here (see ``bar``).
+        axis_color: shap's styling keyword, accepted.
 
     Returns:
         The matplotlib Axes; the figure also holds a "Feature value" colorbar.
     """
     explanation = matrix(explanation, "beeswarm")
-    if clustering is not None:
-        raise ValueError(
-            "beeswarm draws no clustering; leave clustering=None and order the features with "
-            "order= instead"
-        )
     colormap, solid = _dot_colors(color)
     values = explanation.values.astype(np.float64)
     names = feature_names(explanation)
@@ -127,13 +127,22 @@ def beeswarm(
     if raw is not None and raw.shape == values.shape:
         data = [_numbers_or_none(raw[:, f]) for f in range(raw.shape[1])]
     importance = feature_importance(order, explanation, np.abs(values).mean(axis=0))
-    if group_remaining_features:
-        shown, labels, columns = displayed_features(values, names, importance, max_display)
-    else:  # the most important features only, nothing summed
-        shown, labels, columns = displayed_features(values, names, importance, values.shape[1])
-        shown, labels, columns = shown[:max_display], labels[:max_display], columns[:max_display]
-    colors_by = [None if data is None else data[f] for f in shown]
-    colors_by += [None] * (len(columns) - len(shown))  # the summed rest has no feature value
+    linkage = plot_linkage(clustering, explanation.clustering, values.shape[1])
+    if linkage is None:
+        labels, columns, colors_by = _feature_rows(
+            values, names, importance, data, max_display, group_remaining_features
+        )
+    else:
+        labels, columns, colors_by = _clustered_rows(
+            values,
+            names,
+            importance,
+            data,
+            max_display,
+            group_remaining_features,
+            linkage,
+            cluster_threshold,
+        )
     rows = list(zip(labels, columns, colors_by, strict=True))
 
     if isinstance(plot_size, (tuple, list)):
@@ -174,6 +183,49 @@ def beeswarm(
     dtype_note(ax, explanation)
     finish(ax.figure, show)
     return ax
+
+
+def _feature_rows(
+    values: np.ndarray,
+    names: list[str],
+    importance: np.ndarray,
+    data: list | None,
+    max_display: int,
+    group_remaining: bool,
+) -> tuple[list[str], list[np.ndarray], list[np.ndarray | None]]:
+    """(labels, values, feature values to colour by or None) of each row of dots, top first."""
+    if group_remaining:
+        shown, labels, columns = displayed_features(values, names, importance, max_display)
+    else:  # the most important features only, nothing summed
+        shown, labels, columns = displayed_features(values, names, importance, values.shape[1])
+        shown, labels, columns = shown[:max_display], labels[:max_display], columns[:max_display]
+    colors_by = [None if data is None else data[f] for f in shown]
+    colors_by += [None] * (len(columns) - len(shown))  # the summed rest has no feature value
+    return labels, columns, colors_by
+
+
+def _clustered_rows(
+    values: np.ndarray,
+    names: list[str],
+    importance: np.ndarray,
+    data: list | None,
+    max_display: int,
+    group_remaining: bool,
+    linkage: np.ndarray,
+    cutoff: float,
+) -> tuple[list[str], list[np.ndarray], list[np.ndarray | None]]:
+    """As :func:`_feature_rows`, with the features ordered and merged by a clustering; merged
+    features and the summed rest have no one feature value to colour by."""
+    clustered = cluster_entries(
+        values, names, importance, max_display, linkage, cutoff, group_remaining=group_remaining
+    )
+    colors_by = [
+        data[group[0]] if data is not None and len(group) == 1 else None
+        for group in clustered.members
+    ]
+    if clustered.summed_rest:
+        colors_by[-1] = None
+    return clustered.labels, clustered.entries, colors_by
 
 
 def _numbers_or_none(column: np.ndarray) -> np.ndarray | None:

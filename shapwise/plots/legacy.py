@@ -323,7 +323,7 @@ def dependence_plot(
     else:
         colour_by = feature_position(interaction_index, names, values)
     colour = None if colour_by is None else explanation[:, colour_by]
-    ax = scatter(explanation[:, position], color=colour, show=False, ax=ax)
+    ax = scatter(explanation[:, position], color=colour, show=False, ax=ax, hist=False)
     _limits(ax, xmin, xmax, np.asarray(_numeric(data[:, position])), "x")
     _limits(ax, ymin, ymax, values[:, position], "y")
     if title:
@@ -365,7 +365,7 @@ def _interaction_dependence(
         axis_kinds=("row", "feature"),
     )
     colour = None if i == j else explanation[:, 1]
-    ax = scatter(explanation[:, 0], color=colour, show=False, ax=ax)
+    ax = scatter(explanation[:, 0], color=colour, show=False, ax=ax, hist=False)
     label = names[i] if i == j else f"{names[i]} * {names[j]}"
     ax.set_ylabel(f"SHAP interaction value for\n{label}")
     finish(ax.figure, show)

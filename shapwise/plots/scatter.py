@@ -15,6 +15,7 @@ from shapwise.plots._common import (
     finish,
     new_axes,
     one_output,
+    pyplot,
     red_blue_solid,
 )
 
@@ -117,11 +118,48 @@ def scatter(
             'auto' spreads none.
         title, ylabel, xmin, xmax, ymin, ymax: the title, the y label and the axis limits (a
             number or ``"percentile(p)"``).
-        hist, axis_color, overlay: shap's keywords, accepted; no histogram or overlay is drawn.
+        hist: draw the histogram of the feature's values behind the dots, light grey, on a twin
+            axis (labelled "histogram") whose full height is all the rows.
+        overlay: up to three extra curves, as shap's: a dict of name -> a list of one (xs, ys)
+            pair per plotted feature (one pair alone for one feature), drawn as black lines
+            (solid, dotted, dashed) with a legend.
+        axis_color: shap's styling keyword, accepted.
+
+    Several columns (``exp[:, ["age", "bmi"]]``) are drawn side by side, one panel each on a shared
+    y axis, as shap's.
 
     Returns:
-        The matplotlib Axes; the figure holds a colorbar named after the colouring feature.
+        The matplotlib Axes (an array of them for several columns); the figure holds a colorbar
+        named after the colouring feature.
     """
+    if (
+        isinstance(explanation, Explanation)
+        and _is_matrix(explanation)
+        and explanation.shape[1] > 1
+    ):
+        if ax is not None:
+            raise ValueError(
+                "scatter draws several columns in panels of its own figure; leave ax=None, or "
+                "draw one column at a time (exp[:, 'age'])"
+            )
+        return _panels(
+            explanation,
+            color,
+            show,
+            overlay,
+            ylabel,
+            ymin,
+            ymax,
+            dict(
+                hist=hist,
+                cmap=cmap,
+                dot_size=dot_size,
+                x_jitter=x_jitter,
+                alpha=alpha,
+                xmin=xmin,
+                xmax=xmax,
+            ),
+        )
     column = _column(explanation)
     name = _column_name(column)
     color_name, color_values, color_categories = None, None, None
@@ -192,6 +230,122 @@ def scatter(
         ax.set_ylim(*y_limits)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
+    if overlay is not None:
+        _draw_overlay(ax, overlay, 0, 1)
+    if hist:
+        draw_histogram(ax, as_plot_numbers(column.data)[0])
     dtype_note(ax, column)
     finish(ax.figure, show)
     return ax
+
+
+HISTOGRAM_LABEL = "histogram"
+OVERLAY_STYLES = ("solid", "dotted", "dashed")
+
+
+def histogram_bins(x: np.ndarray) -> np.ndarray | int:
+    """One bin per integer for few distinct non-negative integers (counts, categories), else a
+    number of bins that grows with the rows (5 up to 50)."""
+    distinct = np.unique(x)
+    if (
+        len(distinct) <= 75
+        and len(distinct) < 0.2 * len(x)
+        and np.all(distinct == np.round(distinct))
+        and distinct.min() >= 0
+    ):
+        return np.arange(distinct.min(), distinct.max() + 2) - 0.5
+    return 50 if len(x) >= 500 else 20 if len(x) >= 200 else 10 if len(x) >= 100 else 5
+
+
+def draw_histogram(ax: Any, x: np.ndarray) -> Any:
+    """The histogram of ``x`` in light grey behind the dots, on a twin axis whose height is all
+    the rows (a bin holding every row fills it); returns the twin axis."""
+    finite = x[np.isfinite(x)]
+    if finite.size == 0:
+        return None
+    limits = ax.get_xlim()
+    bins = histogram_bins(finite)
+    if not isinstance(bins, int):  # whole bins around each integer stay in view
+        limits = (min(limits[0], bins[0]), max(limits[1], bins[-1]))
+    twin = ax.twinx()
+    twin.set_label(HISTOGRAM_LABEL)
+    hist_range = None if not isinstance(bins, int) else (min(limits), max(limits))
+    twin.hist(finite, bins, range=hist_range, color="#000000", alpha=0.1, zorder=-1)
+    twin.set_ylim(0, len(x))
+    twin.set_yticks([])
+    for spine in twin.spines.values():
+        spine.set_visible(False)
+    ax.set_zorder(twin.get_zorder() + 1)  # the dots in front of the bars
+    ax.patch.set_visible(False)
+    ax.set_xlim(limits)
+    return twin
+
+
+def _overlay_curves(overlay: Any, panel: int, n_panels: int) -> list[tuple[str, Any, Any]]:
+    """(name, xs, ys) of each overlay curve of one panel."""
+    if not isinstance(overlay, dict):
+        raise TypeError(
+            "overlay must be a dict of curve name -> a list of (xs, ys) pairs, one per plotted "
+            f"feature; got {type(overlay).__name__}"
+        )
+    if len(overlay) > len(OVERLAY_STYLES):
+        raise ValueError(f"overlay takes up to {len(OVERLAY_STYLES)} curves; got {len(overlay)}")
+    curves = []
+    for name, pairs in overlay.items():
+        if n_panels == 1 and len(pairs) == 2 and np.ndim(pairs[0]) == 1:
+            pairs = [pairs]  # one (xs, ys) pair for the one feature
+        if len(pairs) != n_panels:
+            raise ValueError(
+                f"overlay {name!r} must give one (xs, ys) pair per plotted feature ({n_panels}); "
+                f"got {len(pairs)}"
+            )
+        xs, ys = pairs[panel]
+        if np.shape(xs) != np.shape(ys) or np.ndim(xs) != 1:
+            raise ValueError(
+                f"overlay {name!r}: xs and ys must be two sequences of the same length; got "
+                f"shapes {np.shape(xs)} and {np.shape(ys)}"
+            )
+        curves.append((str(name), np.asarray(xs, dtype=np.float64), np.asarray(ys, np.float64)))
+    return curves
+
+
+def _draw_overlay(ax: Any, overlay: Any, panel: int, n_panels: int) -> None:
+    curves = _overlay_curves(overlay, panel, n_panels)
+    for (name, xs, ys), style in zip(curves, OVERLAY_STYLES, strict=False):
+        ax.plot(xs, ys, color="#000000", linestyle=style, label=name)
+    if curves:
+        ax.legend(fontsize=8, frameon=False)
+
+
+def _panels(
+    explanation: Explanation,
+    color: Any,
+    show: bool,
+    overlay: Any,
+    ylabel: str | None,
+    ymin: Any,
+    ymax: Any,
+    keywords: dict[str, Any],
+) -> np.ndarray:
+    """One panel per column, side by side on a shared y axis (shap's multi-column scatter)."""
+    plt = pyplot()
+    n = explanation.shape[1]
+    values = np.asarray(explanation.values, dtype=np.float64)
+    low = _axis_limit(ymin, values.reshape(-1))
+    high = _axis_limit(ymax, values.reshape(-1))
+    pad = (np.nanmax(values) - np.nanmin(values)) / 20
+    low = np.nanmin(values) - pad if low is None else low
+    high = np.nanmax(values) + pad if high is None else high
+    figure, axes = plt.subplots(1, n, figsize=(min(6 * n, 15), 5), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        scatter(explanation[:, i], color=color, show=False, ax=ax, ymin=low, ymax=high, **keywords)
+        if overlay is not None:
+            _draw_overlay(ax, overlay, i, n)
+        if i == 0:
+            ax.set_ylabel("SHAP value" if ylabel is None else ylabel)
+        else:
+            ax.set_ylabel("")
+            ax.set_yticks([])
+            ax.spines["left"].set_visible(False)
+    finish(figure, show)
+    return axes[0]

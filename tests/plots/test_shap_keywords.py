@@ -45,7 +45,7 @@ def test_bar_of_a_dict_of_explanations_draws_one_bar_per_cohort(explanation):
     widths = sorted(round(p.get_width(), 12) for p in ax.patches)
     expected = [np.abs(explanation.values[:20]).mean(0), np.abs(explanation.values[20:]).mean(0)]
     assert widths == sorted(np.round(np.concatenate(expected), 12))
-    with pytest.raises(ValueError, match="no clustering"):
+    with pytest.raises(ValueError, match="not a valid linkage"):
         plots.bar(explanation, clustering=np.zeros((3, 4)), show=False)
 
 
