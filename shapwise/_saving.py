@@ -5,13 +5,15 @@ A saved file is a zip archive:
 
 - ``state.json``: the explainer's or masker's state as JSON (numbers, strings, lists, the names
   of links, and objects of an allow-list of shapwise classes, rebuilt attribute by attribute);
-- ``arrays/<n>.npy``: its numeric arrays, read back with ``allow_pickle=False``;
-- ``model.*``: the model, in a format that cannot run code when read: scikit-learn estimators
-  through skops (refused when they hold types skops does not trust), XGBoost's own JSON model
-  format, or the bytes the user's ``model_saver`` wrote (read back by their ``model_loader``).
-  A torch module is stored by torch.export (traced on a background row), a Keras model as a
-  ``.keras`` archive (loaded with ``safe_mode``).
+- ``<part>/arrays/<n>.npy``: its numeric arrays, read back with ``allow_pickle=False``;
+- ``model.*``: the model, in a format that cannot run code when read (``_saving_models``), or
+  the bytes the user's ``model_saver`` wrote (read back by their ``model_loader``);
   ``model_saver="pickle"`` stores a pickle, which loads only with ``allow_pickle=True``.
+
+Explainers with their own layout: TreeExplainer (its parsed trees, ``_saving_trees``), the
+Gradient and Deep explainers (background and network, ``_saving_networks``), LinearExplainer
+(its coefficients and moments; it keeps no model) and explainers of texts (tokenizer and
+transformers model by ``save_pretrained``, ``_saving_texts``).
 
 Nothing is unpickled by default, and loading imports only shapwise's own classes.
 """
@@ -50,6 +52,7 @@ _ALLOWED = {
     "AdditiveExplainer": "shapwise.explainers.additive",
     "CoalitionExplainer": "shapwise.explainers.coalition",
     "TreeEnsemble": "shapwise.explainers.tree._table",
+    "LinearExplainer": "shapwise.explainers.linear",
 }
 
 # Explainers saved by a module of their own: (module, saving function, loading function).
@@ -58,6 +61,7 @@ _OWN_FORMAT = {
     "GradientExplainer": ("shapwise._saving_networks", "save_gradient", "load_gradient"),
     "TorchDeepExplainer": ("shapwise._saving_networks", "save_torch_deep", "load_torch_deep"),
     "TFDeepExplainer": ("shapwise._saving_networks", "save_tf_deep", "load_tf_deep"),
+    "LinearExplainer": ("shapwise._saving", "save_model_free", "load_model_free"),
 }
 
 # Caches rebuilt on first use: saved as None.
@@ -313,7 +317,7 @@ def save_explainer(
         raise SavingError(
             f"{kind} cannot be saved yet: save its model yourself and build the explainer "
             "again after loading it; the Exact, Permutation, Partition, Kernel, Sampling, "
-            "Additive, Coalition, Tree, Gradient and Deep explainers can be saved"
+            "Additive, Coalition, Linear, Tree, Gradient and Deep explainers can be saved"
         )
     if not isinstance(explainer.masker, Masker):
         raise SavingError(
@@ -419,6 +423,25 @@ def load_explainer(
     explainer.__dict__.update(options)
     explainer.model = model
     explainer.masker = masker
+    return explainer
+
+
+def save_model_free(explainer: Any, archive: zipfile.ZipFile, model_saver: Any) -> dict[str, Any]:
+    """The entries of an explainer that keeps no model (LinearExplainer keeps the coefficients):
+    all its state."""
+    return encode_state(vars(explainer), f"the {type(explainer).__name__}", archive, "explainer/")
+
+
+def load_model_free(
+    header: dict[str, Any],
+    archive: zipfile.ZipFile,
+    model_loader: Any,
+    allow_pickle: bool,
+    in_file: Any,
+) -> Any:
+    """The explainer :func:`save_model_free` stored."""
+    explainer = _Decoder([], None).rebuild(str(header["class"]), {})
+    explainer.__dict__.update(decode_state(header, archive, "explainer/"))
     return explainer
 
 

@@ -228,3 +228,61 @@ def test_a_keras_model_is_stored_as_a_keras_archive():
     assert "model.keras" in entries
     X = background[:2] * 2
     np.testing.assert_allclose(loaded(X).values, explainer(X).values, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda X: shap.LinearExplainer(
+            LogisticRegression().fit(X, X["a"] + X["b"] > 0), X.iloc[:30]
+        ),
+        lambda X: shap.LinearExplainer(
+            LogisticRegression().fit(X, X["a"] > 0), shap.maskers.Impute(X.iloc[:30])
+        ),
+        lambda X: shap.LinearExplainer(
+            LogisticRegression().fit(X, X["c"] > 0),
+            X.iloc[:30],
+            feature_perturbation="correlation_dependent",
+        ),
+    ],
+    ids=["interventional", "impute", "correlation_dependent"],
+)
+def test_a_linear_explainer_needs_no_model_file(scenario, make):
+    _, X = scenario
+    explainer = make(X)
+    loaded, entries = roundtrip(explainer)
+    assert not any(entry.startswith("model") for entry in entries)
+    assert loaded.feature_perturbation == explainer.feature_perturbation
+    np.testing.assert_array_equal(loaded(X.iloc[:5]).values, explainer(X.iloc[:5]).values)
+    np.testing.assert_array_equal(loaded.expected_value, explainer.expected_value)
+
+
+@pytest.mark.parametrize("library", ["lightgbm", "catboost"])
+def test_boosting_libraries_under_a_model_agnostic_explainer(scenario, library):
+    """A bound predict_proba of LightGBM's or CatBoost's estimator travels in a format of the
+    library's (skops trusting only LightGBM's own types; CatBoost's .cbm)."""
+    pytest.importorskip(library)
+    _, X = scenario
+    labels = (X["a"] - X["c"] > 0).astype(int)
+    if library == "lightgbm":
+        import lightgbm
+
+        model = lightgbm.LGBMClassifier(n_estimators=5, num_leaves=5, verbose=-1).fit(X, labels)
+        entry = "model.skops"
+    else:
+        import catboost
+
+        model = catboost.CatBoostClassifier(iterations=5, verbose=0, allow_writing_files=False)
+        model.fit(X, labels)
+        entry = "model.cbm"
+    explainer = shap.explainers.Permutation(model.predict_proba, X.iloc[:15], seed=4)
+    loaded, entries = roundtrip(explainer)
+    assert entry in entries and not any("pickle" in e for e in entries)
+    np.testing.assert_array_equal(loaded(X.iloc[:3]).values, explainer(X.iloc[:3]).values)
+
+
+def test_explainers_that_cannot_be_saved_say_so(scenario):
+    model, X = scenario
+    explainer = shap.explainers.other.Random(model.predict, X.iloc[:10])
+    with pytest.raises(SavingError, match="Random cannot be saved yet: save its model yourself"):
+        explainer.save(io.BytesIO())
