@@ -21,11 +21,13 @@ of all 2^M coalitions the values are exact either way.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from shapwise.explainers._coalitions import all_coalitions, shapley_from_table
+from shapwise.explainers._kernel_errors import CoalitionStrata, sandwich_errors
 from shapwise.explainers._regression import constrained_fit
 
 # Pairwise terms are fitted when the sampled coalitions number at least this many per parameter,
@@ -50,6 +52,10 @@ SURROGATE_DEPTH = 5
 SURROGATE_HIDDEN = 32
 SURROGATE_PENALTY = 3.0
 SURROGATE_ITERATIONS = 100
+# The surrogate's standard errors refit it once per fold, each time without that fold of the
+# pairs. Two folds cost about one more fit (each on half the coalitions); the residuals of a
+# half-sample fit overstate the full fit's, so the errors lean to the safe side.
+SURROGATE_FOLDS = 2
 
 
 def uses_pairs(n_features: int, n_samples: int) -> bool:
@@ -71,33 +77,65 @@ def pair_design(masks: np.ndarray) -> np.ndarray:
     return np.hstack([masks, masks[:, first] & masks[:, second]]).astype(np.float64)
 
 
+def pair_values_map(n_features: int) -> np.ndarray:
+    """The Shapley values of a 2-additive game from its coefficients, (M, M + M(M-1)/2): a_i
+    plus half of every a_ij that holds i."""
+    first, second = np.triu_indices(n_features, 1)
+    mapping = np.zeros((n_features, n_features + len(first)))
+    mapping[:, :n_features] = np.eye(n_features)
+    columns = n_features + np.arange(len(first))
+    mapping[first, columns] = 0.5
+    mapping[second, columns] = 0.5
+    return mapping
+
+
+def _pair_ridge(masks: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    n = masks.shape[1]
+    scale = (weights[:, None] * masks).sum(axis=0).mean()
+    return np.concatenate([np.zeros(n), np.full(n * (n - 1) // 2, PAIR_RIDGE * scale)])
+
+
 def pairwise_fit(
     masks: np.ndarray, weights: np.ndarray, targets: np.ndarray, total: np.ndarray
 ) -> np.ndarray:
     """Coefficients (M + M(M-1)/2, O) of the kernel-weighted best 2-additive game through the
     sampled coalitions, with g(full) = total."""
-    n = masks.shape[1]
     design = pair_design(masks)
-    scale = (weights[:, None] * masks).sum(axis=0).mean()
-    ridge = np.concatenate([np.zeros(n), np.full(design.shape[1] - n, PAIR_RIDGE * scale)])
+    ridge = _pair_ridge(masks, weights)
     return constrained_fit(design, weights, targets, total, np.ones(design.shape[1]), ridge)
+
+
+def pairwise_estimate(
+    masks: np.ndarray,
+    weights: np.ndarray,
+    targets: np.ndarray,
+    total: np.ndarray,
+    strata: CoalitionStrata | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Shapley values of the kernel-weighted best 2-additive game through the sampled coalitions,
+    and their standard errors where ``strata`` says how the coalitions were drawn.
+
+    g(S) = sum_{i in S} a_i + sum_{i<j in S} a_ij with g(full) = v(full) - v(empty); its Shapley
+    values are a_i + (1/2) sum_j a_ij.
+    """
+    mapping = pair_values_map(masks.shape[1])
+    fitted = pairwise_fit(masks, weights, targets, total)
+    if strata is None:
+        return mapping @ fitted, None
+    design = pair_design(masks)
+    residuals = targets - design @ fitted
+    errors = sandwich_errors(
+        design, weights, residuals, mapping, strata, _pair_ridge(masks, weights)
+    )
+    return mapping @ fitted, errors
 
 
 def pairwise_kernel_values(
     masks: np.ndarray, weights: np.ndarray, targets: np.ndarray, total: np.ndarray
 ) -> np.ndarray:
-    """Shapley values of the kernel-weighted best 2-additive game through the sampled coalitions.
-
-    g(S) = sum_{i in S} a_i + sum_{i<j in S} a_ij with g(full) = v(full) - v(empty); its Shapley
-    values are a_i + (1/2) sum_j a_ij.
-    """
-    n = masks.shape[1]
-    first, second = np.triu_indices(n, 1)
-    fitted = pairwise_fit(masks, weights, targets, total)
-    values = fitted[:n].copy()
-    np.add.at(values, first, fitted[n:] / 2)
-    np.add.at(values, second, fitted[n:] / 2)
-    return values
+    """Shapley values of the kernel-weighted best 2-additive game through the sampled coalitions
+    (:func:`pairwise_estimate` without the errors)."""
+    return pairwise_estimate(masks, weights, targets, total)[0]
 
 
 def tree_surrogate(coalitions: np.ndarray, residuals: np.ndarray) -> Any:
@@ -140,45 +178,121 @@ def network_surrogate(coalitions: np.ndarray, residuals: np.ndarray) -> Any | No
     return predict
 
 
-def surrogate_kernel_values(
+def fit_surrogate(
     masks: np.ndarray, weights: np.ndarray, targets: np.ndarray, total: np.ndarray
-) -> np.ndarray:
-    """Regression-adjusted KernelSHAP: exact Shapley values of a surrogate game g, plus the
-    pairwise kernel estimate of what g misses.
-
-    g is the 2-additive fit, plus a small network on its residuals, plus boosted trees on what is
-    still left. g is cheap, so its Shapley values come from all 2^M coalitions; the kernel
-    estimate of the residual game v - g then has much less to explain.
-    """
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The surrogate game g fitted to the sampled coalitions (and the empty and full ones):
+    the 2-additive fit, plus a small network on its residuals, plus boosted trees on what is
+    still left. Returns g(masks) -> (len(masks), O)."""
     n = masks.shape[1]
     ends = np.zeros((2, n), dtype=bool)
     ends[1] = True
     seen = np.concatenate([ends, masks])
     observed = np.vstack([np.zeros((1, targets.shape[1])), total[None, :], targets])
-    every = all_coalitions(n)
-    pair_game = pair_design(every) @ pairwise_fit(masks, weights, targets, total)
-    codes = seen @ (1 << np.arange(n))
-    residual = observed - pair_game[codes]
-    surrogate = pair_game.copy()
+    coefficients = pairwise_fit(masks, weights, targets, total)
+    fitted = pair_design(seen) @ coefficients
+    stages: list[tuple[Any, Any]] = []
     for output in range(targets.shape[1]):
-        network = network_surrogate(seen, residual[:, output])
+        network = network_surrogate(seen, observed[:, output] - fitted[:, output])
         if network is not None:
-            surrogate[:, output] += network(every)
-        left = observed[:, output] - surrogate[codes, output]
-        surrogate[:, output] += tree_surrogate(seen, left).predict(every)
-    left = observed - surrogate[codes]
-    correction = pairwise_kernel_values(masks, weights, left[2:] - left[0], left[1] - left[0])
-    return shapley_from_table(surrogate, n) + correction
+            fitted[:, output] += network(seen)
+        trees = tree_surrogate(seen, observed[:, output] - fitted[:, output])
+        stages.append((network, trees))
+
+    def predict(query: np.ndarray) -> np.ndarray:
+        out = pair_design(query) @ coefficients
+        for output, (network, trees) in enumerate(stages):
+            if network is not None:
+                out[:, output] += network(query)
+            out[:, output] += trees.predict(query)
+        return out
+
+    return predict
 
 
-def adjusted_kernel_values(
+def _folds(strata: CoalitionStrata, n_rows: int) -> np.ndarray:
+    """A fold (0 to SURROGATE_FOLDS - 1) per coalition: pairs dealt out in turn within each size
+    group, both coalitions of a pair in the same fold."""
+    fold = np.empty(n_rows, dtype=np.int64)
+    for group in np.unique(strata.stratum).tolist():
+        pairs = np.flatnonzero(strata.stratum == group)
+        turn = np.arange(len(pairs)) % SURROGATE_FOLDS
+        fold[strata.first[pairs]] = turn
+        fold[strata.second[pairs]] = turn
+    return fold
+
+
+def surrogate_estimate(
+    masks: np.ndarray,
+    weights: np.ndarray,
+    targets: np.ndarray,
+    total: np.ndarray,
+    strata: CoalitionStrata | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Regression-adjusted KernelSHAP: exact Shapley values of a surrogate game g, plus the
+    pairwise kernel estimate of what g misses; and, where ``strata`` says how the coalitions were
+    drawn, the standard errors of that estimate of the residual game v - g.
+
+    g is cheap, so its Shapley values come from all 2^M coalitions; the kernel estimate of v - g
+    then has much less to explain. g has seen the sampled coalitions (the trees nearly
+    interpolate them), so the residuals it leaves there say nothing of its error elsewhere: the
+    standard errors use out-of-fold residuals instead, v - g' at each coalition from a surrogate
+    g' fitted without that coalition's fold (SURROGATE_FOLDS folds of whole pairs, dealt out
+    within size groups), as the residuals of the sandwich estimate of the pairwise kernel fit
+    (they are out-of-sample already: no leave-pair-out step). Each g' sees fewer coalitions
+    than g, so the errors lean to overstating.
+    """
+    n = masks.shape[1]
+    every = all_coalitions(n)
+    surrogate = fit_surrogate(masks, weights, targets, total)
+    table = surrogate(every)
+    codes = masks @ (1 << np.arange(n))
+    left = np.vstack([-table[:1], total[None, :] - table[-1:], targets - table[codes]])
+    residual_targets, residual_total = left[2:] - left[0], left[1] - left[0]
+    correction = pairwise_kernel_values(masks, weights, residual_targets, residual_total)
+    values = shapley_from_table(table, n) + correction
+    if strata is None:
+        return values, None
+    fold = _folds(strata, len(masks))
+    honest = np.empty_like(targets)
+    for index in range(SURROGATE_FOLDS):
+        held = fold == index
+        if not held.any():
+            continue
+        partial = fit_surrogate(masks[~held], weights[~held], targets[~held], total)
+        honest[held] = targets[held] - partial(masks[held])
+    errors = sandwich_errors(
+        pair_design(masks),
+        weights,
+        honest,
+        pair_values_map(n),
+        strata,
+        _pair_ridge(masks, weights),
+        leave_pair_out=False,
+    )
+    return values, errors
+
+
+def surrogate_kernel_values(
     masks: np.ndarray, weights: np.ndarray, targets: np.ndarray, total: np.ndarray
-) -> np.ndarray | None:
+) -> np.ndarray:
+    """Regression-adjusted KernelSHAP values (:func:`surrogate_estimate` without the errors)."""
+    return surrogate_estimate(masks, weights, targets, total)[0]
+
+
+def adjusted_estimate(
+    masks: np.ndarray,
+    weights: np.ndarray,
+    targets: np.ndarray,
+    total: np.ndarray,
+    strata: CoalitionStrata | None = None,
+) -> tuple[np.ndarray, np.ndarray | None] | None:
     """The regression-adjusted values where the sample allows them (surrogate, else pairwise
-    fit), or None where only the plain linear fit is determined."""
+    fit) with their standard errors (given ``strata``), or None where only the plain linear fit
+    is determined."""
     n, n_samples = masks.shape[1], len(masks)
     if uses_surrogate(n, n_samples):
-        return surrogate_kernel_values(masks, weights, targets, total)
+        return surrogate_estimate(masks, weights, targets, total, strata)
     if uses_pairs(n, n_samples):
-        return pairwise_kernel_values(masks, weights, targets, total)
+        return pairwise_estimate(masks, weights, targets, total, strata)
     return None

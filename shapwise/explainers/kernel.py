@@ -14,7 +14,9 @@ the values always add up to the model output. Within a budget of ``max_evals`` c
   surrogate of the game take over what they can explain); ``regression_adjustment=False`` gives
   plain KernelSHAP, the linear fit alone.
 
-With a budget of 2^M coalitions every coalition is evaluated and the values are exact.
+With a budget of 2^M coalitions every coalition is evaluated and the values are exact. Each value
+comes with a standard error (``Explanation.error_std``; ``_kernel_errors``): zero when exact, a
+sandwich estimate for the sampling design otherwise.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ import numpy as np
 from shapwise.explainers._coalitions import all_coalitions, coalitions_of_size, shapley_from_table
 from shapwise.explainers._game import RowGame, varying_features
 from shapwise.explainers._kernel_api import KernelStyleExplainer
+from shapwise.explainers._kernel_errors import coalition_strata, sandwich_errors
 from shapwise.explainers._kernel_inputs import (
     NUM_FEATURES,
 )
-from shapwise.explainers._kernel_surrogate import adjusted_kernel_values
+from shapwise.explainers._kernel_surrogate import adjusted_estimate
 from shapwise.explainers._regression import linear_kernel_values
 
 # l1_reg="auto" selects features (AIC) when less than this share of the coalitions is evaluated.
@@ -215,7 +218,10 @@ class KernelExplainer(KernelStyleExplainer):
     # --------------------------------------------------------------- one row
     def estimate_row(
         self, game: RowGame, max_evals: int, rng: np.random.Generator, **options: Any
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Values (M, O), base value (O,), output (O,) and the values' standard errors (M, O):
+        zeros where every coalition is evaluated, NaN after an l1 feature selection (the
+        selection is not part of the error estimate)."""
         l1_reg = options.get("l1_reg", self.l1_reg)
         n = game.n_features
         varying = varying_features(game)
@@ -227,7 +233,7 @@ class KernelExplainer(KernelStyleExplainer):
             table = game.values(_expand(all_coalitions(m), varying, n))
             values = np.zeros((n, table.shape[1]))
             values[varying] = shapley_from_table(table, m)
-            return values, table[0], table[-1]
+            return values, table[0], table[-1], np.zeros_like(values)
         if exact:
             masks = all_coalitions(m)[1:-1]
             sizes = masks.sum(axis=1)
@@ -237,12 +243,13 @@ class KernelExplainer(KernelStyleExplainer):
         table = game.values(np.concatenate([ends, _expand(masks, varying, n)]))
         empty, full, sampled = table[0], table[1], table[2:]
         values = np.zeros((n, table.shape[1]))
+        errors = np.zeros_like(values)
         if m > 0:
             fraction = (len(masks) + 2) / 2.0**m
-            values[varying] = self._solve(
+            values[varying], errors[varying] = self._solve(
                 masks, weights, sampled - empty, full - empty, fraction, l1_reg
             )
-        return values, empty, full
+        return values, empty, full, errors
 
     def _solve(
         self,
@@ -252,24 +259,29 @@ class KernelExplainer(KernelStyleExplainer):
         total: np.ndarray,
         fraction: float,
         l1_reg: Any,
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The values (M, O) of the sampled coalitions and their standard errors (M, O)."""
         m = masks.shape[1]
         if l1_reg == "auto":
             l1_reg = "aic" if fraction < AUTO_L1_FRACTION else False
         if not l1_reg:
+            strata = coalition_strata(masks)
             adjusted = None
             if self.regression_adjustment:
-                adjusted = adjusted_kernel_values(masks, weights, targets, total)
+                adjusted = adjusted_estimate(masks, weights, targets, total, strata)
             if adjusted is not None:
-                return adjusted
-            return linear_kernel_values(masks, weights, targets, total)
+                return adjusted  # type: ignore[return-value]
+            design = masks.astype(np.float64)
+            fitted = linear_kernel_values(masks, weights, targets, total)
+            residuals = targets - design @ fitted
+            return fitted, sandwich_errors(design, weights, residuals, np.eye(m), strata)
         values = np.zeros((m, targets.shape[1]))
         for output in range(targets.shape[1]):
             kept = select_features(l1_reg, masks, weights, targets[:, output], float(total[output]))
             values[kept, output] = linear_kernel_values(
                 masks[:, kept], weights, targets[:, output : output + 1], total[output : output + 1]
             )[:, 0]
-        return values
+        return values, np.full_like(values, np.nan)
 
 
 def _expand(masks: np.ndarray, varying: np.ndarray, n_features: int) -> np.ndarray:

@@ -102,3 +102,80 @@ def test_permutation_standard_errors_are_calibrated(n_features, max_evals):
         within = error <= 3 * explanation.error_std
         assert within.mean() >= 0.95, within.mean()
         assert np.sqrt((error**2).mean()) >= np.sqrt((explanation.error_std**2).mean()) / 3
+
+
+# ------------------------------------------------------------------------------------ Kernel
+def _kernel(model, n_features, n_rows, max_evals, seed, **options):
+    """Kernel's values of ``n_rows`` independent estimates of one SOUM game.
+
+    A row's coalitions are drawn from its content, so the rows differ (values in (0.5, 1]) and
+    the model reads them as ones (z > 0.5): the same game v(S) = f(1_S) for every row.
+    """
+    explainer = explainers.Kernel(
+        lambda X: model(np.asarray(X) > 0.5), np.zeros((1, n_features)), seed=seed, **options
+    )
+    rows = np.random.default_rng(seed).uniform(0.51, 1.0, size=(n_rows, n_features))
+    return explainer(rows, max_evals=max_evals, silent=True)
+
+
+def _assert_calibrated(explanation, truth):
+    """At least 95% of the errors within 3 reported standard errors, and the errors not vastly
+    overstated (the root mean square error at least a quarter of the reported one)."""
+    error = np.abs(explanation.values - truth)
+    within = error <= 3 * explanation.error_std
+    assert within.mean() >= 0.95, within.mean()
+    assert np.sqrt((error**2).mean()) >= np.sqrt((explanation.error_std**2).mean()) / 4
+
+
+@pytest.mark.parametrize(
+    ("n_features", "max_evals", "adjustment"),
+    [
+        (10, 42, False),  # plain KernelSHAP at 4M
+        (10, 62, True),  # too few coalitions for pair terms: the linear fit
+        (12, 200, False),
+        (18, 300, True),  # the pairwise fit (no surrogate beyond 16 features)
+    ],
+)
+def test_kernel_standard_errors_are_calibrated(n_features, max_evals, adjustment):
+    for seed in range(3):
+        model, truth = soum(n_features, 3 * n_features, seed=200 + seed)
+        explanation = _kernel(
+            model, n_features, 100, max_evals, seed, regression_adjustment=adjustment
+        )
+        _assert_calibrated(explanation, truth)
+
+
+@pytest.mark.slow
+def test_kernel_surrogate_standard_errors_are_calibrated():
+    """The regression-adjusted estimate (pairwise fit, network and trees as the surrogate): its
+    errors come from out-of-fold residuals, since the trees nearly interpolate the coalitions
+    they were fitted on."""
+    for seed in range(2):
+        model, truth = soum(10, 30, seed=300 + seed)
+        _assert_calibrated(_kernel(model, 10, 15, 150, seed), truth)
+
+
+def test_kernel_is_exact_with_zero_error_at_full_budget():
+    model, truth = soum(8, 20, seed=1)
+    for adjustment in (True, False):
+        explanation = _kernel(model, 8, 2, 2**8, 0, regression_adjustment=adjustment)
+        np.testing.assert_allclose(explanation.values, np.broadcast_to(truth, (2, 8)), atol=1e-12)
+        np.testing.assert_array_equal(explanation.error_std, 0.0)
+
+
+def test_kernel_standard_errors_per_output():
+    """Three SOUMs as three outputs of one model: the errors have the values' shape, are zero at
+    full budget and calibrated per output below it."""
+    games = [soum(10, 30, seed=400 + k) for k in range(3)]
+
+    def model(Z):
+        return np.stack([game(Z) for game, _ in games], axis=1)
+
+    truth = np.stack([t for _, t in games], axis=1)  # (features, outputs)
+    sampled = _kernel(model, 10, 100, 60, 0)
+    assert sampled.error_std.shape == sampled.values.shape == (100, 10, 3)
+    for output in range(3):
+        _assert_calibrated(sampled[:, :, output], truth[:, output])
+    exact = _kernel(model, 10, 2, 2**10, 0)
+    assert exact.error_std.shape == (2, 10, 3)
+    np.testing.assert_array_equal(exact.error_std, 0.0)
