@@ -280,7 +280,12 @@ def save_masker(masker: Any, out_file: Any) -> None:
     """Write ``masker`` to ``out_file`` (a path or a binary file), pickle-free."""
 
     def writer(archive: zipfile.ZipFile) -> None:
-        stored = _masker_state(masker, ".save", archive, "masker/")
+        if getattr(masker, "per_text", False):
+            from shapwise._saving_texts import save_text_masker
+
+            stored = save_text_masker(masker, archive)
+        else:
+            stored = _masker_state(masker, ".save", archive, "masker/")
         header = {"format": FORMAT, "version": VERSION, "kind": "masker", "masker": stored}
         archive.writestr("state.json", json.dumps(header))
 
@@ -291,6 +296,10 @@ def load_masker(in_file: Any, instantiate: bool = True) -> Any:
     """The masker :func:`save_masker` wrote."""
     with zipfile.ZipFile(in_file) as archive:
         stored = _header(archive, "masker")["masker"]
+        if stored["how"] == "text":
+            from shapwise._saving_texts import load_text_masker
+
+            return load_text_masker(stored, archive)
         arrays = _arrays_in(archive, stored["arrays"], "masker/")
         return _Decoder(arrays, None).decode(stored["state"])
 

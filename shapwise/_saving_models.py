@@ -2,7 +2,8 @@
 
 How a model is stored (``model_saver=".save"``, the default), by what it is:
 
-- a torch module: torch.export, traced on background rows with any batch size;
+- a torch module: torch.export, traced on background rows with any batch size (on the CPU, so
+  that the file loads on any machine);
 - a Keras model: a ``.keras`` archive, loaded with ``safe_mode``;
 - XGBoost (its scikit-learn estimators or a Booster): XGBoost's JSON model format;
 - a LightGBM Booster: its model text (``model_to_string``); LightGBM's scikit-learn estimators
@@ -19,6 +20,7 @@ name. ``model_saver`` may also be a function ``saver(model, file)`` (read back b
 
 from __future__ import annotations
 
+import copy
 import io
 import pickle
 import tempfile
@@ -197,6 +199,8 @@ def exported_torch(module: Any, examples: Sequence[np.ndarray] | np.ndarray | No
         )
     parameter = next(module.parameters(), None)
     dtype = parameter.dtype if parameter is not None else torch.float32
+    if parameter is not None and parameter.device.type != "cpu":
+        module = copy.deepcopy(module).cpu()  # a program that loads on any machine
     inputs = tuple(
         torch.as_tensor(np.repeat(np.asarray(example)[:1], 2, axis=0)) for example in examples
     )

@@ -5,8 +5,8 @@ text-classification pipeline, or a language model explained by teacher forcing) 
 
 Reading them back runs no code from the file: the folders hold only JSON, tokenizer files and
 safetensors weights, and are read with ``local_files_only`` and ``trust_remote_code=False``.
-A Text masker of a regular expression or of a tokenizing function is not saved: pass
-``masker_saver`` / ``masker_loader`` of your own.
+A Text masker of a regular expression keeps its pattern; one of a tokenizing function is not
+saved (a function is code): pass ``masker_saver`` / ``masker_loader`` of your own.
 """
 
 from __future__ import annotations
@@ -81,25 +81,32 @@ def _json_options(options: dict[str, Any], what: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ masker
 def save_text_masker(masker: Any, archive: zipfile.ZipFile) -> dict[str, Any]:
     """A Text masker's entry: its tokenizer under ``masker/tokenizer/``, its options."""
-    if masker.hf_tokenizer is None:
-        raise SavingError(
-            "a Text masker of a regular expression or a tokenizing function is not saved; pass "
-            "masker_saver and masker_loader functions of your own (e.g. masker_saver=False and "
-            "masker_loader=lambda _: masker)"
-        )
-    _save_tokenizer(masker.hf_tokenizer, archive, "masker/tokenizer/")
-    return {
+    options = {
         "how": "text",
         "mask_token": masker.mask_token,
         "collapse_mask_token": masker.collapse_mask_token,
     }
+    if masker.hf_tokenizer is not None:
+        _save_tokenizer(masker.hf_tokenizer, archive, "masker/tokenizer/")
+        return options
+    separators = getattr(masker, "separators", None)
+    if separators is None:
+        raise SavingError(
+            "a Text masker of a tokenizing function is not saved (a function is code); pass "
+            "masker_saver and masker_loader functions of your own (e.g. masker_saver=False and "
+            "masker_loader=lambda _: masker)"
+        )
+    return {**options, "separators": str(separators)}
 
 
 def load_text_masker(stored: dict[str, Any], archive: zipfile.ZipFile) -> Any:
     """The Text masker :func:`save_text_masker` stored."""
     from shapwise.maskers.text import Text
 
-    tokenizer = _load_tokenizer(archive, "masker/tokenizer/")
+    if "separators" in stored:
+        tokenizer = str(stored["separators"])
+    else:
+        tokenizer = _load_tokenizer(archive, "masker/tokenizer/")
     return Text(
         tokenizer,
         mask_token=str(stored["mask_token"]),

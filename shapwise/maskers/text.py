@@ -198,6 +198,7 @@ class Text(Masker):
             self.special_ends = special_ends(tokenizer)
             own_mask = getattr(tokenizer, "mask_token", None)
         elif isinstance(tokenizer, str):
+            self.separators = tokenizer  # the pattern, kept for saving
             pattern = re.compile(tokenizer)
             if pattern.match(""):
                 raise ValueError(

@@ -89,8 +89,30 @@ def test_a_language_model_explained_by_teacher_forcing():
     assert_same_text_explanations(loaded(REVIEWS[1:2], target), explainer(REVIEWS[1:2], target))
 
 
-def test_a_masker_of_a_regular_expression_is_given_back_by_the_users_loader(bert):
-    masker = shap.maskers.Text(r"\W+")
+def test_a_masker_of_a_regular_expression_keeps_its_pattern(bert):
+    masker = shap.maskers.Text(r"[\s,.]+", mask_token="_")
+    explainer = shap.explainers.Partition(bert, masker)
+    loaded, entries = roundtrip(explainer)
+    assert loaded.masker.separators == r"[\s,.]+" and loaded.masker.mask_token == "_"
+    assert not any(e.startswith("masker/tokenizer") for e in entries)
+    assert_same_text_explanations(loaded(REVIEWS[5:6]), explainer(REVIEWS[5:6]))
+
+
+def test_text_maskers_save_on_their_own(bert):
+    text = "Terrible dialogue, weak plot."
+    for masker in (shap.maskers.Text(bert.tokenizer), shap.maskers.Text(r"\W+")):
+        handle = io.BytesIO()
+        masker.save(handle)
+        handle.seek(0)
+        loaded = shap.maskers.Text.load(handle)
+        ours, theirs = loaded.for_text(text), masker.for_text(text)
+        assert ours.feature_names == theirs.feature_names
+        mask = np.arange(len(theirs.feature_names)) % 2 == 0
+        assert ours.masked_string(mask) == theirs.masked_string(mask)
+
+
+def test_a_masker_of_a_tokenizing_function_is_given_back_by_the_users_loader(bert):
+    masker = shap.maskers.Text(str.split)
     explainer = shap.explainers.Partition(bert, masker)
     with pytest.raises(SavingError, match="masker_saver and masker_loader"):
         explainer.save(io.BytesIO())
