@@ -2,8 +2,9 @@
 
 ``explainer(dask_collection)`` lands here. The result is a :class:`LazyExplanation` whose arrays are
 dask arrays with known chunks: nothing is explained until ``.compute()`` (or ``.persist()``).
-With a ``distributed.Client`` active, the explainer is scattered to every worker once; each task
-names it by its key. Progress shows through dask's own tools::
+The explainer is one input of the graph that every task depends on: a distributed cluster sends
+it to each worker once (not once per task), and the graph computes under any scheduler, a
+client's or a local one. Progress shows through dask's own tools::
 
     from dask.diagnostics import ProgressBar      # local schedulers
     with ProgressBar():
@@ -23,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from shapwise._optional import loaded, require
+from shapwise._optional import require
 from shapwise.explanation import FEATURE, OUTPUT, ROW, Explanation, OpChain
-from shapwise.scale.partition import Layout, explain_block, explain_partition
+from shapwise.scale.partition import Layout, explain_block, explain_partition, with_job_seed
 from shapwise.scale.portable import PortableExplainer
 
 
@@ -34,10 +35,10 @@ def explain_lazily(explainer: Any, X: Any, **call_options: Any) -> LazyExplanati
 
     One row is explained here at once to learn the results' shapes, dtypes and names, and a
     DataFrame's partition lengths are counted (one pass over its partitions) so the chunks are
-    known; the rest is explained when the result is computed. Results do not depend on the partitioning for
-    explainers whose values depend on each row alone (Exact, Linear, Tree, Deep, Partition, and
-    Permutation or Kernel where their budget covers every coalition); sampling explainers draw
-    per call, so their estimates differ between partitionings as between calls.
+    known; the rest is explained when the result is computed. Results do not depend on the
+    partitioning: sampling explainers (Permutation, Kernel, Sampling, Gradient) draw each row's
+    choices from the root seed and the row's content, and a missing seed is drawn once here
+    for every partition.
 
     Raises:
         TypeError: ``X`` is not a dask DataFrame or Array, holds non-numeric columns, or the
@@ -50,6 +51,7 @@ def explain_lazily(explainer: Any, X: Any, **call_options: Any) -> LazyExplanati
             "a lazy explanation needs the same outputs for every partition: pass output "
             "positions (outputs=[0, 2]), not a ranking of each row's outputs"
         )
+    call_options = with_job_seed(explainer, call_options)
     blocks, lengths = _blocks(X)
     probe = explain_block(explainer, _first_row(X, lengths), **call_options)
     layout = Layout.of(probe)
@@ -341,24 +343,14 @@ def _cloudpickle_dumps() -> Any:
 
 
 def _share(portable: PortableExplainer) -> Any:
-    """The explainer as a graph input: scattered to every worker of an active distributed client
-    (once, not once per task), else one delayed object that every task depends on."""
-    client = _active_client()
-    if client is not None:
-        return client.scatter(portable, broadcast=True, hash=False)
+    """The explainer as one graph input that every task depends on.
+
+    Any scheduler can compute it (a distributed client, or the local ``sync``, threaded and
+    process schedulers, even with a client active). A distributed cluster sends it to each
+    worker that runs a task once, not once per task; each worker thread unpickles it once.
+    """
     dask = require("dask", "dask")
     return dask.delayed(portable, name=f"shapwise-explainer-{uuid.uuid4().hex}")
-
-
-def _active_client() -> Any:
-    """The current ``distributed.Client``, when distributed is in use and one is active."""
-    distributed = loaded("distributed")
-    if distributed is None:
-        return None
-    try:
-        return distributed.get_client()
-    except ValueError:  # no client
-        return None
 
 
 def _blocks(X: Any) -> tuple[list[Any], list[int]]:

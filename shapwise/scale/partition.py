@@ -54,6 +54,30 @@ class Layout:
         )
 
 
+def with_job_seed(explainer: Any, call_options: dict[str, Any]) -> dict[str, Any]:
+    """The call options of a job, with one root seed for all of its partitions.
+
+    Sampling explainers draw each row's choices from (root seed, the row's content), so their
+    values do not depend on the partitioning once every partition has the same root. A
+    Permutation, Kernel or Sampling explainer whose ``seed`` is None, or a Gradient explainer
+    called without ``rseed``, would draw a fresh root in each partition: a root is drawn here,
+    once, on the driver, and passed to every partition (as ``seed=`` or ``rseed=``).
+    """
+    from shapwise.explainers._base import ExplainerBase
+    from shapwise.explainers._seeds import fresh_root
+    from shapwise.explainers.gradient import GradientExplainer
+
+    if isinstance(explainer, GradientExplainer):
+        name, own = "rseed", None
+    elif isinstance(explainer, ExplainerBase):
+        name, own = "seed", explainer.seed
+    else:
+        return dict(call_options)
+    if own is not None or call_options.get(name) is not None:
+        return dict(call_options)
+    return {**call_options, name: fresh_root()}
+
+
 def explain_block(explainer: Any, block: Any, **call_options: Any) -> Explanation:
     """``explainer(block, **call_options)`` with its progress bar off (workers have no terminal).
 

@@ -1,5 +1,6 @@
 """Dask on a real two-process LocalCluster bound to 127.0.0.1: the explainer reaches each worker
-once, and the values equal the local ones for any partitioning."""
+once, the values equal the local ones for any partitioning, and local schedulers still work while
+the client is active."""
 
 from __future__ import annotations
 
@@ -65,9 +66,32 @@ def test_a_cluster_gets_the_explainer_once_per_worker(client, table, tmp_path):
     assert_same_explanation(lazy.compute(), local)
     processes = [path.name.split("-")[0] for path in tmp_path.iterdir()]
     assert os.getpid() not in map(int, processes)
+    # 12 tasks, but each worker (one thread each) unpickled the explainer once at most
     assert 1 <= len(processes) <= 2 and len(set(processes)) == len(processes)
-    # every worker holds the scattered explainer
-    assert sum(map(len, client.has_what().values())) >= 2
+
+
+def test_local_schedulers_work_while_a_client_is_active(client, table):
+    """With a client active, compute(scheduler="sync") and the threaded scheduler run the graph
+    in this process; the client's own compute runs it on the cluster: all equal local."""
+    X, _ = table
+    explainer = shapwise.explainers.Exact(lambda Z: Z @ np.arange(5.0) + Z[:, 0] * Z[:, 1], X[:20])
+    local = explainer(X)
+    lazy = explain_lazily(explainer, da.from_array(X, chunks=25))
+    assert_same_explanation(lazy.compute(scheduler="sync"), local)
+    assert_same_explanation(lazy.compute(scheduler="threads"), local)
+    assert_same_explanation(lazy.compute(), local)
+    assert_same_explanation(lazy.persist(scheduler="sync").compute(scheduler="sync"), local)
+
+
+def test_a_sampling_explainer_on_a_cluster_equals_local(client, forest, table):
+    """Permutation below its exact budget (20 of 32 coalitions): each row's orders come from its
+    own generator, so the cluster's partitions give the local values."""
+    X, _ = table
+    explainer = shapwise.explainers.Permutation(forest.predict, X[:20], seed=3)
+    local = explainer(X, max_evals=20)
+    for chunks in (120, 17):
+        lazy = explain_lazily(explainer, da.from_array(X, chunks=(chunks, 5)), max_evals=20)
+        assert_same_explanation(lazy.compute(), local)
 
 
 @pytest.mark.parametrize("chunks", [17, 60])
