@@ -271,3 +271,43 @@ def test_the_factory_and_a_path_on_disk(data, tmp_path):
     assert_same_explanations(loaded, explainer, X.iloc[:5])
     with pytest.raises(SavingError, match="not a PermutationExplainer"):
         shap.explainers.Permutation.load(path)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda table: table["left"].__setitem__(0, 10**6),  # a child beyond the table
+        lambda table: table["right"].__setitem__(0, 0),  # a node that is its own child
+        lambda table: table["feature"].__setitem__(0, 99),  # a feature the model lacks
+    ],
+    ids=["child_out_of_range", "cycle", "feature_out_of_range"],
+)
+def test_a_damaged_tree_table_is_refused(data, damage):
+    """A file whose node table would send the compiled walk outside its arrays (or round in
+    circles) is refused before anything walks it."""
+    X, y, _ = data
+    explainer = shap.TreeExplainer(MODELS["sklearn_forest"][0](X, y, None))
+    handle = io.BytesIO()
+    explainer.save(handle, model_saver=False)
+    handle.seek(0)
+    archive = zipfile.ZipFile(handle)
+    header = json.loads(archive.read("state.json"))
+    fields = header["state"]["__dict__"]["ensemble"]["state"]
+    table = {}
+    for name in ("left", "right", "feature"):
+        entry = f"explainer/arrays/{fields[name]['__array__']}.npy"
+        table[name] = np.load(io.BytesIO(archive.read(entry)))
+    damage(table)
+    tampered = io.BytesIO()
+    with zipfile.ZipFile(tampered, "w") as out:
+        changed = {f"explainer/arrays/{fields[n]['__array__']}.npy": a for n, a in table.items()}
+        for entry in archive.namelist():
+            if entry in changed:
+                stream = io.BytesIO()
+                np.save(stream, changed[entry])
+                out.writestr(entry, stream.getvalue())
+            else:
+                out.writestr(entry, archive.read(entry))
+    tampered.seek(0)
+    with pytest.raises(SavingError, match="tree table is damaged"):
+        shap.TreeExplainer.load(tampered)
