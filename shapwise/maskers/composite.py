@@ -18,6 +18,17 @@ from shapwise.errors import InvalidMaskerError
 from shapwise.maskers._base import Masker, standard_mask
 
 
+def one_mask(mask: Any, who: str) -> None:
+    """Raise a TypeError unless ``mask`` is one mask (these maskers take no batch of them)."""
+    array = np.asarray(mask)
+    if array.ndim > 1 or (array.ndim == 1 and array.dtype.kind in "iu"):
+        raise TypeError(
+            f"{who} takes one boolean mask per call; got {array.dtype} of shape {array.shape}. "
+            "Call it once per coalition, or use utils.MaskedModel, which does that for "
+            "boolean and delta-encoded masks"
+        )
+
+
 def input_count(masker: Any) -> int:
     """How many model inputs ``masker(mask, *inputs)`` masks: one for shapwise's maskers, else
     the required positional parameters after the mask."""
@@ -137,6 +148,7 @@ class Composite(Masker):
         return joined
 
     def __call__(self, mask: Any, *inputs: Any) -> tuple[Any, ...]:
+        one_mask(mask, "Composite")
         parts, shapes = self._shapes(inputs)
         rows = _joint_rows(shapes)
         mask = standard_mask(mask, sum(features for _, features in shapes))
@@ -211,6 +223,7 @@ class _Wrapper(Masker):
         return self.masker.invariants(*inputs)
 
     def _masked(self, mask: Any, inputs: tuple) -> tuple[Any, ...]:
+        one_mask(mask, type(self).__name__)
         out = self.masker(mask, *inputs)
         return out if isinstance(out, tuple) else (out,)
 

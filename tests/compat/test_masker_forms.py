@@ -144,6 +144,10 @@ def test_masks_that_do_not_fit_get_clear_errors(table):
         masker(np.ones((2, 3), dtype=bool), x)
     composite = shap.maskers.Composite(masker, shap.maskers.Fixed())
     assert not composite.supports_delta_masking and masker.supports_delta_masking
+    with pytest.raises(TypeError, match="one boolean mask per call"):
+        composite(np.array([0, 1]), x, np.array([1.0]))
+    with pytest.raises(TypeError, match="FixedComposite takes one boolean mask"):
+        shap.maskers.FixedComposite(masker)(np.ones((2, 4), dtype=bool), x)
 
 
 def _model(rows: np.ndarray) -> np.ndarray:
