@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from shapwise._optional import require
-from shapwise.scale.partition import Layout, explain_block, explain_partition
+from shapwise.scale.partition import Layout, explain_block, explain_partition, with_job_seed
 from shapwise.scale.portable import PortableExplainer
 
 LAYOUTS = ("wide", "long")
@@ -66,6 +66,7 @@ def explain(
             "columns from its result instead of passing outputs="
         )
     feature_cols, keep_cols = _in_explainer_order(list(feature_cols), explainer), list(keep_cols)
+    call_options = with_job_seed(explainer, call_options)  # every batch, one root seed
     _check_columns(df, feature_cols, keep_cols, types)
     portable = PortableExplainer(explainer, require("pyspark.cloudpickle", "spark").dumps)
     layout = _layout(df, explainer, feature_cols, call_options)

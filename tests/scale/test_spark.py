@@ -129,3 +129,31 @@ def test_bad_input_is_refused_before_any_job(spark_jobs, spark_frame, frame, exa
     assert spark_jobs() == jobs
     spark_frame.select("row_id").collect()  # the count does see a job
     assert spark_jobs() > jobs
+
+
+def test_a_sampling_explainer_equals_local_whatever_the_batches(spark_frame, frame, forest):
+    """Permutation below its exact budget (20 of 32 coalitions): each row's orders come from
+    (seed, the row's content), so Spark's partitions and Arrow batches give the local values."""
+    explainer = shapwise.explainers.Permutation(forest.predict, frame[COLUMNS].iloc[:20], seed=6)
+    result = shapwise.spark.explain(spark_frame, explainer, COLUMNS, ["row_id"], max_evals=20)
+    value_columns = [f"shap_{c}_{o}" for c in COLUMNS for o in range(2)]
+    got = _by_row(result)[value_columns].to_numpy().reshape(-1, 5, 2)
+    local = explainer(frame[COLUMNS], max_evals=20)
+    np.testing.assert_allclose(got, local.values, rtol=1e-12, atol=1e-12)
+    other = explainer(frame[COLUMNS], max_evals=20, seed=7)
+    assert np.abs(other.values - local.values).max() > 1e-6  # sampled, not exact
+
+
+def test_without_a_seed_every_batch_shares_the_job_root(spark, frame, forest):
+    """seed=None: one root per job, drawn on the driver, so a row gets the same values in
+    whichever partition and batch it lands (here every row twice, in different partitions)."""
+    explainer = shapwise.explainers.Permutation(forest.predict, frame[COLUMNS].iloc[:20])
+    twice = spark.createDataFrame(pd.concat([frame, frame])).repartition(4)
+    result = shapwise.spark.explain(twice, explainer, COLUMNS, ["row_id"], max_evals=20)
+    got = result.toPandas().sort_values("row_id", kind="stable")
+    values = got[[f"shap_{c}_{o}" for c in COLUMNS for o in range(2)]].to_numpy()
+    np.testing.assert_allclose(values[0::2], values[1::2], rtol=1e-12, atol=1e-12)
+    assert (
+        np.abs(values[0::2] - explainer(frame[COLUMNS], max_evals=20).values.reshape(-1, 10)).max()
+        > 1e-6
+    )
