@@ -1207,6 +1207,225 @@ PyObject* py_path_dependent(PyObject*, PyObject* args) {
     Py_RETURN_NONE;
 }
 
+// Path-dependent values (or pair interactions) of single trees on single rows: item i adds the
+// values of tree trees[i] on row rows[i] into out[i], (F, O) or (F, F, O). The leaf tables of
+// oblivious trees are built from these (_oblivious.py).
+PyObject* py_path_dependent_trees(PyObject*, PyObject* args) {
+    PyObject *fields, *X, *trees, *rows, *out;
+    long long n_features, n_outputs, n_jobs;
+    int interactions;
+    if (!PyArg_ParseTuple(args, "OLLOOOOLp", &fields, &n_features, &n_outputs, &X, &trees, &rows,
+                          &out, &n_jobs, &interactions))
+        return nullptr;
+    Table T;
+    Buffer x_buffer, tree_buffer, row_buffer, out_buffer;
+    int64_t n_rows = 0;
+    if (!read_table(fields, n_features, n_outputs, T)) return nullptr;
+    if (!get_rows(X, x_buffer, n_features, "X", n_rows)) return nullptr;
+    if (!get_buffer(trees, tree_buffer, 'i', 8, false, -1, "trees")) return nullptr;
+    const Py_ssize_t n_items = items(tree_buffer);
+    if (!get_buffer(rows, row_buffer, 'i', 8, false, n_items, "rows")) return nullptr;
+    Py_ssize_t size = checked_product(n_items, n_outputs, n_features);
+    if (size >= 0 && interactions) size = checked_product(size, n_features);
+    if (size < 0) return nullptr;
+    if (!get_buffer(out, out_buffer, 'f', 8, true, size, "out")) return nullptr;
+    const int64_t* tree_of = (const int64_t*)tree_buffer.view.buf;
+    const int64_t* row_of = (const int64_t*)row_buffer.view.buf;
+    for (Py_ssize_t i = 0; i < n_items; i++) {
+        if (tree_of[i] < 0 || tree_of[i] >= T.n_trees || row_of[i] < 0 || row_of[i] >= n_rows) {
+            PyErr_Format(PyExc_ValueError, "item %zd names tree %lld of %lld or row %lld of %lld", i,
+                         (long long)tree_of[i], (long long)T.n_trees, (long long)row_of[i],
+                         (long long)n_rows);
+            return nullptr;
+        }
+    }
+    const int64_t item_size = T.n_outputs * T.n_features * (interactions ? T.n_features : 1);
+    const double* x0 = (const double*)x_buffer.view.buf;
+    double* out0 = (double*)out_buffer.view.buf;
+    const int64_t jobs = std::max<long long>(1, n_jobs);
+    bool ok = false;
+    Py_BEGIN_ALLOW_THREADS
+    try {
+        const PathShape shape(T);
+        const Quadrature quadrature((shape.paths.widest + 1) / 2 + 1);
+        ok = parallel_rows(n_items, jobs, 64, [&](int64_t begin, int64_t end, int64_t) {
+            if (interactions) {
+                PathDependent worker(T, shape, quadrature, true);
+                for (int64_t i = begin; i < end; i++) {
+                    worker.tree = tree_of[i];
+                    worker.x = x0 + row_of[i] * T.n_features;
+                    worker.out = out0 + i * item_size;
+                    worker.walk(T.tree_start[tree_of[i]], 0);
+                }
+                return;
+            }
+            SharedPaths<0> worker(T, shape);
+            for (int64_t i = begin; i < end; i++) {
+                worker.start(quadrature, tree_of[i]);
+                worker.x = x0 + row_of[i] * T.n_features;
+                worker.out = out0 + i * item_size;
+                worker.row(T.tree_start[tree_of[i]]);
+            }
+        });
+    } catch (...) {
+        ok = false;
+    }
+    Py_END_ALLOW_THREADS
+    if (!ok) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+// The leaves of oblivious trees (_oblivious.py), levels as (trees, depth) arrays: slots[r, t] is
+// leaf_start[t] plus the weights of the depths where row r goes right in tree t, by the rule of
+// Table::goes_left for numeric splits with NaN missing; reaching[s] is set to the first row that
+// reaches slot s where it holds -1.
+PyObject* py_oblivious_leaves(PyObject*, PyObject* args) {
+    PyObject *feature_object, *threshold_object, *strict_object, *default_object, *weight_object;
+    PyObject *start_object, *X, *slots_object, *reaching_object;
+    long long n_features, n_jobs;
+    if (!PyArg_ParseTuple(args, "OOOOOOLOOOL", &feature_object, &threshold_object, &strict_object,
+                          &default_object, &weight_object, &start_object, &n_features, &X,
+                          &slots_object, &reaching_object, &n_jobs))
+        return nullptr;
+    Buffer feature_buffer, threshold_buffer, strict_buffer, default_buffer, weight_buffer;
+    Buffer start_buffer, x_buffer, slots_buffer, reaching_buffer;
+    int64_t n_rows = 0;
+    if (n_features < 1) {
+        PyErr_SetString(PyExc_ValueError, "n_features must be positive");
+        return nullptr;
+    }
+    if (!get_buffer(start_object, start_buffer, 'i', 8, false, -1, "leaf_start")) return nullptr;
+    const int64_t n_trees = (int64_t)items(start_buffer) - 1;
+    if (n_trees < 0) {
+        PyErr_SetString(PyExc_ValueError, "leaf_start must hold trees + 1 items");
+        return nullptr;
+    }
+    if (!get_buffer(feature_object, feature_buffer, 'i', 8, false, -1, "feature")) return nullptr;
+    const Py_ssize_t n_levels = items(feature_buffer);
+    if (n_trees == 0 || n_levels % n_trees != 0) {
+        PyErr_SetString(PyExc_ValueError, "feature must hold (trees, depth) items");
+        return nullptr;
+    }
+    const int64_t depth = n_levels / n_trees;
+    if (!get_buffer(threshold_object, threshold_buffer, 'f', 8, false, n_levels, "threshold") ||
+        !get_buffer(strict_object, strict_buffer, '?', 1, false, n_levels, "strict") ||
+        !get_buffer(default_object, default_buffer, '?', 1, false, n_levels, "default_left") ||
+        !get_buffer(weight_object, weight_buffer, 'i', 8, false, n_levels, "weight") ||
+        !get_rows(X, x_buffer, n_features, "X", n_rows))
+        return nullptr;
+    const Py_ssize_t n_slots = checked_product(n_rows, n_trees);
+    if (n_slots < 0) return nullptr;
+    if (!get_buffer(slots_object, slots_buffer, 'i', 8, true, n_slots, "slots")) return nullptr;
+    const int64_t* feature = (const int64_t*)feature_buffer.view.buf;
+    const double* threshold = (const double*)threshold_buffer.view.buf;
+    const uint8_t* strict = (const uint8_t*)strict_buffer.view.buf;
+    const uint8_t* default_left = (const uint8_t*)default_buffer.view.buf;
+    const int64_t* weight = (const int64_t*)weight_buffer.view.buf;
+    const int64_t* leaf_start = (const int64_t*)start_buffer.view.buf;
+    if (leaf_start[0] != 0) {
+        PyErr_SetString(PyExc_ValueError, "leaf_start must start at 0");
+        return nullptr;
+    }
+    for (int64_t t = 0; t < n_trees; t++) {
+        int64_t largest = 0;  // the last slot of the tree a row can reach
+        for (int64_t l = 0; l < depth; l++) {
+            const int64_t f = feature[t * depth + l], w = weight[t * depth + l];
+            if (f < 0 || f >= n_features || w < 0 || w > PY_SSIZE_T_MAX / 4) {
+                PyErr_Format(PyExc_ValueError, "tree %lld depth %lld: feature %lld, weight %lld",
+                             (long long)t, (long long)l, (long long)f, (long long)w);
+                return nullptr;
+            }
+            largest += w;
+        }
+        if (leaf_start[t + 1] - leaf_start[t] <= largest || leaf_start[t + 1] < leaf_start[t]) {
+            PyErr_Format(PyExc_ValueError, "tree %lld has fewer leaves than its weights reach",
+                         (long long)t);
+            return nullptr;
+        }
+    }
+    if (!get_buffer(reaching_object, reaching_buffer, 'i', 8, true, leaf_start[n_trees],
+                    "reaching"))
+        return nullptr;
+    const double* x0 = (const double*)x_buffer.view.buf;
+    int64_t* slots = (int64_t*)slots_buffer.view.buf;
+    int64_t* reaching = (int64_t*)reaching_buffer.view.buf;
+    const int64_t jobs = std::max<long long>(1, n_jobs);
+    bool ok = false;
+    Py_BEGIN_ALLOW_THREADS
+    ok = parallel_rows(n_rows, jobs, 256, [&](int64_t begin, int64_t end, int64_t) {
+        for (int64_t r = begin; r < end; r++) {
+            const double* x = x0 + r * n_features;
+            int64_t* row = slots + r * n_trees;
+            for (int64_t t = 0; t < n_trees; t++) {
+                int64_t slot = leaf_start[t];
+                for (int64_t l = t * depth; l < (t + 1) * depth; l++) {
+                    // without branches: a row goes either way at random, so a branch would be
+                    // mispredicted at half the levels
+                    const double v = x[feature[l]];
+                    const bool below = strict[l] != 0 ? v < threshold[l] : v <= threshold[l];
+                    const bool left = std::isnan(v) ? default_left[l] != 0 : below;
+                    slot += weight[l] & -(int64_t)!left;
+                }
+                row[t] = slot;
+            }
+        }
+    });
+    for (int64_t i = 0; ok && i < n_slots; i++)  // in row order: the first row reaching a slot
+        if (reaching[slots[i]] < 0) reaching[slots[i]] = i / n_trees;
+    Py_END_ALLOW_THREADS
+    if (!ok) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+// out[r] += the sum over k of table[slots[r, k]], k in order (rows of `width` float64 values).
+PyObject* py_add_table_rows(PyObject*, PyObject* args) {
+    PyObject *table_object, *slots_object, *out_object;
+    long long width, per_row, n_jobs;
+    if (!PyArg_ParseTuple(args, "OLOLOL", &table_object, &width, &slots_object, &per_row,
+                          &out_object, &n_jobs))
+        return nullptr;
+    if (width < 1 || per_row < 1) {
+        PyErr_SetString(PyExc_ValueError, "width and per_row must be positive");
+        return nullptr;
+    }
+    Buffer table_buffer, slots_buffer, out_buffer;
+    if (!get_buffer(table_object, table_buffer, 'f', 8, false, -1, "table") ||
+        !get_buffer(slots_object, slots_buffer, 'i', 8, false, -1, "slots"))
+        return nullptr;
+    if (items(table_buffer) % width != 0 || items(slots_buffer) % per_row != 0) {
+        PyErr_SetString(PyExc_ValueError, "table or slots is not made of whole rows");
+        return nullptr;
+    }
+    const int64_t n_table = items(table_buffer) / width, n_rows = items(slots_buffer) / per_row;
+    const Py_ssize_t size = checked_product(n_rows, width);
+    if (size < 0 || !get_buffer(out_object, out_buffer, 'f', 8, true, size, "out")) return nullptr;
+    const double* table = (const double*)table_buffer.view.buf;
+    const int64_t* slots = (const int64_t*)slots_buffer.view.buf;
+    double* out = (double*)out_buffer.view.buf;
+    for (Py_ssize_t i = 0; i < items(slots_buffer); i++) {
+        if (slots[i] < 0 || slots[i] >= n_table) {
+            PyErr_Format(PyExc_ValueError, "slot %lld is outside the table's %lld rows",
+                         (long long)slots[i], (long long)n_table);
+            return nullptr;
+        }
+    }
+    const int64_t jobs = std::max<long long>(1, n_jobs);
+    bool ok = false;
+    Py_BEGIN_ALLOW_THREADS
+    ok = parallel_rows(n_rows, jobs, 64, [&](int64_t begin, int64_t end, int64_t) {
+        for (int64_t r = begin; r < end; r++) {
+            double* row = out + r * width;
+            for (int64_t k = 0; k < per_row; k++) {
+                const double* add = table + slots[r * per_row + k] * width;
+                for (int64_t c = 0; c < width; c++) row[c] += add[c];
+            }
+        }
+    });
+    Py_END_ALLOW_THREADS
+    if (!ok) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
 PyObject* py_interventional(PyObject*, PyObject* args) {
     PyObject *fields, *X, *background, *out;
     long long n_features, n_outputs, n_jobs;
@@ -1587,6 +1806,17 @@ PyMethodDef methods[] = {
     {"path_dependent", py_path_dependent, METH_VARARGS,
      "path_dependent(table, n_features, n_outputs, X, out, n_jobs, interactions): adds the "
      "path-dependent values (or pair interactions) of every row into out."},
+    {"path_dependent_trees", py_path_dependent_trees, METH_VARARGS,
+     "path_dependent_trees(table, n_features, n_outputs, X, trees, rows, out, n_jobs, "
+     "interactions): adds the path-dependent values (or pair interactions) of tree trees[i] on "
+     "row rows[i] into out[i]."},
+    {"oblivious_leaves", py_oblivious_leaves, METH_VARARGS,
+     "oblivious_leaves(feature, threshold, strict, default_left, weight, leaf_start, n_features, "
+     "X, slots, reaching, n_jobs): the leaf slot of every row in every oblivious tree, and the "
+     "first row reaching each slot."},
+    {"add_table_rows", py_add_table_rows, METH_VARARGS,
+     "add_table_rows(table, width, slots, per_row, out, n_jobs): out[r] += the sum of the table "
+     "rows slots[r, :]."},
     {"interventional", py_interventional, METH_VARARGS,
      "interventional(table, n_features, n_outputs, X, background, out, n_jobs, interactions, "
      "method, memory_budget): adds the interventional values into out; returns the method used."},

@@ -7,6 +7,7 @@ and dtype and every index of the table before it walks anything.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
@@ -144,6 +145,77 @@ def path_dependent(
         table_fields(ensemble), F, ensemble.n_outputs, X, out, default_jobs(n_jobs), interactions
     )
     return out
+
+
+def path_dependent_trees(
+    ensemble: TreeEnsemble,
+    X: np.ndarray,
+    trees: np.ndarray,
+    rows: np.ndarray,
+    out: np.ndarray,
+    *,
+    interactions: bool = False,
+    n_jobs: int | None = None,
+) -> None:
+    """Add the path-dependent values (or pair interactions) of the single tree ``trees[i]`` on
+    the row ``X[rows[i]]`` into ``out[i]``; ``out`` is zeroed float64 (items, features[,
+    features] x outputs), ``X`` rows as :func:`read_inputs` gives them."""
+    _require_core()
+    X = _rows(X, ensemble)
+    _core.path_dependent_trees(
+        table_fields(ensemble),
+        ensemble.n_features,
+        ensemble.n_outputs,
+        X,
+        np.ascontiguousarray(trees, dtype=np.int64),
+        np.ascontiguousarray(rows, dtype=np.int64),
+        out,
+        default_jobs(n_jobs),
+        interactions,
+    )
+
+
+def oblivious_leaves(
+    levels: Any, X: np.ndarray, *, n_jobs: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The leaf slot (rows, trees) of every row of ``X`` (read as ``read_inputs`` reads them) in
+    every tree of an ``_oblivious.ObliviousLevels``, and per slot the first row reaching it
+    (-1 for none)."""
+    _require_core()
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    n_trees = len(levels.leaf_start) - 1
+    slots = np.zeros((len(X), n_trees), dtype=np.int64)
+    reaching = np.full(levels.n_leaves, -1, dtype=np.int64)
+    _core.oblivious_leaves(
+        np.ascontiguousarray(levels.feature, dtype=np.int64),
+        np.ascontiguousarray(levels.threshold, dtype=np.float64),
+        np.ascontiguousarray(levels.strict, dtype=np.bool_),
+        np.ascontiguousarray(levels.default_left, dtype=np.bool_),
+        np.ascontiguousarray(levels.weight, dtype=np.int64),
+        np.ascontiguousarray(levels.leaf_start, dtype=np.int64),
+        X.shape[1],
+        X,
+        slots,
+        reaching,
+        default_jobs(n_jobs),
+    )
+    return slots, reaching
+
+
+def add_table_rows(
+    table: np.ndarray, slots: np.ndarray, out: np.ndarray, *, n_jobs: int | None = None
+) -> None:
+    """``out[r] += table[slots[r]].sum(axis=0)``, the slots of each row added in order; ``table``
+    (slots, width) and ``out`` (rows, width) float64, ``out`` C-contiguous."""
+    _require_core()
+    _core.add_table_rows(
+        np.ascontiguousarray(table, dtype=np.float64),
+        table.shape[1],
+        np.ascontiguousarray(slots, dtype=np.int64),
+        slots.shape[1],
+        out,
+        default_jobs(n_jobs),
+    )
 
 
 def interventional(

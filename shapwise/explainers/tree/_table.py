@@ -87,6 +87,11 @@ class TreeEnsemble:
             CATEGORY_RULES. :func:`read_inputs` applies it to the columns of categorical splits
             (a column split as a category is never split as a number: a library declares a
             feature categorical or numeric), so the walks compare integers only.
+        oblivious: True when the parser built every tree as a complete binary tree in heap
+            order (node k's children at 2k + 1 and 2k + 2 of its tree) whose nodes at one depth
+            share one numeric split (CatBoost's oblivious trees). A hint only: the leaf tables of
+            ``_oblivious.py`` check it on the arrays before they use it. Added with a default
+            (False).
     """
 
     left: np.ndarray
@@ -112,6 +117,7 @@ class TreeEnsemble:
     zero_threshold: float = 0.0
     has_covers: bool = True
     category_rule: str = CATEGORY_EXACT
+    oblivious: bool = False
 
     @property
     def n_nodes(self) -> int:

@@ -36,6 +36,7 @@ from shapwise.explanation import Explanation
 from shapwise.numeric import align_columns, feature_names_of, to_numpy
 
 from . import _core_calls as core
+from . import _oblivious as oblivious
 from ._table import IDENTITY, LEFT_IF_IN_CATEGORIES, TreeEnsemble, check_against_model
 
 PERTURBATIONS = ("auto", "tree_path_dependent", "interventional")
@@ -296,9 +297,7 @@ class TreeExplainer(Driver):
         if self.model_output != "raw":
             return self._attribute_transformed(rows, labels, interactions)
         if self.feature_perturbation == "tree_path_dependent":
-            values = core.path_dependent(
-                self.ensemble, rows, interactions=interactions, n_jobs=self.n_jobs
-            )
+            values = self._path_dependent(rows, interactions)
         else:
             values, _ = core.interventional(
                 self.ensemble,
@@ -311,6 +310,20 @@ class TreeExplainer(Driver):
         outputs = core.predict(self.ensemble, rows, self.n_jobs)
         base = np.broadcast_to(self._base, outputs.shape).copy()
         return Attribution(values=values, base_values=base, outputs=outputs)
+
+    def _path_dependent(self, rows: np.ndarray, interactions: bool) -> np.ndarray:
+        """Path-dependent values: from per-leaf tables where the trees are oblivious and the rows
+        many enough for the tables to pay (``_oblivious.py``), else every tree walked per row."""
+        levels = oblivious.oblivious_levels(self.ensemble)
+        if levels is not None and oblivious.leaf_tables_pay(
+            len(rows), self.ensemble, levels, interactions
+        ):
+            return oblivious.path_dependent(
+                self.ensemble, levels, rows, interactions=interactions, n_jobs=self.n_jobs
+            )
+        return core.path_dependent(
+            self.ensemble, rows, interactions=interactions, n_jobs=self.n_jobs
+        )
 
     def _attribute_transformed(
         self, rows: np.ndarray, labels: np.ndarray | None, interactions: bool

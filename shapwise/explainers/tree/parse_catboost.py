@@ -8,6 +8,8 @@
   "ShapValues")`` (the "Regular" calculation). CatBoost's ``shap_calc_type="Exact"`` computes
   another game (it differs from "Regular" by as much as from ours, and is not the
   cover-weighted conditional expectation over the leaves either): it is not reproduced.
+  The ensemble is marked ``oblivious``: path-dependent values of many rows then come from
+  per-leaf tables (``_oblivious.py``, which checks the layout on the arrays).
 - Non-symmetric trees (``grow_policy`` "Depthwise" / "Lossguide") are read
   node by node.
 - CatBoost rounds inputs to float32 and sends x right when ``float32(x) > border``; borders are
@@ -91,7 +93,7 @@ def parse_catboost_json(
         objective = SOFTMAX
     else:
         objective = IDENTITY
-    return assemble(
+    ensemble = assemble(
         trees,
         tree_output=[-1] * len(trees),
         base_offset=bias,
@@ -101,6 +103,8 @@ def parse_catboost_json(
         model_type=model_type,
         feature_names=names,
     )
+    ensemble.oblivious = "oblivious_trees" in document  # built in heap order, one split a level
+    return ensemble
 
 
 def _refuse_feature_kind(kind: str, document: dict) -> None:

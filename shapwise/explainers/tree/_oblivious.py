@@ -1,0 +1,186 @@
+"""Path-dependent Tree SHAP of oblivious trees from per-leaf tables.
+
+In an oblivious tree every node at one depth has the same split, so the leaf a row reaches fixes
+the row's decision at every node of the tree, and the tree's path-dependent values depend on the
+row only through that leaf. Each leaf some row reaches is explained once, from one row that
+reaches it (the compiled walk of that single tree), and a row's values are the sum over trees of
+its leaves' rows of the table: d comparisons and a table lookup per tree instead of a walk of
+2^(d + 1) - 1 nodes.
+
+The table pays when rows outnumber leaves (:func:`leaf_tables_pay`); the structure is read and
+checked from the node table itself (:func:`oblivious_levels`), never assumed from the parser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _core_calls as core
+from ._table import LEFT_IF_LESS, LEFT_IF_LESS_EQUAL, MISSING_NAN, TreeEnsemble, read_inputs
+
+TABLE_BYTES = 2**28  # the most the leaf tables may take; beyond, every tree is walked
+SLOT_CHUNK = 2**22  # (row, tree) leaf slots held at once
+
+
+@dataclass(frozen=True)
+class ObliviousLevels:
+    """The one split of each depth of each tree; arrays (trees, depth), depth 0 at the root.
+
+    A tree shallower than ``depth`` has zero ``weight`` at its missing depths.
+
+    Attributes:
+        feature: int64 column split at each depth.
+        threshold: float64 split value.
+        strict: bool, x < threshold goes left (else x <= threshold).
+        default_left: bool, where NaN goes.
+        weight: int64, the bit of the leaf's index a right turn at this depth sets
+            (2^(tree depth - 1 - depth)): a row's leaf is the sum of its right turns' weights.
+        leaf_start: int64 (trees + 1,), the first table slot of each tree's leaves.
+    """
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    strict: np.ndarray
+    default_left: np.ndarray
+    weight: np.ndarray
+    leaf_start: np.ndarray
+
+    @property
+    def n_leaves(self) -> int:
+        return int(self.leaf_start[-1])
+
+
+def oblivious_levels(ensemble: TreeEnsemble) -> ObliviousLevels | None:
+    """The levels of an ensemble marked ``oblivious`` whose arrays show it: every tree complete
+    in heap order, every depth one numeric split with NaN as the only missing value. None for
+    any other ensemble (the general walk explains it)."""
+    if not ensemble.oblivious or ensemble.n_trees == 0:
+        return None
+    sizes = np.diff(ensemble.tree_start)
+    depths = np.round(np.log2(sizes + 1)).astype(np.int64) - 1
+    if (depths < 0).any() or ((2 ** (depths + 1) - 1) != sizes).any():
+        return None
+    n_trees, deepest = ensemble.n_trees, int(depths.max())
+    shape = (n_trees, max(deepest, 1))
+    feature = np.zeros(shape, dtype=np.int64)
+    threshold = np.zeros(shape)
+    strict = np.zeros(shape, dtype=bool)
+    default_left = np.zeros(shape, dtype=bool)
+    weight = np.zeros(shape, dtype=np.int64)
+    for depth in np.unique(depths):
+        trees = np.flatnonzero(depths == depth)
+        level = _levels_of_size(ensemble, trees, int(depth))
+        if level is None:
+            return None
+        at = np.ix_(trees, np.arange(depth))
+        feature[at], threshold[at], strict[at], default_left[at] = level
+        weight[at] = 2 ** (depth - 1 - np.arange(depth))
+    leaf_start = np.concatenate([[0], np.cumsum(2**depths)]).astype(np.int64)
+    return ObliviousLevels(feature, threshold, strict, default_left, weight, leaf_start)
+
+
+def _levels_of_size(
+    ensemble: TreeEnsemble, trees: np.ndarray, depth: int
+) -> tuple[np.ndarray, ...] | None:
+    """(feature, threshold, strict, default_left), each (len(trees), depth), of trees of one
+    depth, or None where one of them is not oblivious."""
+    e = ensemble
+    n_nodes = 2 ** (depth + 1) - 1
+    n_internal = 2**depth - 1
+    nodes = e.tree_start[trees][:, None] + np.arange(n_nodes)[None, :]  # (trees, nodes)
+    local = np.arange(n_internal)
+    internal, leaves = nodes[:, :n_internal], nodes[:, n_internal:]
+    roots = e.tree_start[trees][:, None]
+    if not (
+        (e.left[internal] - roots == 2 * local + 1).all()
+        and (e.right[internal] - roots == 2 * local + 2).all()
+        and (e.left[leaves] < 0).all()
+    ):
+        return None
+    if n_internal and not (
+        np.isin(e.decision[internal], (LEFT_IF_LESS_EQUAL, LEFT_IF_LESS)).all()
+        and (e.missing[internal] == MISSING_NAN).all()
+    ):
+        return None
+    level_of = np.floor(np.log2(local + 1)).astype(np.int64)
+    first = 2 ** np.arange(depth) - 1  # the first node of each depth
+    split = []
+    for name in ("feature", "threshold", "decision", "default_left"):
+        array = getattr(e, name)[internal]
+        at_first = array[:, first]
+        if not (array == at_first[:, level_of]).all():  # a NaN threshold fails too: walked
+            return None
+        split.append(at_first)
+    feature, threshold, decision, default_left = split
+    if (feature < 0).any() or (feature >= e.n_features).any():
+        return None
+    return feature, threshold, decision == LEFT_IF_LESS, default_left.astype(bool)
+
+
+def leaf_tables_pay(
+    n_rows: int, ensemble: TreeEnsemble, levels: ObliviousLevels, interactions: bool = False
+) -> bool:
+    """Whether the leaf tables beat walking every tree for every row.
+
+    When the rows are at least twice the mean leaves per tree, at most half of the (row, tree)
+    walks are made (one per leaf reached), and the lookups that replace the others cost far less
+    than a walk. The tables (leaves x features [x features] x outputs float64) must also fit in
+    ``TABLE_BYTES``.
+    """
+    n_trees = len(levels.leaf_start) - 1
+    width = ensemble.n_features * ensemble.n_outputs
+    if interactions:
+        width *= ensemble.n_features
+    return (
+        n_trees > 0
+        and n_rows * n_trees >= 2 * levels.n_leaves
+        and 8 * levels.n_leaves * width <= TABLE_BYTES
+    )
+
+
+def path_dependent(
+    ensemble: TreeEnsemble,
+    levels: ObliviousLevels,
+    X: np.ndarray,
+    *,
+    interactions: bool = False,
+    n_jobs: int | None = None,
+) -> np.ndarray:
+    """Path-dependent values (rows, features, outputs), or pair interactions (rows, features,
+    features, outputs), from leaf tables: those of :func:`_core_calls.path_dependent`, each
+    row's trees added in the same order.
+
+    Rows are taken in chunks; a chunk's leaves not yet in the table are explained first, each
+    from the first row of the chunk that reaches it.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    read = np.ascontiguousarray(read_inputs(ensemble, X), dtype=np.float64)
+    n_rows, n_trees, n_features = len(X), ensemble.n_trees, ensemble.n_features
+    cell = (n_features, n_features) if interactions else (n_features,)
+    width = int(np.prod(cell)) * ensemble.n_outputs
+    tree_of_slot = np.repeat(np.arange(n_trees, dtype=np.int64), np.diff(levels.leaf_start))
+    table = np.zeros((levels.n_leaves, width))
+    explained = np.zeros(levels.n_leaves, dtype=bool)
+    out = np.zeros((n_rows, width))
+    chunk = max(1, SLOT_CHUNK // n_trees)
+    for start in range(0, n_rows, chunk):
+        part = slice(start, start + chunk)
+        slots, reaching = core.oblivious_leaves(levels, read[part], n_jobs=n_jobs)
+        new = np.flatnonzero((reaching >= 0) & ~explained)
+        if len(new):
+            values = np.zeros((len(new), width))
+            core.path_dependent_trees(
+                ensemble,
+                X[part],
+                tree_of_slot[new],
+                reaching[new],
+                values,
+                interactions=interactions,
+                n_jobs=n_jobs,
+            )
+            table[new] = values
+            explained[new] = True
+        core.add_table_rows(table, slots, out[part], n_jobs=n_jobs)
+    return out.reshape(n_rows, *cell, ensemble.n_outputs)
