@@ -65,6 +65,7 @@ _LAZY = {
     "unsupported": ("shapwise.utils._unsupported", "unsupported"),
     "UnsupportedModule": ("shapwise.utils._unsupported", "UnsupportedModule"),
     "sample": ("shapwise.background", "sample"),
+    "spark": ("shapwise.spark", None),  # pyspark itself loads on the first explain()
 }
 
 
