@@ -336,30 +336,6 @@ class ExplainerBase(Driver):
             clustering=masker.clustering,
         )
 
-    # --------------------------------------------------------------- saving
-    def save(self, out_file: Any, model_saver: Any = ".save", masker_saver: Any = ".save") -> None:
-        """Write this explainer to ``out_file`` (a path or binary file) without pickles; see
-        ``shapwise._saving`` for how the model is stored (``model_saver``, as in shap)."""
-        from shapwise._saving import save_explainer
-
-        save_explainer(self, out_file, model_saver, masker_saver)
-
-    @classmethod
-    def load(
-        cls,
-        in_file: Any,
-        model_loader: Callable[[Any], Any] | None = None,
-        masker_loader: Callable[[Any], Any] | None = None,
-        instantiate: bool = True,
-        allow_pickle: bool = False,
-    ) -> Any:
-        """An explainer :meth:`save` wrote; a pickled model loads only with ``allow_pickle``."""
-        from shapwise._saving import load_explainer
-
-        return load_explainer(
-            in_file, model_loader, masker_loader, instantiate, allow_pickle, expected=cls
-        )
-
     # --------------------------------------------------------------- legacy API
     def shap_values(self, X: Any, **kwargs: Any) -> np.ndarray:
         """The legacy API: the values array, (rows, features) or (rows, features, outputs)."""
