@@ -68,7 +68,7 @@ def varying_rows(masks: np.ndarray, variants: np.ndarray | None, rows: int) -> n
     if variants is None:
         out = np.repeat(changed.any(axis=1)[:, None], rows, axis=1)
     else:
-        out = (changed.astype(np.int64) @ variants.T.astype(np.int64)) > 0
+        out = changed.astype(np.float32) @ variants.T.astype(np.float32) > 0  # exact counts
     if len(out):
         out[0] = True
     return out

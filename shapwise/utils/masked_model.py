@@ -108,21 +108,41 @@ class MaskedModel:
     def _batched_outputs(self, masks: np.ndarray) -> tuple[np.ndarray, int]:
         """Outputs (K, rows, *outputs) from one masker call; a masked row equal to the previous
         coalition's row is not evaluated again (its output is carried over)."""
-        (inputs,), _ = self.masker(masks, *self.args)
-        inputs = np.asarray(inputs)
-        rows = len(inputs) // len(masks)
-        by_coalition = inputs.reshape(len(masks), rows, *inputs.shape[1:])
-        changed = np.ones((len(masks), rows), dtype=bool)
-        if inputs.dtype.kind in "biuf" and len(masks) > 1:
-            differs = by_coalition[1:] != by_coalition[:-1]
-            changed[1:] = differs.reshape(len(masks) - 1, rows, -1).any(axis=2)
+        by_coalition, changed = self._masked_and_changed(masks)
+        rows = by_coalition.shape[1]
         evaluated = self._model_rows(by_coalition[changed])
         outputs = np.empty((len(masks), rows, *evaluated.shape[1:]))
         outputs[changed] = evaluated
+        if changed.all():
+            return outputs, rows
         # each unevaluated row takes the output of the last coalition that changed it
         last = np.where(changed, np.arange(len(masks))[:, None], 0)
         last = np.maximum.accumulate(last, axis=0)
         return outputs[last, np.arange(rows)[None, :]], rows
+
+    def _masked_and_changed(self, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Masked inputs (K, rows, ...) and which rows differ, bit for bit, from the previous
+        coalition's (K, rows) (every row of the first)."""
+        masker, x = self.masker, self.args[0]
+        differs = None
+        if masker.fills_from_background:  # hidden values are the background row's own
+            x = np.asarray(x)
+            by_coalition = masker.masked_batch(masks, x)
+            differs = masker.differs(x[None], by_coalition.dtype)
+        else:
+            (inputs,), _ = masker(masks, *self.args)
+            inputs = np.asarray(inputs)
+            by_coalition = inputs.reshape(len(masks), -1, *inputs.shape[1:])
+        changed = np.ones(by_coalition.shape[:2], dtype=bool)
+        if len(masks) < 2:
+            return by_coalition, changed
+        if differs is not None:  # a row changes where a toggled feature differs from its own
+            toggled = (masks[1:] ^ masks[:-1]).astype(np.float32)
+            changed[1:] = toggled @ differs[0].T.astype(np.float32) > 0
+        elif by_coalition.dtype.kind in "biuf":
+            steps = (by_coalition[1:] != by_coalition[:-1]).reshape(len(masks) - 1, -1)
+            changed[1:] = steps.reshape(len(masks) - 1, by_coalition.shape[1], -1).any(axis=2)
+        return by_coalition, changed
 
     def _outputs_one_by_one(self, masks: np.ndarray) -> tuple[np.ndarray, int]:
         """Outputs (K, rows, *outputs): one masker call per mask, one model call in all."""

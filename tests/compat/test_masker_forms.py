@@ -210,3 +210,19 @@ def test_masked_model_with_a_masker_function_and_a_composite(table):
     masked = shap.utils.MaskedModel(loss, composite, None, False, x, labels)
     expected = [loss(np.where(keep, x, background), labels).mean() for keep in coalitions]
     np.testing.assert_allclose(masked(np.array(DELTAS)), expected, rtol=1e-12, atol=1e-15)
+
+
+def test_masked_model_reevaluates_rows_that_are_only_close_to_the_background():
+    background = np.array([[0.0, 1.0], [2.0, 3.0]])
+    x = np.array([1e-9, 5.0])  # np.isclose to background row 0 in feature 0, not equal
+
+    def steep(rows):
+        return 1e9 * rows[:, 0] + rows[:, 1]
+
+    masked = shap.utils.MaskedModel(steep, shap.maskers.Independent(background), None, False, x)
+    values = masked(np.array([NOOP, 0, 1]))
+    expected = [steep(np.where(keep, x, background)).mean() for keep in _decode([NOOP, 0, 1], 2)]
+    np.testing.assert_allclose(values, expected, rtol=1e-12)
+    assert values[1] - values[0] == pytest.approx(0.5 * (1.0 + (1.0 - 2e9)), rel=1e-9)
+    # shap 0.51 carries row 0's output over (its value is np.isclose) and gives 2.5, not 3
+    assert values[1] == pytest.approx(3.0, rel=1e-12)
