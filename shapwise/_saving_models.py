@@ -140,6 +140,12 @@ def _first_class(model: Any, names: Sequence[str]) -> str | None:
 
 def _save_estimator(estimator: Any, archive: zipfile.ZipFile) -> dict[str, Any]:
     library = _library(estimator)
+    known = {"xgboost": XGBOOST_CLASSES, "catboost": CATBOOST_CLASSES}.get(library or "")
+    if known is not None and _first_class(estimator, known) is None:
+        raise SavingError(
+            f"{library}'s {type(estimator).__name__} is not a model shapwise saves (its "
+            f"models: {', '.join(known)}); " + SAVE_IT_YOURSELF
+        )
     if library == "xgboost":
         name = _first_class(estimator, XGBOOST_CLASSES)
         booster = estimator if name == "Booster" else estimator.get_booster()
