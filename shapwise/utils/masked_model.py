@@ -36,6 +36,8 @@ class MaskedModel:
         self.linearize_link = linearize_link
         self.args = args
         shape = masker.shape(*args) if callable(getattr(masker, "shape", None)) else None
+        if shape is None and getattr(masker, "per_text", False):  # the tokens of this text
+            shape = masker.for_text(*args).shape
         if shape is None:
             shape = getattr(masker, "shape", None)
         if shape is None:

@@ -226,3 +226,23 @@ def test_masked_model_reevaluates_rows_that_are_only_close_to_the_background():
     assert values[1] - values[0] == pytest.approx(0.5 * (1.0 + (1.0 - 2e9)), rel=1e-9)
     # shap 0.51 carries row 0's output over (its value is np.isclose) and gives 2.5, not 3
     assert values[1] == pytest.approx(3.0, rel=1e-12)
+
+
+def test_masked_model_over_texts_and_images():
+    def lengths(strings):
+        return np.array([len(s) for s in strings], dtype=float)
+
+    text = shap.utils.MaskedModel(lengths, shap.maskers.Text(), None, False, "a good film")
+    assert len(text) == 3  # the text's tokens
+    expected = [len(s) for s in ["a ...", "a good ...", "a good film"]]
+    np.testing.assert_array_equal(text(np.array([0, 1, 2])), expected)
+    image = np.arange(12.0).reshape(2, 2, 3)
+
+    def total(images):
+        return images.reshape(len(images), -1).sum(axis=1)
+
+    masker = shap.maskers.Image(0.0, image.shape)
+    pixels = shap.utils.MaskedModel(total, masker, None, False, image)
+    coalitions = _decode([0, 5, -12, 1], 12)
+    expected = [np.where(keep, image.ravel(), 0.0).sum() for keep in coalitions]
+    np.testing.assert_array_equal(pixels(np.array([0, 5, -12, 1])), expected)
