@@ -1,4 +1,5 @@
-"""Force plot (static): one row's features pushing the output up (red) or down (blue)."""
+"""Force plot (static): one row's features pushing the output up (red) or down (blue); many rows
+give the stacked force plot (see :mod:`shapwise.plots.stacked_force`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from shapwise.explanation import Explanation
+from shapwise.explanation import ROW, Explanation
 from shapwise.plots._common import (
     BLUE,
     RED,
@@ -15,10 +16,12 @@ from shapwise.plots._common import (
     format_data,
     format_number,
     local,
+    matrix,
     new_axes,
     scalar,
 )
 from shapwise.plots._common import feature_names as names_of
+from shapwise.plots.stacked_force import force_rows
 
 
 def force(
@@ -38,13 +41,17 @@ def force(
     Args:
         explanation: one row with one output, e.g. ``exp[0]``; or, as shap's ``plots.force``
             also takes them, a base value with ``shap_values``, ``features`` and
-            ``feature_names`` of one row (and ``force_plot``'s other keywords, see there).
+            ``feature_names`` (and ``force_plot``'s other keywords, see there). Many rows
+            (``exp``, or a matrix of values) give the stacked force plot of
+            :func:`~shapwise.plots.stacked_force.force_rows`: self-contained HTML whose rows can
+            be reordered, or with ``matplotlib=True`` a static chart.
         min_label_share: segments narrower than this share of the total width are left unlabelled.
         link: 'logit' labels the base value, f(x) and the axis as probabilities (the sigmoid of
             the log-odds the values add up in); 'identity' labels them as they are.
 
     Returns:
-        The matplotlib Axes.
+        The matplotlib Axes; for many rows a :class:`~shapwise.plots.stacked_force.StackedForcePlot`
+        (or the Axes of its chart with ``matplotlib=True``).
     """
     if not isinstance(explanation, Explanation) or shap_values is not None:
         from shapwise.plots.legacy import force_plot
@@ -52,6 +59,17 @@ def force(
         legacy.setdefault("contribution_threshold", min_label_share)
         return force_plot(
             explanation, shap_values, features, feature_names, link=link, show=show, **legacy
+        )
+    if explanation.values.ndim == 2 and explanation.axis_kinds[0] == ROW:
+        rows = matrix(explanation, "force")
+        return force_rows(
+            rows.values,
+            rows.base_values,
+            rows.data,
+            names_of(rows),
+            link=link,
+            show=show,
+            **legacy,
         )
     explanation = local(explanation, "force")
     if link not in ("identity", "logit"):

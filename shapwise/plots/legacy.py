@@ -28,6 +28,7 @@ from shapwise.plots.image import image
 from shapwise.plots.monitoring import monitoring as monitoring_plot
 from shapwise.plots.partial_dependence import partial_dependence as partial_dependence_plot
 from shapwise.plots.scatter import scatter
+from shapwise.plots.stacked_force import force_rows
 from shapwise.plots.text import text as text_plot
 from shapwise.plots.violin import violin
 from shapwise.plots.waterfall import waterfall as waterfall_plot
@@ -380,7 +381,7 @@ def force_plot(
     out_names: str | None = None,
     link: str = "identity",
     plot_cmap: Any = "RdBu",
-    matplotlib: bool = True,
+    matplotlib: bool = False,
     show: bool = True,
     figsize: tuple[float, float] = (20, 3),
     ordering_keys: Any = None,
@@ -388,11 +389,24 @@ def force_plot(
     text_rotation: float = 0,
     contribution_threshold: float = 0.05,
 ) -> Any:
-    """shap's force plot for one row, drawn statically (as shap's ``matplotlib=True`` form).
+    """shap's force plot for one row, drawn statically (as shap's ``matplotlib=True`` form), or
+    for many rows the stacked force plot (HTML, or its static chart with ``matplotlib=True``).
 
     Takes ``force_plot(base_value, values, row)`` or ``force_plot(exp[0])``; ``link="logit"``
     shows the base value, f(x) and the axis as probabilities (values stay in log-odds).
     """
+    if isinstance(base_value, Explanation) and base_value.values.ndim == 2:
+        return force(
+            base_value,
+            link=link,
+            show=show,
+            matplotlib=matplotlib,
+            figsize=figsize,
+            out_names=out_names,
+            plot_cmap=plot_cmap,
+            ordering_keys=ordering_keys,
+            ordering_keys_time_format=ordering_keys_time_format,
+        )
     if isinstance(base_value, Explanation):
         explanation = base_value
     elif shap_values is None:
@@ -404,11 +418,25 @@ def force_plot(
         values = to_numpy(shap_values, name="shap_values")
         if values.ndim == 2 and len(values) == 1:
             values = values[0]
+        if values.ndim == 2:  # many rows: the stacked force plot
+            return force_rows(
+                values,
+                to_numpy(base_value, name="base_value"),
+                feature_data(features),
+                _names(feature_names, features, values.shape[1]),
+                link=link,
+                show=show,
+                matplotlib=matplotlib,
+                figsize=figsize,
+                out_names=out_names,
+                plot_cmap=plot_cmap,
+                ordering_keys=ordering_keys,
+                ordering_keys_time_format=ordering_keys_time_format,
+            )
         if values.ndim != 1:
             raise ValueError(
-                f"force_plot draws one row; got values of shape {values.shape}. Pass "
-                "shap_values[i] (shapwise draws no interactive plot of many rows; see "
-                "plots.heatmap or plots.decision)"
+                f"force_plot draws one row, or many rows (rows, features); got values of shape "
+                f"{values.shape}. For several outputs pass one, e.g. shap_values[..., 0]"
             )
         if (
             feature_names is None

@@ -24,9 +24,12 @@ def getjs() -> str:
 
 
 def plot_html(plot: Any) -> str:
-    """A plot as HTML: an HTML plot (a string) as it is, a matplotlib figure or axes as a PNG."""
+    """A plot as HTML: an HTML plot (a string, or an object with ``html()`` such as the force
+    plot of many rows) as it is, a matplotlib figure or axes as a PNG."""
     if isinstance(plot, str):
         return plot
+    if callable(getattr(plot, "html", None)):
+        return plot.html()
     figure = getattr(plot, "figure", plot)
     if not hasattr(figure, "savefig"):
         raise TypeError(

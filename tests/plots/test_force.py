@@ -27,6 +27,11 @@ def test_force_segments_meet_at_the_output(diabetes_explanation, tmp_path):
     assert f"base value\n{float(row.base_values):.4g}" in texts
 
 
-def test_force_needs_one_row(diabetes_explanation):
-    with pytest.raises(ValueError, match="one row"):
-        plots.force(diabetes_explanation, show=False)
+def test_force_of_many_rows_is_the_stacked_plot(diabetes_explanation, digits_explanation):
+    from shapwise.plots.stacked_force import StackedForcePlot
+
+    stacked = plots.force(diabetes_explanation, show=False)
+    assert isinstance(stacked, StackedForcePlot)
+    np.testing.assert_allclose(stacked.outputs, diabetes_explanation.output_values)
+    with pytest.raises(ValueError, match="3 outputs"):
+        plots.force(digits_explanation, show=False)

@@ -135,8 +135,10 @@ def test_force_plot_one_row(diabetes_explanation):
     assert f"f(x) = {output:.4g}" in all_texts(ax.figure)
     again = shap.force_plot(row, show=False)
     assert f"f(x) = {output:.4g}" in all_texts(again.figure)
-    with pytest.raises(ValueError, match="force_plot draws one row"):
-        shap.force_plot(0.0, diabetes_explanation.values, show=False)
+    many = shap.force_plot(0.0, diabetes_explanation.values, show=False)  # the stacked plot
+    np.testing.assert_allclose(many.outputs, diabetes_explanation.values.sum(axis=1))
+    with pytest.raises(ValueError, match="force_plot draws one row, or many rows"):
+        shap.force_plot(0.0, np.zeros((2, 3, 4)), show=False)
 
 
 def test_force_plot_with_the_logit_link_shows_probabilities():
