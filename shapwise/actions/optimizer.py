@@ -7,7 +7,7 @@ import heapq
 import itertools
 from typing import Any
 
-from shapwise.actions.action import Action
+from shapwise.actions.action import Action, check_cost
 from shapwise.errors import ConvergenceError, InvalidAction
 
 
@@ -26,9 +26,6 @@ class ActionOptimizer:
     """
 
     def __init__(self, model: Any, actions: list[Action | list[Action]]) -> None:
-        if not callable(model):
-            raise TypeError(f"model must be a callable predicate; got {type(model).__name__}")
-        self.model = model
         self.action_groups: list[list[Action]] = []
         for entry in actions:
             group = entry if isinstance(entry, list) else [entry]
@@ -37,7 +34,17 @@ class ActionOptimizer:
                     "A passed action was not an Action or list of actions! Each entry must be an "
                     f"Action or a non-empty list of them; got {entry!r}"
                 )
+            for action in group:  # subclasses may set their cost without Action.__init__
+                try:
+                    check_cost(getattr(action, "cost", None))
+                except (TypeError, ValueError) as error:
+                    raise InvalidAction(
+                        f"the action {action} has no usable cost: {error}"
+                    ) from None
             self.action_groups.append(sorted(group, key=lambda action: action.cost))
+        if not callable(model):
+            raise TypeError(f"model must be a callable predicate; got {type(model).__name__}")
+        self.model = model
 
     def __call__(self, *args: Any, max_evals: int = 10000) -> list[Action] | None:
         """The cheapest list of actions (in group order) after which ``model(*args)`` is true:

@@ -130,3 +130,50 @@ def test_budget_and_bad_actions_get_clear_errors():
         OurRaise(0, 1.0, -1.0)
     with pytest.raises(NotImplementedError, match="must implement"):
         shap.actions.Action(1.0)(np.zeros(2))
+
+
+def test_shap_style_actions_on_a_dataframe_row():
+    """Actions written as shap's tests write them: the cost set without Action.__init__, a
+    pandas row changed in place."""
+    pd = pytest.importorskip("pandas")
+    rows = pd.DataFrame({"a": np.ones(3), "b": np.ones(3), "c": np.ones(3)})
+
+    def action_on(column: str, price: float) -> type:
+        class Raise(shap.actions.Action):
+            def __init__(self, amount):
+                self.amount, self.cost = amount, price * amount
+
+            def __call__(self, row):
+                row[column] += self.amount
+
+            def __str__(self):
+                return f"{column} + {self.amount}"
+
+        return Raise
+
+    raise_a, raise_b, raise_c = action_on("a", 5), action_on("b", 3), action_on("c", 4)
+    groups = [[raise_a(i) for i in range(1, 10)], raise_b(5), [raise_c(i) for i in range(1, 20)]]
+    row = rows.iloc[0]
+    found = shap.ActionOptimizer(lambda r: r.sum() > 10, groups)(row)
+    # brute force: the cheapest amounts with a + b + c > 10 from 1 + 1 + 1
+    best = min(
+        5 * i * (i > 0) + 15 * j + 4 * k
+        for i in range(10)
+        for j in (0, 1)
+        for k in range(20)
+        if 3 + i + 5 * j + k > 10
+    )
+    assert sum(a.cost for a in found) == best == 27 and len(found) == 2
+    assert row.tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(ConvergenceError):
+        shap.ActionOptimizer(lambda r: r.sum() > 10, groups)(row, max_evals=3)
+    short = [[raise_a(i) for i in range(1, 10)], raise_b(5), [raise_c(1)]]
+    # with c + 1 its dearest: a + 2, b + 5, c + 1 (cost 29) beats a + 3, b + 5 (30)
+    found = shap.ActionOptimizer(lambda r: r.sum() > 10, short)(row)
+    assert [str(a) for a in found] == ["a + 2", "b + 5", "c + 1"]
+    with pytest.raises(InvalidAction):
+        shap.ActionOptimizer(None, [None])
+    with pytest.raises(TypeError):
+        shap.actions.Action(cost="free")
+    assert repr(raise_a(2)) == "<Action 'a + 2'>" and raise_a(1) < raise_a(2)
+    assert shap.actions.Action(1.0)._group_index == 0
