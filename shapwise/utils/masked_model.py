@@ -17,7 +17,8 @@ def _identity(values: np.ndarray) -> np.ndarray:
 class MaskedModel:
     """The value of each coalition of one input: ``masked_model(masks)`` gives, for every mask,
     the link of the model's mean output over the masker's rows (a weighted mean where the masker
-    has ``weights``).
+    has ``weights``). A masker over a DataFrame gives the model DataFrames with its columns and
+    dtypes, as shap's does.
 
     Args:
         model: a function of the masked inputs (as many arguments as the masker returns).
@@ -112,7 +113,11 @@ class MaskedModel:
         coalition's row is not evaluated again (its output is carried over)."""
         by_coalition, changed = self._masked_and_changed(masks)
         rows = by_coalition.shape[1]
-        evaluated = self._model_rows(by_coalition[changed])
+        model_rows = by_coalition[changed]
+        columns = getattr(self.masker, "columns", None)
+        if columns is not None and model_rows.ndim == 2:  # a DataFrame background's columns
+            model_rows = columns.frame(model_rows)
+        evaluated = self._model_rows(model_rows)
         outputs = np.empty((len(masks), rows, *evaluated.shape[1:]))
         outputs[changed] = evaluated
         if changed.all():

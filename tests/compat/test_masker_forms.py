@@ -246,3 +246,21 @@ def test_masked_model_over_texts_and_images():
     coalitions = _decode([0, 5, -12, 1], 12)
     expected = [np.where(keep, image.ravel(), 0.0).sum() for keep in coalitions]
     np.testing.assert_array_equal(pixels(np.array([0, 5, -12, 1])), expected)
+
+
+def test_masked_model_gives_a_dataframe_backgrounds_model_dataframes():
+    background = pd.DataFrame({"n": [1.0, 2.0, 4.0], "c": ["a", "b", "a"]})
+    x = np.array([8.0, "b"], dtype=object)
+
+    def model(frame):
+        assert list(frame.columns) == ["n", "c"] and frame["n"].dtype == np.float64
+        return (frame["n"] * (frame["c"] == "a")).to_numpy()
+
+    masked = shap.utils.MaskedModel(model, shap.maskers.Independent(background), None, False, x)
+    coalitions = _decode([NOOP, 0, 1, -1, NOOP], 2)
+    expected = []
+    for keep in coalitions:
+        n = np.where(keep[0], 8.0, background["n"])
+        c = np.where(keep[1], "b", background["c"])
+        expected.append((n * (c == "a")).mean())
+    np.testing.assert_allclose(masked(np.array([NOOP, 0, 1, -1, NOOP])), expected, rtol=1e-12)
