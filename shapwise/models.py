@@ -258,6 +258,15 @@ class Model:
         return self.tuner.n_outputs
 
     @property
+    def seconds_per_row(self) -> float | None:
+        """The model's measured seconds per row: over this adapter's calls so far, else the
+        fastest size its tuner has timed (another adapter of the same model), else None."""
+        if self.n_evaluations:
+            return self.seconds / self.n_evaluations
+        timed = [self.tuner.seconds_per_row(size) for size in self.tuner.recent]
+        return min(timed) if timed else None
+
+    @property
     def calls_to_time(self) -> int:
         """How many calls of the size :meth:`rows_per_call` last gave are wanted before asking
         again (the size is being timed), or 0 for any number."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import pairwise
 
 import numpy as np
 
@@ -31,9 +30,16 @@ CHUNK_ELEMENTS = 4_000_000
 GROUP_COALITIONS = 8192
 # Where masked rows repeat, chunks hold up to 1 / MIN_DISTINCT_SHARE times as many masks.
 MIN_DISTINCT_SHARE = 1 / 8
-# Repeated masked rows are numbered densely when a chunk's pairs of a row and a background row
-# have at most this many possible masked rows per (coalition, pair) entry, else by sorting.
+# Repeated masked rows are numbered densely when a chunk's patterns (see _Patterns) have at most
+# this many possible keys per (mask, pattern) entry, else by sorting.
 DENSE_SLOTS_PER_PAIR = 4
+# What looking for distinct masked rows costs beyond writing every masked row: per masked row,
+# and per (mask, pattern) entry grouped (see _Patterns), measured on 2 cores (_worth_finding).
+FIND_SECONDS_PER_MASKED_ROW = 25e-9
+FIND_SECONDS_PER_ENTRY = 30e-9
+# None: distinct masked rows are looked for where _worth_finding says it pays; True / False:
+# always / never (where the masker allows it), for comparing the two.
+FIND_DISTINCT_ROWS: bool | None = None
 
 Reduce = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -309,6 +315,7 @@ def _chunk_outputs(
     outputs are copied back to every mask that has them.
     """
     pairs = _distinct_pairs(game, masks, rows, owners)
+    n_background = game.masker.shape[0]
     if pairs is None:
         inputs = game.masker.masked_rows(masks, rows, owners, out=_input_buffer(game, len(masks)))
         k, n_rows = inputs.shape[:2]
@@ -316,94 +323,211 @@ def _chunk_outputs(
         out = game.model(flat, call, check=False, owned=True)  # a fresh buffer of ours
         return out.reshape(k, n_rows, -1), out
     coalition, background_row, positions = pairs
-    n_background = game.masker.shape[0]
     buffer = _input_buffer(game, -(-len(coalition) // n_background))
     flat = buffer.reshape(-1, buffer.shape[-1])[: len(coalition)]
     game.masker.masked_pairs(masks[coalition], rows, owners[coalition], background_row, out=flat)
     out = game.model(flat, call, check=False, owned=True)
-    return out[positions].reshape(len(masks), n_background, out.shape[-1]), out
+    single = out.reshape(-1) if out.shape[1] == 1 else out  # a flat take is faster
+    every = np.take(single, positions, axis=0).reshape(len(masks), n_background, out.shape[1])
+    return every, out
 
 
 def _distinct_pairs(
     game: CoalitionGame, masks: np.ndarray, rows: np.ndarray, owners: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """The distinct masked rows of K masks of ``rows[owners]``: for one (mask, background row)
-    pair of each, its mask and background row; and the position of every pair (k * B + b)
-    among them. None where no row has a feature equal to a background row's (every pair is
-    distinct), or the masker cannot say.
+    """The distinct masked rows of K masks of ``rows[owners]``: for each, a mask and a
+    background row that give it; and the position of every (mask k, background row b) entry
+    (k * B + b) among them. None where they are not looked for (see :func:`_worth_finding`),
+    no masked row can repeat, or the masker cannot say.
 
-    Pair (k, b) is the masked row of ``mask_k & differs(row, b)`` over background row b: two
+    Entry (k, b) is the masked row of ``mask_k & differs(row, b)`` over background row b: two
     masks of one row that agree where the row differs from b give b the same masked row, bit
-    for bit.
+    for bit. The background rows where a row differs in the same features form one pattern;
+    masks are grouped once per (row, pattern), not once per (row, background row), which on
+    mostly continuous data (a few patterns per row) makes the search far cheaper.
     """
     masker = game.masker
-    n_features = game.n_features
-    if not masker.fills_from_background or not masker.supports_out or n_features > 64:
+    if (
+        FIND_DISTINCT_ROWS is False
+        or not masker.fills_from_background
+        or not masker.supports_out
+        or game.n_features > 64
+    ):
         return None
     differs = masker.differs(rows, _input_dtype(game))  # (rows, B, M)
     if differs is None:
         return None
-    codes = coalition_keys(differs)  # (rows, B)
-    tied = codes != coalition_keys(np.ones(n_features, dtype=bool))  # some feature is the same
-    if not tied.any():
+    patterns = _Patterns(differs)
+    masks_per_row = np.bincount(owners, minlength=len(rows))
+    n_masked = len(masks) * differs.shape[1]
+    fewest, most = patterns.distinct_bounds(masks_per_row)
+    n_entries = int(masks_per_row @ np.diff(patterns.first_of_row))  # (mask, pattern) pairs
+    worth = _worth_finding(game, n_masked, n_entries, fewest, most)
+    if worth is False:
         game.cache.distinct_share = 1.0
         return None
-    n_background = differs.shape[1]
-    tied_pairs = tied[owners].reshape(-1)  # (K * B,)
-    mine = np.flatnonzero(tied_pairs)
-    # pair (r, b) has 2^(features that differ) possible masked rows: numbered densely when
-    # they are not many more than the masks that could reach them, else found by sorting
-    n_differing = differs.sum(axis=2)
-    slots = np.where(tied, 2.0**n_differing, 0.0)
-    if n_features <= 52 and slots.sum() <= DENSE_SLOTS_PER_PAIR * max(len(mine), 1):
-        first, group = _dense_groups(masks, owners, differs, slots, mine)
-    else:
-        coalition = mine // n_background
-        background_row = mine - coalition * n_background
-        owner = owners[coalition]
-        keys = coalition_keys(masks)[coalition] & codes[owner, background_row]
-        pair = owner.astype(np.uint64) * np.uint64(n_background)
-        pair += background_row.astype(np.uint64)
-        first, group = _groups(pair, keys, 8 * -(-n_features // 8), len(rows) * n_background)
-    alone = np.flatnonzero(~tied_pairs)
-    positions = np.empty(len(tied_pairs), dtype=np.intp)
-    positions[alone] = np.arange(len(alone))
-    positions[mine] = len(alone) + group
-    chosen = np.concatenate([alone, mine[first]])
-    game.cache.distinct_share = len(chosen) / len(positions)
-    return chosen // n_background, chosen % n_background, positions
+    found = patterns.distinct_rows(masks, owners, masks_per_row)
+    distinct = len(found[0])  # counted: is writing them and copying back still worth it?
+    if worth is None and not _worth_finding(game, n_masked, 0, distinct, distinct):
+        game.cache.distinct_share = 1.0
+        return None
+    game.cache.distinct_share = distinct / n_masked
+    return found
 
 
-def _dense_groups(
-    masks: np.ndarray,
-    owners: np.ndarray,
-    differs: np.ndarray,
-    slots: np.ndarray,
-    mine: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Entries ``mine`` (k * B + b) with the same masked row, found without sorting: (an entry
-    of each distinct masked row, each entry's group).
+def _worth_finding(
+    game: CoalitionGame, n_masked: int, n_entries: int, fewest: int, most: int
+) -> bool | None:
+    """Whether looking for the distinct ones among ``n_masked`` masked rows pays, knowing that
+    there are ``fewest`` to ``most`` of them: True, False, or None when the bounds do not say
+    (count them first, then ask again with the count as both bounds and no ``n_entries``).
 
-    The masked row of (k, b) is numbered by the bits of mask k at the features where row
-    owners[k] differs from background row b, packed in order, after the numbers of the pairs
-    before it (``slots`` of them each)."""
-    # bit j of the packed number, where the row differs from b: 2^(differing features before j)
-    place = np.where(differs, 2.0 ** (np.cumsum(differs, axis=2) - 1), 0.0)  # (rows, B, M)
-    n_background = differs.shape[1]
-    packed = np.empty((len(masks), n_background))
-    starts = [0, *(np.flatnonzero(np.diff(owners)) + 1).tolist(), len(masks)]
-    for start, stop in pairwise(starts):
-        packed[start:stop] = masks[start:stop].astype(np.float64) @ place[owners[start]].T
-    offsets = np.concatenate([[0.0], np.cumsum(slots.reshape(-1))[:-1]]).reshape(slots.shape)
-    packed += offsets[owners]
-    flat = packed.reshape(-1)
-    numbers = (flat if len(mine) == len(flat) else flat[mine]).astype(np.int64)
-    present = np.zeros(int(slots.sum()), dtype=bool)
-    present[numbers] = True
-    group = (np.cumsum(present) - 1)[numbers]
-    entry = np.empty(len(present), dtype=np.intp)
-    entry[numbers] = np.arange(len(numbers))  # any entry of a number gives the same row
-    return entry[present], group
+    Each repeated row found spares the model's measured seconds per row (this explainer's
+    calls so far, or those of another explainer of the same model). Finding them costs
+    FIND_SECONDS_PER_MASKED_ROW per masked row (writing the distinct ones and copying their
+    outputs back, beyond writing every one) and FIND_SECONDS_PER_ENTRY per (mask, pattern)
+    entry grouped. It pays when the saving exceeds the cost: surely when ``n_masked - most``
+    rows spared do, never when ``n_masked - fewest`` do not. Before the model's cost is known
+    (its first call), distinct rows are looked for wherever some can repeat.
+    ``FIND_DISTINCT_ROWS`` True or False overrides the rule.
+    """
+    if FIND_DISTINCT_ROWS is not None:
+        return FIND_DISTINCT_ROWS
+    if fewest >= n_masked:
+        return False
+    per_row = game.model.seconds_per_row
+    if per_row is None:
+        return True
+    cost = n_masked * FIND_SECONDS_PER_MASKED_ROW + n_entries * FIND_SECONDS_PER_ENTRY
+    if (n_masked - most) * per_row > cost:
+        return True
+    if (n_masked - fewest) * per_row <= cost:
+        return False
+    return None
+
+
+class _Patterns:
+    """The background rows of each row grouped by the features where the row differs from
+    them (a pattern), from ``differs`` (rows, B, M).
+
+    Patterns are numbered by row, then by their bits; members lists every pattern's background
+    rows, pattern by pattern, and rank is each (row, background row)'s place among its
+    pattern's members.
+    """
+
+    def __init__(self, differs: np.ndarray) -> None:
+        n_rows, n_background, n_features = differs.shape
+        self.n_background = n_background
+        self.n_features = n_features
+        codes = coalition_keys(differs)  # (rows, B) uint64
+        order = np.argsort(codes, axis=1, kind="stable")
+        sorted_codes = np.take_along_axis(codes, order, axis=1).reshape(-1)
+        new = np.ones(n_rows * n_background, dtype=bool)
+        new[1:] = sorted_codes[1:] != sorted_codes[:-1]
+        new[::n_background] = True  # every row starts its own patterns
+        self.start = np.flatnonzero(new)  # each pattern's first member among ``members``
+        self.size = np.diff(self.start, append=n_rows * n_background)
+        self.code = sorted_codes[self.start]
+        self.row = self.start // n_background
+        self.members = order.reshape(-1)  # background rows, pattern by pattern
+        sorted_pattern = np.cumsum(new) - 1
+        flat = (np.arange(n_rows)[:, None] * n_background + order).reshape(-1)
+        self.pattern = np.empty(n_rows * n_background, dtype=np.intp)
+        self.pattern[flat] = sorted_pattern
+        self.pattern = self.pattern.reshape(n_rows, n_background)  # global pattern ids
+        self.rank = np.empty(n_rows * n_background, dtype=np.intp)
+        self.rank[flat] = np.arange(n_rows * n_background) - self.start[sorted_pattern]
+        self.rank = self.rank.reshape(n_rows, n_background)
+        self.first_of_row = np.searchsorted(self.row, np.arange(n_rows + 1))
+        first_member = self.row * n_background + self.members[self.start]
+        self.differing = differs.reshape(-1, n_features)[first_member]  # (patterns, M)
+        self.n_differing = self.differing.sum(axis=1)
+
+    def distinct_bounds(self, masks_per_row: np.ndarray) -> tuple[int, int]:
+        """Bounds on the number of distinct masked rows of that many distinct masks per row.
+
+        A (row, background row) pair differing in d of M features has at most
+        min(masks, 2^d) of them, and at least masks / 2^(M - d): masks agreeing on the d
+        features give one row, and at most 2^(M - d) distinct masks agree there.
+        """
+        masks = masks_per_row[self.row].astype(np.float64)
+        most = np.minimum(masks, 2.0**self.n_differing)
+        fewest = np.ceil(masks / 2.0 ** (self.n_features - self.n_differing))
+        return int(self.size @ fewest), int(self.size @ most)
+
+    def distinct_rows(
+        self, masks: np.ndarray, owners: np.ndarray, masks_per_row: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mask, background row) of each distinct masked row of ``masks`` of ``owners``, and
+        every entry's (k * B + b) position among them (as :func:`_distinct_pairs`).
+
+        Each mask is keyed once per pattern of its row by its bits where the pattern's
+        features differ; equal keys of one pattern are one masked row for every background
+        row of the pattern. Distinct rows are laid out by pattern, key group, then member.
+        """
+        patterns_per_row = np.diff(self.first_of_row)
+        per_mask = patterns_per_row[owners]  # (K,) patterns of each mask's row
+        entry_start = np.cumsum(per_mask) - per_mask  # each mask's first (mask, pattern) entry
+        first, group = self._groups(masks, owners, masks_per_row, per_mask, entry_start)
+        # group g: its mask and pattern, its masked rows (one per member), the first one's place
+        group_mask = np.searchsorted(entry_start, first, side="right") - 1
+        group_pattern = self.first_of_row[owners[group_mask]] + first - entry_start[group_mask]
+        rows_of_group = self.size[group_pattern]
+        group_place = np.cumsum(rows_of_group) - rows_of_group
+        # entry (k, b) is in the group of (k, the pattern of (k's row, b)), at b's rank
+        row_pattern = self.pattern - self.first_of_row[:-1, None]  # (rows, B) local ids
+        entry = row_pattern[owners]
+        entry += entry_start[:, None]
+        positions = np.take(group_place[group], entry)
+        positions += self.rank[owners]
+        coalition = np.repeat(group_mask, rows_of_group)
+        member = np.repeat(self.start[group_pattern] - group_place, rows_of_group)
+        member += np.arange(len(member))
+        return coalition, self.members[member], positions.reshape(-1)
+
+    def _groups(
+        self,
+        masks: np.ndarray,
+        owners: np.ndarray,
+        masks_per_row: np.ndarray,
+        per_mask: np.ndarray,
+        entry_start: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Groups of equal (pattern, mask bits where the pattern differs) among the entries
+        (mask k, each pattern of its row), entries mask by mask (``per_mask`` of them from
+        ``entry_start``): the first entry of each group and each entry's group, groups ordered
+        by pattern.
+
+        Numbered densely (the bits packed, after the numbers of the patterns before) when the
+        patterns have few possible keys for the entries that reach them, else by sorting."""
+        n_entries = int(per_mask.sum())
+        slots = 2.0**self.n_differing
+        if self.n_features <= 52 and slots.sum() <= DENSE_SLOTS_PER_PAIR * n_entries:
+            # bit j of the packed number, where the pattern differs: 2^(differing bits before j)
+            place = np.where(self.differing, 2.0 ** (np.cumsum(self.differing, axis=1) - 1), 0.0)
+            offsets = np.cumsum(slots) - slots
+            packed = np.empty(n_entries)
+            mask_start = np.cumsum(masks_per_row) - masks_per_row
+            for row in np.flatnonzero(masks_per_row).tolist():
+                start, stop = mask_start[row], mask_start[row] + masks_per_row[row]
+                patterns = slice(self.first_of_row[row], self.first_of_row[row + 1])
+                part = masks[start:stop].astype(np.float64) @ place[patterns].T
+                part += offsets[patterns]  # (masks, patterns of the row)
+                packed[entry_start[start] : entry_start[start] + part.size] = part.reshape(-1)
+            numbers = packed.astype(np.intp)
+            present = np.zeros(int(slots.sum()), dtype=bool)
+            present[numbers] = True
+            entry = np.empty(len(present), dtype=np.intp)
+            entry[numbers] = np.arange(n_entries)  # any entry of a number gives the same row
+            if present.all():  # every key of every pattern (Exact's coalitions)
+                return entry, numbers
+            return entry[present], (np.cumsum(present) - 1)[numbers]
+        entry_mask = np.repeat(np.arange(len(masks)), per_mask)
+        pattern = np.arange(n_entries) - entry_start[entry_mask]
+        pattern += self.first_of_row[owners][entry_mask]
+        keys = coalition_keys(masks)[entry_mask] & self.code[pattern]
+        key_bits = 8 * -(-self.n_features // 8)
+        return _groups(pattern.astype(np.uint64), keys, key_bits, len(self.code))
 
 
 def _groups(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -229,8 +230,30 @@ class Independent(Masker):
     ) -> np.ndarray:
         """Single masked rows (L, features): mask i applied to ``rows[owners[i]]``, its hidden
         features taken from background row ``background_rows[i]``, written into ``out`` (L,
-        features) of a numeric dtype (values rounded to it)."""
-        np.take(self._background_as(out.dtype), background_rows, axis=0, out=out)
+        features) of a numeric dtype (values rounded to it).
+
+        With the compiled writer, one call per run of masks of the same row, its roles
+        swapped: each masked row is its background row with the explained row's values where
+        the mask keeps them (about 10x faster than numpy)."""
+        background = self._background_as(out.dtype)
+        if _fill is not None and out.dtype in COMPILED_DTYPES and out.flags.c_contiguous:
+            explained = np.ascontiguousarray(rows, dtype=out.dtype)
+            hidden = np.ascontiguousarray(~np.asarray(masks, dtype=bool))
+            sources = np.ascontiguousarray(background_rows, dtype=np.int64)
+            starts = [0, *(np.flatnonzero(np.diff(owners)) + 1).tolist(), len(owners)]
+            for start, stop in pairwise(starts):
+                _fill.fill(
+                    out[start:stop],
+                    explained[owners[start]],
+                    background,
+                    hidden[start:stop],
+                    sources[start:stop],
+                    1,
+                    *background.shape[1:],
+                    out.itemsize,
+                )
+            return out
+        np.take(background, background_rows, axis=0, out=out)
         kept = np.ascontiguousarray(rows, dtype=out.dtype)[owners]
         np.copyto(out, kept, where=masks)
         return out

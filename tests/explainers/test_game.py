@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
+from shapwise.explainers import _game
 from shapwise.explainers._game import CoalitionGame
 from shapwise.links import logit
 from shapwise.maskers import Independent
@@ -46,11 +49,15 @@ def _row_wise_model(X):
     )
 
 
-def _explain(kind, model, background, rows, dedup):
+def _explain(kind, model, background, rows, dedup, monkeypatch):
+    """Values and model rows of one explanation; ``dedup`` True / False: distinct masked rows
+    always / never looked for, None: as the rule decides. The model is new to each
+    explanation (nothing learnt about it before, the same model calls each time)."""
     from shapwise import explainers, maskers
 
+    monkeypatch.setattr(_game, "FIND_DISTINCT_ROWS", dedup)
+    model = functools.partial(model)
     masker = (maskers.Partition if kind == "partition" else Independent)(background)
-    masker.fills_from_background = dedup  # off: every (coalition, background row) evaluated
     if kind == "exact":
         explainer = explainers.Exact(model, masker)
         explanation = explainer(rows, silent=True)
@@ -66,31 +73,54 @@ def _explain(kind, model, background, rows, dedup):
     return explanation.values, explainer.model.n_evaluations
 
 
+def _mostly_continuous(n_rows, seed):
+    """12 continuous features but one binary column (as diabetes' sex)."""
+    table = np.random.default_rng(seed).normal(size=(n_rows, 12))
+    table[:, 2] = table[:, 2] > 0
+    return table
+
+
 @pytest.mark.parametrize("kind", ["exact", "permutation", "partition", "kernel"])
-def test_distinct_masked_rows_evaluated_once_give_the_same_values_bit_for_bit(kind):
+def test_distinct_masked_rows_evaluated_once_give_the_same_values_bit_for_bit(kind, monkeypatch):
     table = discrete_table(60, seed=1)
     background, rows = table[:20], table[20:24]
-    values, evaluated = _explain(kind, _row_wise_model, background, rows, dedup=True)
-    every_pair, all_evaluated = _explain(kind, _row_wise_model, background, rows, dedup=False)
+    values, evaluated = _explain(kind, _row_wise_model, background, rows, True, monkeypatch)
+    every_pair, all_evaluated = _explain(
+        kind, _row_wise_model, background, rows, False, monkeypatch
+    )
     np.testing.assert_array_equal(values, every_pair)
     # discrete features: many masked rows repeat (Partition's rounds are small, and a row
     # repeats only within one round)
     assert evaluated < (0.8 if kind == "partition" else 0.6) * all_evaluated
+    # continuous but for one binary column: fewer repeat (Exact: a quarter, as half the pairs
+    # share that value; Partition's rounds: none), the same values
+    mostly = _mostly_continuous(24, seed=3)
+    values, evaluated = _explain(kind, _row_wise_model, mostly[:20], mostly[20:], True, monkeypatch)
+    every_pair, all_evaluated = _explain(
+        kind, _row_wise_model, mostly[:20], mostly[20:], False, monkeypatch
+    )
+    np.testing.assert_array_equal(values, every_pair)
+    assert evaluated <= {"exact": 0.8, "permutation": 0.95, "kernel": 0.98}.get(kind, 1) * (
+        all_evaluated
+    )
     # continuous data: no value is shared, nothing to leave out, and the same values
     continuous = np.random.default_rng(2).normal(size=(24, 12))
-    values, evaluated = _explain(kind, _row_wise_model, continuous[:20], continuous[20:], True)
+    values, evaluated = _explain(
+        kind, _row_wise_model, continuous[:20], continuous[20:], True, monkeypatch
+    )
     every_pair, all_evaluated = _explain(
-        kind, _row_wise_model, continuous[:20], continuous[20:], False
+        kind, _row_wise_model, continuous[:20], continuous[20:], False, monkeypatch
     )
     np.testing.assert_array_equal(values, every_pair)
     assert evaluated == all_evaluated
 
 
-def test_exact_evaluates_each_distinct_masked_row_once():
+def test_exact_evaluates_each_distinct_masked_row_once(monkeypatch):
     """The count from the definition: for row r and background row b differing in d features,
     the coalitions give 2^d distinct masked rows (the empty coalition once per explanation)."""
     from shapwise import explainers
 
+    monkeypatch.setattr(_game, "FIND_DISTINCT_ROWS", True)  # the count, whatever the model costs
     table = discrete_table(40, seed=4)[:, :8]
     background, rows = table[:15], table[15:18]
     explainer = explainers.Exact(lambda X: X.sum(axis=1) ** 2, background)
@@ -104,10 +134,78 @@ def test_exact_evaluates_each_distinct_masked_row_once():
     assert expected < 0.25 * (2**8 + 2 * (2**8 - 1)) * 15
 
 
-def test_exact_xgboost_classifier_on_a_census_like_table():
+def test_patterns_find_every_distinct_masked_row_within_their_bounds():
+    """Brute force: the distinct (row, background row, mask bits where they differ) triples
+    are the distinct masked rows; every (mask, background row) entry points to one that is
+    the same masked row; the bounds hold the count."""
+    rng = np.random.default_rng(7)
+    for n_features, n_masks in ((6, 40), (10, 300), (14, 50)):
+        rows = rng.integers(0, 2, size=(3, n_features)).astype(np.float64)
+        background = rng.integers(0, 2, size=(9, n_features)).astype(np.float64)
+        background[:, 0] = rng.normal(size=9)  # one continuous column
+        masks = np.unique(rng.random((n_masks, n_features)) < 0.5, axis=0)
+        owners = np.sort(rng.integers(0, 3, size=len(masks)))
+        differs = rows[:, None, :] != background[None, :, :]
+        patterns = _game._Patterns(differs)
+        masks_per_row = np.bincount(owners, minlength=3)
+        coalition, background_row, positions = patterns.distinct_rows(masks, owners, masks_per_row)
+        distinct = {
+            (owners[k], b, tuple(masks[k] & differs[owners[k], b]))
+            for k in range(len(masks))
+            for b in range(9)
+        }
+        assert len(coalition) == len(distinct)
+        masked = np.where(masks[:, None, :], rows[owners][:, None, :], background[None])
+        written = np.where(masks[coalition], rows[owners[coalition]], background[background_row])
+        np.testing.assert_array_equal(written[positions], masked.reshape(-1, n_features))
+        fewest, most = patterns.distinct_bounds(masks_per_row)
+        assert fewest <= len(distinct) <= most
+
+
+def _expensive_model(X):
+    """A random-feature network of 1,024 tanh units: several microseconds per row."""
+    weights = np.random.default_rng(0).normal(size=(X.shape[1], 1024)) / 4
+    return np.tanh(np.asarray(X, dtype=np.float64) @ weights).sum(axis=1)
+
+
+@pytest.mark.parametrize("kind", ["exact", "permutation"])
+def test_the_rule_looks_for_distinct_rows_where_the_model_costs_more_than_finding(
+    kind, monkeypatch
+):
+    """A model of microseconds per row on discrete features: looking for distinct rows
+    spares most model rows, and a fresh explainer does it (the same rows as always)."""
+    table = discrete_table(60, seed=1)
+    background, rows = table[:20], table[20:22]
+    values, evaluated = _explain(kind, _expensive_model, background, rows, None, monkeypatch)
+    always, evaluated_always = _explain(kind, _expensive_model, background, rows, True, monkeypatch)
+    _, evaluated_never = _explain(kind, _expensive_model, background, rows, False, monkeypatch)
+    np.testing.assert_array_equal(values, always)
+    assert evaluated == evaluated_always < 0.6 * evaluated_never
+
+
+def test_the_rule_stops_looking_where_the_saving_is_smaller_than_the_cost(monkeypatch):
+    """A model of nanoseconds per row, one binary column among continuous ones: at most a
+    quarter of the masked rows repeat, sparing less model time than finding them costs, so
+    after the first model call (whose cost is not known before) they are not looked for."""
+    mostly = _mostly_continuous(24, seed=3)[:, :10]
+    background, rows = mostly[:20], mostly[20:24]
+
+    def cheap(X):
+        return X.sum(axis=1) ** 2
+
+    values, evaluated = _explain("exact", cheap, background, rows, None, monkeypatch)
+    always, evaluated_always = _explain("exact", cheap, background, rows, True, monkeypatch)
+    never, evaluated_never = _explain("exact", cheap, background, rows, False, monkeypatch)
+    np.testing.assert_array_equal(values, never)
+    np.testing.assert_array_equal(values, always)
+    assert evaluated_always < 0.8 * evaluated_never
+    assert evaluated > 0.9 * evaluated_never
+
+
+def test_exact_xgboost_classifier_on_a_census_like_table(monkeypatch):
     """shap's own case (Exact, xgboost classifier, 12 mostly discrete features, 100 background
-    rows): the same values as with every pair evaluated, from far fewer model rows, and
-    additive."""
+    rows): the same values as with every pair evaluated, from far fewer model rows (a fresh
+    explainer looks for them), and additive."""
     xgboost = pytest.importorskip("xgboost")
     table = discrete_table(600, seed=5)
     model = xgboost.XGBClassifier(n_estimators=30, max_depth=4, n_jobs=1)
@@ -117,9 +215,28 @@ def test_exact_xgboost_classifier_on_a_census_like_table():
         return model.predict_proba(X)[:, 1]
 
     background, rows = table[:100], table[100:103]
-    values, evaluated = _explain("exact", predict, background, rows, dedup=True)
-    every_pair, all_evaluated = _explain("exact", predict, background, rows, dedup=False)
+    values, evaluated = _explain("exact", predict, background, rows, None, monkeypatch)
+    every_pair, all_evaluated = _explain("exact", predict, background, rows, False, monkeypatch)
     np.testing.assert_array_equal(values, every_pair)
     assert evaluated < all_evaluated / 5
     mean = predict(background).mean()
     np.testing.assert_allclose(values.sum(axis=1) + mean, predict(rows), atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_masked_pairs_are_the_masked_rows_of_their_background_rows(dtype):
+    """The single masked rows the game writes (compiled writer, and numpy where the output is
+    not contiguous) equal the full masked rows' entries of their background rows."""
+    rng = np.random.default_rng(5)
+    background, rows = rng.normal(size=(7, 5)), rng.normal(size=(3, 5))
+    masker = Independent(background)
+    masks = rng.random((40, 5)) < 0.5
+    owners = np.sort(rng.integers(0, 3, size=40))
+    sources = rng.integers(0, 7, size=40)
+    full = masker.masked_rows(masks, rows, owners, out=np.empty((40, 7, 5), dtype=dtype))
+    expected = full[np.arange(40), sources]
+    contiguous = masker.masked_pairs(masks, rows, owners, sources, out=np.empty((40, 5), dtype))
+    np.testing.assert_array_equal(contiguous, expected)
+    strided = np.empty((40, 10), dtype=dtype)[:, ::2]
+    masker.masked_pairs(masks, rows, owners, sources, out=strided)
+    np.testing.assert_array_equal(strided, expected)
