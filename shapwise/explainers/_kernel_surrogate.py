@@ -15,7 +15,8 @@ on top (``KernelExplainer(..., regression_adjustment=False)`` gives plain Kernel
   the kernel regression only estimates the residual game v - surrogate.
 
 Both parts are additive, so the values still add up to v(full) - v(empty) exactly; with a budget
-of all 2^M coalitions the values are exact either way.
+of all 2^M coalitions the values are exact either way. Below the budget of pair terms the values
+come from a Gaussian-process fit of the symmetrised game instead (``_kernel_bayes``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from shapwise.explainers._coalitions import all_coalitions, shapley_from_table
+from shapwise.explainers._kernel_bayes import gaussian_estimate
 from shapwise.explainers._kernel_errors import CoalitionStrata, sandwich_errors
 from shapwise.explainers._regression import constrained_fit
 
@@ -56,6 +58,9 @@ SURROGATE_ITERATIONS = 100
 # pairs. Two folds cost about one more fit (each on half the coalitions); the residuals of a
 # half-sample fit overstate the full fit's, so the errors lean to the safe side.
 SURROGATE_FOLDS = 2
+# Below the pair terms' budget, the Gaussian-process fit (_kernel_bayes) takes up to this many
+# coalitions: it factorises a K x K covariance once per candidate decay.
+GAUSSIAN_MAX_COALITIONS = 1024
 
 
 def uses_pairs(n_features: int, n_samples: int) -> bool:
@@ -287,12 +292,15 @@ def adjusted_estimate(
     total: np.ndarray,
     strata: CoalitionStrata | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """The regression-adjusted values where the sample allows them (surrogate, else pairwise
-    fit) with their standard errors (given ``strata``), or None where only the plain linear fit
-    is determined."""
+    """The regression-adjusted values with their standard errors (given ``strata``): the
+    surrogate, else the pairwise fit where pair terms are determined, else the Gaussian-process
+    fit of the symmetrised game (``_kernel_bayes``); None where none applies (the plain linear
+    fit then)."""
     n, n_samples = masks.shape[1], len(masks)
     if uses_surrogate(n, n_samples):
         return surrogate_estimate(masks, weights, targets, total, strata)
     if uses_pairs(n, n_samples):
         return pairwise_estimate(masks, weights, targets, total, strata)
+    if n_samples <= GAUSSIAN_MAX_COALITIONS:
+        return gaussian_estimate(masks, weights, targets, total, strata, strata is not None)
     return None

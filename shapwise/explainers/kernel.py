@@ -11,8 +11,9 @@ the values always add up to the model output. Within a budget of ``max_evals`` c
   the samples and exactly its share of the kernel weight), and every sample comes with its
   complement (paired sampling cancels the even-order terms of the fit);
 - by default the values are regression-adjusted (``_kernel_surrogate``: a pairwise fit and a
-  surrogate of the game take over what they can explain); ``regression_adjustment=False`` gives
-  plain KernelSHAP, the linear fit alone.
+  surrogate of the game take over what they can explain; below the budget of pair terms, a
+  Gaussian-process fit of the symmetrised game, ``_kernel_bayes``); ``regression_adjustment=False``
+  gives plain KernelSHAP, the linear fit alone.
 
 With a budget of 2^M coalitions every coalition is evaluated and the values are exact. Each value
 comes with a standard error (``Explanation.error_std``; ``_kernel_errors``): zero when exact, a

@@ -131,7 +131,7 @@ def _assert_calibrated(explanation, truth):
     ("n_features", "max_evals", "adjustment"),
     [
         (10, 42, False),  # plain KernelSHAP at 4M
-        (10, 62, True),  # too few coalitions for pair terms: the linear fit
+        (10, 62, True),  # too few coalitions for pair terms: the Gaussian-process fit
         (12, 200, False),
         (18, 300, True),  # the pairwise fit (no surrogate beyond 16 features)
     ],
