@@ -95,6 +95,22 @@ def _pooled_strata(strata: CoalitionStrata) -> tuple[np.ndarray, np.ndarray]:
     return label, factor
 
 
+def _constrained_inverse(gram: np.ndarray) -> np.ndarray:
+    """C = A^-1 - A^-1 1 1' A^-1 / (1' A^-1 1), the upper-left block of the inverse of the fit's
+    KKT matrix [[A, 1], [1', 0]] (a pseudo-inverse where A is singular: some feature never
+    varies among the samples)."""
+    n_params = len(gram)
+    system = np.zeros((n_params + 1, n_params + 1))
+    system[:n_params, :n_params] = gram
+    system[:n_params, n_params] = system[n_params, :n_params] = 1.0
+    try:
+        return np.linalg.solve(system, np.eye(n_params + 1)[:, :n_params])[:n_params]
+    except np.linalg.LinAlgError:
+        inverse = np.linalg.pinv(gram, hermitian=True)
+        through = inverse.sum(axis=1)
+        return inverse - np.outer(through, through) / through.sum()
+
+
 def sandwich_errors(
     design: np.ndarray,
     weights: np.ndarray,
@@ -130,10 +146,7 @@ def sandwich_errors(
     gram = design.T @ (design * weights[:, None])
     if ridge is not None:
         gram = gram + np.diag(ridge)
-    inverse = np.linalg.pinv(gram, hermitian=True)
-    ones = np.ones(n_params)
-    through = inverse @ ones
-    constrained = inverse - np.outer(through, through) / (ones @ through)
+    constrained = _constrained_inverse(gram)
     leverage_rows = design @ constrained  # (K, P): x_k' C
     scaled = np.sqrt(weights)
     weighted = residuals * scaled[:, None]
