@@ -172,3 +172,31 @@ def test_torch_gradient_values_do_not_depend_on_how_rows_are_grouped(local_smoot
     for other in (alone, shuffled):
         np.testing.assert_allclose(other, together, rtol=1e-12, atol=1e-14)
     assert np.abs(values(X, rseed=2) - together).max() > 1e-6  # sampled, by seed
+
+
+def test_texts_are_keyed_by_their_string():
+    """A text's permutations come from (seed, the text): its values are the same alone, among
+    other texts in any order, and for a repeated text."""
+    from shapwise.maskers import Text
+    from tests.explainers.models import sentiment_pipeline
+
+    model = sentiment_pipeline()
+    explainer = Permutation(model.predict_proba, Text(), seed=2)
+    texts = [
+        "the film was great and the music sounded superb but the story is dull",
+        "the acting felt awful, the music sounded boring and the film was moving",
+    ]
+
+    def values(batch):
+        return [np.asarray(e.values) for e in explainer(batch, max_evals=40, silent=True)]
+
+    together = values(texts)
+    alone = [values([text])[0] for text in texts]
+    swapped = values(texts[::-1])[::-1]
+    repeated = values([texts[1], texts[0], texts[1]])
+    for i in range(2):
+        np.testing.assert_allclose(alone[i], together[i], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(swapped[i], together[i], rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(repeated[0], repeated[2])
+    reseeded = explainer(texts[:1], max_evals=40, silent=True, seed=3)
+    assert np.abs(np.asarray(reseeded[0].values) - together[0]).max() > 1e-6  # sampled
