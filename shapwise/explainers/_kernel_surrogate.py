@@ -29,7 +29,7 @@ import numpy as np
 
 from shapwise.explainers._coalitions import all_coalitions, shapley_from_table
 from shapwise.explainers._kernel_bayes import gaussian_estimate
-from shapwise.explainers._kernel_errors import CoalitionStrata, sandwich_errors
+from shapwise.explainers._kernel_errors import CoalitionStrata, coalition_strata, sandwich_errors
 from shapwise.explainers._regression import constrained_fit
 
 # Pairwise terms are fitted when the sampled coalitions number at least this many per parameter,
@@ -285,6 +285,40 @@ def surrogate_kernel_values(
     return surrogate_estimate(masks, weights, targets, total)[0]
 
 
+def blended_estimate(
+    masks: np.ndarray,
+    weights: np.ndarray,
+    targets: np.ndarray,
+    total: np.ndarray,
+    strata: CoalitionStrata | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The surrogate's values and the Gaussian-process fit's (``_kernel_bayes``), weighted per
+    output by the inverse of their estimated variances (the mean over features).
+
+    Both add up, so the blend does. Its standard errors are the same blend of the two
+    estimates' errors: a bound that holds however the two errors are correlated.
+    """
+    if strata is None:
+        try:
+            strata = coalition_strata(masks)
+        except KeyError:  # some coalition came without its complement
+            return surrogate_estimate(masks, weights, targets, total)
+    surrogate_values, surrogate_errors = surrogate_estimate(masks, weights, targets, total, strata)
+    gaussian = gaussian_estimate(masks, weights, targets, total, strata, True)
+    if gaussian is None or gaussian[1] is None or surrogate_errors is None:
+        return surrogate_values, surrogate_errors
+    gaussian_values, gaussian_errors = gaussian
+    surrogate_variance = (surrogate_errors**2).mean(axis=0)
+    gaussian_variance = (gaussian_errors**2).mean(axis=0)
+    both = surrogate_variance + gaussian_variance
+    share = np.where(both > 0, gaussian_variance / np.where(both > 0, both, 1.0), 0.5)
+    share = np.where(np.isnan(gaussian_variance), 1.0, share)
+    share = np.where(np.isnan(surrogate_variance), 0.0, share)  # the surrogate's weight
+    values = share * surrogate_values + (1.0 - share) * gaussian_values
+    errors = share * surrogate_errors + (1.0 - share) * gaussian_errors
+    return values, errors
+
+
 def adjusted_estimate(
     masks: np.ndarray,
     weights: np.ndarray,
@@ -293,11 +327,13 @@ def adjusted_estimate(
     strata: CoalitionStrata | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None] | None:
     """The regression-adjusted values with their standard errors (given ``strata``): the
-    surrogate, else the pairwise fit where pair terms are determined, else the Gaussian-process
-    fit of the symmetrised game (``_kernel_bayes``); None where none applies (the plain linear
-    fit then)."""
+    surrogate (blended with the Gaussian-process fit of the symmetrised game, ``_kernel_bayes``,
+    where that is affordable), else the pairwise fit where pair terms are determined, else the
+    Gaussian-process fit; None where none applies (the plain linear fit then)."""
     n, n_samples = masks.shape[1], len(masks)
     if uses_surrogate(n, n_samples):
+        if n_samples <= GAUSSIAN_MAX_COALITIONS:
+            return blended_estimate(masks, weights, targets, total, strata)
         return surrogate_estimate(masks, weights, targets, total, strata)
     if uses_pairs(n, n_samples):
         return pairwise_estimate(masks, weights, targets, total, strata)
