@@ -56,6 +56,8 @@ def _covariance(overlap: np.ndarray, theta: float) -> np.ndarray:
 def fit_gaussian(coalitions: np.ndarray, h: np.ndarray) -> GaussianFit | None:
     """The GP of h through ``coalitions`` (K, M) with values ``h`` (K,), theta by restricted
     maximum likelihood; None if no theta gives a usable covariance."""
+    from scipy.linalg import solve_triangular
+
     design = coalitions.astype(np.float64)
     overlap = design @ design.T
     n_obs, n_effects = design.shape
@@ -67,7 +69,7 @@ def fit_gaussian(coalitions: np.ndarray, h: np.ndarray) -> GaussianFit | None:
             lower = np.linalg.cholesky(covariance)
         except np.linalg.LinAlgError:
             continue
-        whitened = np.linalg.solve(lower, np.column_stack([design, h]))
+        whitened = solve_triangular(lower, np.column_stack([design, h]), lower=True)
         gls_x, gls_y = whitened[:, :n_effects], whitened[:, n_effects]
         information = gls_x.T @ gls_x
         sign, log_det_information = np.linalg.slogdet(information)
@@ -83,7 +85,7 @@ def fit_gaussian(coalitions: np.ndarray, h: np.ndarray) -> GaussianFit | None:
             - log_det_information / 2
         )
         if best is None or score > best[0]:
-            alpha = np.linalg.solve(lower.T, left)
+            alpha = solve_triangular(lower, left, lower=True, trans="T")
             best = (score, GaussianFit(float(theta), effects, alpha))
     return None if best is None else best[1]
 
@@ -158,6 +160,8 @@ def _leave_pair_out_errors(
     K^-1 X (X' K^-1 X)^-1 X' K^-1, the residuals at a left-out block B are (Q_BB)^-1 (Q h)_B,
     and Q h is the fit's alpha.
     """
+    from scipy.linalg import solve_triangular
+
     n = masks.shape[1]
     observed = np.vstack([masks, np.ones((1, n), dtype=bool)]).astype(np.float64)
     overlap = observed @ observed.T
@@ -169,7 +173,7 @@ def _leave_pair_out_errors(
             NUGGET * np.trace(covariance) / len(covariance) + 1e-300
         )
         lower = np.linalg.cholesky(covariance)  # succeeded in the fit, at this theta
-        root = np.linalg.solve(lower, np.eye(len(covariance)))
+        root = solve_triangular(lower, np.eye(len(covariance)), lower=True)
         inverse = root.T @ root
         through = inverse @ observed
         projected = through @ np.linalg.pinv(observed.T @ through, hermitian=True) @ through.T
