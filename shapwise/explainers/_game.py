@@ -476,10 +476,16 @@ class _Patterns:
         group_place = np.cumsum(rows_of_group) - rows_of_group
         # entry (k, b) is in the group of (k, the pattern of (k's row, b)), at b's rank
         row_pattern = self.pattern - self.first_of_row[:-1, None]  # (rows, B) local ids
-        entry = row_pattern[owners]
-        entry += entry_start[:, None]
-        positions = np.take(group_place[group], entry)
-        positions += self.rank[owners]
+        entry_place = group_place[group]
+        positions = np.empty((len(masks), self.n_background), dtype=np.intp)
+        mask_start = np.cumsum(masks_per_row) - masks_per_row
+        for row in np.flatnonzero(masks_per_row).tolist():  # a row's (masks, patterns) table
+            start, stop = mask_start[row], mask_start[row] + masks_per_row[row]
+            table = entry_place[
+                entry_start[start] : entry_start[start] + (stop - start) * (patterns_per_row[row])
+            ].reshape(stop - start, patterns_per_row[row])
+            np.take(table, row_pattern[row], axis=1, out=positions[start:stop])
+            positions[start:stop] += self.rank[row]
         coalition = np.repeat(group_mask, rows_of_group)
         member = np.repeat(self.start[group_pattern] - group_place, rows_of_group)
         member += np.arange(len(member))

@@ -103,7 +103,8 @@ def test_distinct_masked_rows_evaluated_once_give_the_same_values_bit_for_bit(ki
     assert evaluated <= {"exact": 0.8, "permutation": 0.95, "kernel": 0.98}.get(kind, 1) * (
         all_evaluated
     )
-    # continuous data: no value is shared, nothing to leave out, and the same values
+    # continuous data: no value is shared, nothing to leave out but a mask an estimator asks
+    # for twice, and the same values
     continuous = np.random.default_rng(2).normal(size=(24, 12))
     values, evaluated = _explain(
         kind, _row_wise_model, continuous[:20], continuous[20:], True, monkeypatch
@@ -112,7 +113,7 @@ def test_distinct_masked_rows_evaluated_once_give_the_same_values_bit_for_bit(ki
         kind, _row_wise_model, continuous[:20], continuous[20:], False, monkeypatch
     )
     np.testing.assert_array_equal(values, every_pair)
-    assert evaluated == all_evaluated
+    assert evaluated == all_evaluated if kind == "exact" else evaluated <= all_evaluated
 
 
 def test_exact_evaluates_each_distinct_masked_row_once(monkeypatch):
