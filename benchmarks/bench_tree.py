@@ -14,14 +14,15 @@ one). Cases:
   background, the second row, the two agree to xgboost's float32 rounding;
 - path-dependent interactions of that model: shapwise, shap (xgboost ``pred_interactions``).
 
-- path-dependent values of a CatBoost regressor (500 oblivious trees, depth 6): shapwise,
-  CatBoost ``get_feature_importance(type="ShapValues")`` (which shap calls too).
+- path-dependent values of a CatBoost regressor (500 oblivious trees, depth 6; 1000 and 10000
+  rows): shapwise (from per-leaf tables, each reached leaf explained once), CatBoost
+  ``get_feature_importance(type="ShapValues")`` (which shap calls too).
 
 For each peer, both sides run once untimed (warm-up; the values compared), then in four timed
 pairs whose order alternates; the table shows each side's fastest run over those same pairs and
 the range of the per-pair speed ratio. "max diff" is the largest difference from the peer's
 values (xgboost sums in float32, so 1e-5 there is its rounding).
-Run: OMP_NUM_THREADS=2 python benchmarks/bench_tree.py
+Run: OMP_NUM_THREADS=2 python benchmarks/bench_tree.py [--only=catboost]
 """
 
 from __future__ import annotations
@@ -176,19 +177,24 @@ def _catboost_case() -> list[dict]:
     model = catboost.CatBoostRegressor(
         iterations=500, depth=6, thread_count=THREADS, verbose=0, allow_writing_files=False
     ).fit(X, y)
-    rows = _data(1000, seed=1)[0]
     ours = shapwise.TreeExplainer(model, n_jobs=THREADS)
-    pool = catboost.Pool(rows)
-    return _compare(
-        "CatBoost 500 trees depth 6, 1000 rows",
-        lambda: ours.shap_values(rows),
-        {
-            "CatBoost ShapValues": (
-                lambda: model.get_feature_importance(pool, type="ShapValues", thread_count=THREADS),
-                lambda values: values[:, :-1],
-            )
-        },
-    )
+    result = []
+    for n_rows in (1000, 10000):
+        rows = _data(n_rows, seed=1)[0]
+        pool = catboost.Pool(rows)
+        result += _compare(
+            f"CatBoost 500 trees depth 6, {n_rows} rows",
+            lambda rows=rows: ours.shap_values(rows),
+            {
+                "CatBoost ShapValues": (
+                    lambda pool=pool: model.get_feature_importance(
+                        pool, type="ShapValues", thread_count=THREADS
+                    ),
+                    lambda values: values[:, :-1],
+                )
+            },
+        )
+    return result
 
 
 def _interventional_and_interactions_cases() -> list[dict]:
@@ -226,19 +232,26 @@ def _interventional_and_interactions_cases() -> list[dict]:
     return result
 
 
-def main() -> list[dict]:
+CASES = {
+    "xgboost": _xgboost_case,
+    "lightgbm": _lightgbm_case,
+    "forest": _forest_case,
+    "catboost": _catboost_case,
+    "interventional": _interventional_and_interactions_cases,
+}
+
+
+def main(only: list[str] | None = None) -> list[dict]:
+    """Every case, or those named in ``only`` (keys of CASES)."""
     warnings.filterwarnings("ignore")
     rows: list[dict] = []
-    for case in (
-        _xgboost_case,
-        _lightgbm_case,
-        _forest_case,
-        _catboost_case,
-        _interventional_and_interactions_cases,
-    ):
-        rows += case()
+    for name, case in CASES.items():
+        if not only or name in only:
+            rows += case()
     return rows
 
 
 if __name__ == "__main__":
-    print_table(main(), "tree")
+    # --only=catboost (or xgboost, lightgbm, forest, interventional): those cases alone
+    chosen = [a.split("=", 1)[1].lower() for a in sys.argv[1:] if a.startswith("--only=")]
+    print_table(main(chosen), "tree")

@@ -1377,18 +1377,20 @@ PyObject* py_oblivious_leaves(PyObject*, PyObject* args) {
     Py_RETURN_NONE;
 }
 
-// out[r] += the sum over k of table[slots[r, k]], k in order (rows of `width` float64 values).
+// Compact tables summed into full rows: for row r and each k in order, table row slots[r, k]
+// (`width` float64 values) is added into out row r (`out_width` values) at targets[k, c]; a target
+// of -1 is skipped. Slot column k is one tree, whose table rows hold only its own features.
 PyObject* py_add_table_rows(PyObject*, PyObject* args) {
-    PyObject *table_object, *slots_object, *out_object;
-    long long width, per_row, n_jobs;
-    if (!PyArg_ParseTuple(args, "OLOLOL", &table_object, &width, &slots_object, &per_row,
-                          &out_object, &n_jobs))
+    PyObject *table_object, *slots_object, *targets_object, *out_object;
+    long long width, per_row, out_width, n_jobs;
+    if (!PyArg_ParseTuple(args, "OLOLOOLL", &table_object, &width, &slots_object, &per_row,
+                          &targets_object, &out_object, &out_width, &n_jobs))
         return nullptr;
-    if (width < 1 || per_row < 1) {
-        PyErr_SetString(PyExc_ValueError, "width and per_row must be positive");
+    if (width < 1 || per_row < 1 || out_width < 1) {
+        PyErr_SetString(PyExc_ValueError, "width, per_row and out_width must be positive");
         return nullptr;
     }
-    Buffer table_buffer, slots_buffer, out_buffer;
+    Buffer table_buffer, slots_buffer, targets_buffer, out_buffer;
     if (!get_buffer(table_object, table_buffer, 'f', 8, false, -1, "table") ||
         !get_buffer(slots_object, slots_buffer, 'i', 8, false, -1, "slots"))
         return nullptr;
@@ -1397,10 +1399,15 @@ PyObject* py_add_table_rows(PyObject*, PyObject* args) {
         return nullptr;
     }
     const int64_t n_table = items(table_buffer) / width, n_rows = items(slots_buffer) / per_row;
-    const Py_ssize_t size = checked_product(n_rows, width);
-    if (size < 0 || !get_buffer(out_object, out_buffer, 'f', 8, true, size, "out")) return nullptr;
+    const Py_ssize_t n_targets = checked_product(per_row, width);
+    const Py_ssize_t size = checked_product(n_rows, out_width);
+    if (n_targets < 0 || size < 0 ||
+        !get_buffer(targets_object, targets_buffer, 'i', 8, false, n_targets, "targets") ||
+        !get_buffer(out_object, out_buffer, 'f', 8, true, size, "out"))
+        return nullptr;
     const double* table = (const double*)table_buffer.view.buf;
     const int64_t* slots = (const int64_t*)slots_buffer.view.buf;
+    const int64_t* targets = (const int64_t*)targets_buffer.view.buf;
     double* out = (double*)out_buffer.view.buf;
     for (Py_ssize_t i = 0; i < items(slots_buffer); i++) {
         if (slots[i] < 0 || slots[i] >= n_table) {
@@ -1409,15 +1416,24 @@ PyObject* py_add_table_rows(PyObject*, PyObject* args) {
             return nullptr;
         }
     }
+    for (Py_ssize_t i = 0; i < n_targets; i++) {
+        if (targets[i] < -1 || targets[i] >= out_width) {
+            PyErr_Format(PyExc_ValueError, "target %lld is outside the rows' %lld values",
+                         (long long)targets[i], (long long)out_width);
+            return nullptr;
+        }
+    }
     const int64_t jobs = std::max<long long>(1, n_jobs);
     bool ok = false;
     Py_BEGIN_ALLOW_THREADS
     ok = parallel_rows(n_rows, jobs, 64, [&](int64_t begin, int64_t end, int64_t) {
         for (int64_t r = begin; r < end; r++) {
-            double* row = out + r * width;
+            double* row = out + r * out_width;
             for (int64_t k = 0; k < per_row; k++) {
                 const double* add = table + slots[r * per_row + k] * width;
-                for (int64_t c = 0; c < width; c++) row[c] += add[c];
+                const int64_t* to = targets + k * width;
+                for (int64_t c = 0; c < width; c++)
+                    if (to[c] >= 0) row[to[c]] += add[c];
             }
         }
     });
@@ -1815,8 +1831,8 @@ PyMethodDef methods[] = {
      "X, slots, reaching, n_jobs): the leaf slot of every row in every oblivious tree, and the "
      "first row reaching each slot."},
     {"add_table_rows", py_add_table_rows, METH_VARARGS,
-     "add_table_rows(table, width, slots, per_row, out, n_jobs): out[r] += the sum of the table "
-     "rows slots[r, :]."},
+     "add_table_rows(table, width, slots, per_row, targets, out, out_width, n_jobs): adds table "
+     "row slots[r, k] into out row r at targets[k] (-1 skipped), for every r and k."},
     {"interventional", py_interventional, METH_VARARGS,
      "interventional(table, n_features, n_outputs, X, background, out, n_jobs, interactions, "
      "method, memory_budget): adds the interventional values into out; returns the method used."},

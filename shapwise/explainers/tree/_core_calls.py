@@ -203,17 +203,25 @@ def oblivious_leaves(
 
 
 def add_table_rows(
-    table: np.ndarray, slots: np.ndarray, out: np.ndarray, *, n_jobs: int | None = None
+    table: np.ndarray,
+    slots: np.ndarray,
+    targets: np.ndarray,
+    out: np.ndarray,
+    *,
+    n_jobs: int | None = None,
 ) -> None:
-    """``out[r] += table[slots[r]].sum(axis=0)``, the slots of each row added in order; ``table``
-    (slots, width) and ``out`` (rows, width) float64, ``out`` C-contiguous."""
+    """``out[r, targets[k]] += table[slots[r, k]]`` for every row r and every k in order, a
+    target of -1 skipped: ``table`` (slots, width), ``targets`` (slots.shape[1], width) int64
+    positions in a row of ``out`` (rows, out width), C-contiguous float64."""
     _require_core()
     _core.add_table_rows(
         np.ascontiguousarray(table, dtype=np.float64),
         table.shape[1],
         np.ascontiguousarray(slots, dtype=np.int64),
         slots.shape[1],
+        np.ascontiguousarray(targets, dtype=np.int64),
         out,
+        out.shape[1],
         default_jobs(n_jobs),
     )
 

@@ -119,6 +119,19 @@ def _levels_of_size(
     return feature, threshold, decision == LEFT_IF_LESS, default_left.astype(bool)
 
 
+def tree_features(levels: ObliviousLevels) -> np.ndarray:
+    """Each tree's distinct split features (trees, depth), sorted; -1 fills the rest."""
+    features = np.sort(np.where(levels.weight > 0, levels.feature, -1), axis=1)
+    repeated = np.zeros(features.shape, dtype=bool)
+    repeated[:, 1:] = features[:, 1:] == features[:, :-1]
+    return np.where(repeated, -1, features)
+
+
+def _table_width(levels: ObliviousLevels, n_outputs: int, interactions: bool) -> int:
+    depth = levels.feature.shape[1]
+    return depth * (depth if interactions else 1) * n_outputs
+
+
 def leaf_tables_pay(
     n_rows: int, ensemble: TreeEnsemble, levels: ObliviousLevels, interactions: bool = False
 ) -> bool:
@@ -126,13 +139,11 @@ def leaf_tables_pay(
 
     When the rows are at least twice the mean leaves per tree, at most half of the (row, tree)
     walks are made (one per leaf reached), and the lookups that replace the others cost far less
-    than a walk. The tables (leaves x features [x features] x outputs float64) must also fit in
-    ``TABLE_BYTES``.
+    than a walk. The tables (leaves x depth [x depth] x outputs float64: a tree's values are
+    zero but at its own split features) must also fit in ``TABLE_BYTES``.
     """
     n_trees = len(levels.leaf_start) - 1
-    width = ensemble.n_features * ensemble.n_outputs
-    if interactions:
-        width *= ensemble.n_features
+    width = _table_width(levels, ensemble.n_outputs, interactions)
     return (
         n_trees > 0
         and n_rows * n_trees >= 2 * levels.n_leaves
@@ -153,34 +164,61 @@ def path_dependent(
     row's trees added in the same order.
 
     Rows are taken in chunks; a chunk's leaves not yet in the table are explained first, each
-    from the first row of the chunk that reaches it.
+    from the first row of the chunk that reaches it. A leaf's row of the table keeps the values
+    of its tree's own features only (``tree_features``), each added at its place in a row.
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
     read = np.ascontiguousarray(read_inputs(ensemble, X), dtype=np.float64)
-    n_rows, n_trees, n_features = len(X), ensemble.n_trees, ensemble.n_features
+    n_rows, n_trees = len(X), ensemble.n_trees
+    n_features, n_outputs = ensemble.n_features, ensemble.n_outputs
     cell = (n_features, n_features) if interactions else (n_features,)
-    width = int(np.prod(cell)) * ensemble.n_outputs
+    features = tree_features(levels)
+    targets = _targets(features, n_features, n_outputs, interactions)
     tree_of_slot = np.repeat(np.arange(n_trees, dtype=np.int64), np.diff(levels.leaf_start))
-    table = np.zeros((levels.n_leaves, width))
+    table = np.zeros((levels.n_leaves, targets.shape[1]))
     explained = np.zeros(levels.n_leaves, dtype=bool)
-    out = np.zeros((n_rows, width))
+    out = np.zeros((n_rows, int(np.prod(cell)) * n_outputs))
     chunk = max(1, SLOT_CHUNK // n_trees)
+    batch = max(1, TABLE_BYTES // 8 // (8 * out.shape[1]))  # leaves walked at once
     for start in range(0, n_rows, chunk):
         part = slice(start, start + chunk)
         slots, reaching = core.oblivious_leaves(levels, read[part], n_jobs=n_jobs)
         new = np.flatnonzero((reaching >= 0) & ~explained)
-        if len(new):
-            values = np.zeros((len(new), width))
+        for first in range(0, len(new), batch):
+            leaves = new[first : first + batch]
+            values = np.zeros((len(leaves), out.shape[1]))
             core.path_dependent_trees(
                 ensemble,
                 X[part],
-                tree_of_slot[new],
-                reaching[new],
+                tree_of_slot[leaves],
+                reaching[leaves],
                 values,
                 interactions=interactions,
                 n_jobs=n_jobs,
             )
-            table[new] = values
-            explained[new] = True
-        core.add_table_rows(table, slots, out[part], n_jobs=n_jobs)
-    return out.reshape(n_rows, *cell, ensemble.n_outputs)
+            own = np.maximum(features[tree_of_slot[leaves]], 0)  # (leaves, depth)
+            values = values.reshape(len(leaves), *cell, n_outputs)
+            at = np.arange(len(leaves))[:, None]
+            if interactions:
+                values = values[at[:, :, None], own[:, :, None], own[:, None, :]]
+            else:
+                values = values[at, own]
+            table[leaves] = values.reshape(len(leaves), -1)
+        explained[new] = True
+        core.add_table_rows(table, slots, targets, out[part], n_jobs=n_jobs)
+    return out.reshape(n_rows, *cell, n_outputs)
+
+
+def _targets(
+    features: np.ndarray, n_features: int, n_outputs: int, interactions: bool
+) -> np.ndarray:
+    """Where each entry of a tree's compact table row goes in a row of values (trees, width);
+    -1 for the padding."""
+    output = np.arange(n_outputs)
+    if interactions:
+        i, j = features[:, :, None, None], features[:, None, :, None]
+        place = np.where((i >= 0) & (j >= 0), (i * n_features + j) * n_outputs + output, -1)
+    else:
+        i = features[:, :, None]
+        place = np.where(i >= 0, i * n_outputs + output, -1)
+    return place.reshape(len(features), -1).astype(np.int64)

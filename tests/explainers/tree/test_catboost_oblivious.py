@@ -165,6 +165,28 @@ def test_interaction_tables_equal_the_walk():
     assert_close(values, walked)
 
 
+@pytest.mark.parametrize("name", ["regression", "logloss"])
+def test_interaction_tables_equal_catboost_interaction_values(name):
+    estimator, settings, kind = CASES[name]
+    model = fitted(estimator, settings, kind)
+    ensemble = parse_catboost(model)
+    rows = rows_for(ensemble, 100)
+    values = oblivious.path_dependent(
+        ensemble, oblivious.oblivious_levels(ensemble), rows, interactions=True
+    )
+    native = model.get_feature_importance(cb.Pool(rows), type="ShapInteractionValues")
+    assert_close(values[..., 0], native[:, :-1, :-1])
+
+
+def test_tree_features_keep_each_split_feature_once():
+    X, y = regression_data(n_rows=300)
+    model = cb.CatBoostRegressor(iterations=6, depth=5, **SETTINGS).fit(X[:, :3], y)
+    levels = oblivious.oblivious_levels(parse_catboost(model))
+    features = oblivious.tree_features(levels)
+    for row, split in zip(features.tolist(), levels.feature.tolist(), strict=True):
+        assert sorted(f for f in row if f >= 0) == sorted(set(split))
+
+
 def test_the_explainer_takes_the_tables_where_they_pay():
     """Depth 4 (16 leaves a tree): 10 rows are walked, 400 rows come from the tables; both give
     CatBoost's values, the base value and additivity included."""
@@ -188,17 +210,34 @@ def test_the_tables_need_memory_within_the_budget(monkeypatch):
     model = fitted(cb.CatBoostRegressor, {}, "regression")
     ensemble = parse_catboost(model)
     levels = oblivious.oblivious_levels(ensemble)
+    # a leaf's row holds its tree's 4 split features (depth 4), not all 5
+    monkeypatch.setattr(oblivious, "TABLE_BYTES", 8 * levels.n_leaves * 4)
     assert oblivious.leaf_tables_pay(1000, ensemble, levels)
-    monkeypatch.setattr(oblivious, "TABLE_BYTES", 8 * levels.n_leaves * 5 - 1)
+    monkeypatch.setattr(oblivious, "TABLE_BYTES", 8 * levels.n_leaves * 4 - 1)
     assert not oblivious.leaf_tables_pay(1000, ensemble, levels)
+    assert oblivious.leaf_tables_pay(1000, ensemble, levels, interactions=False) is False
+    monkeypatch.setattr(oblivious, "TABLE_BYTES", 8 * levels.n_leaves * 16)
+    assert oblivious.leaf_tables_pay(1000, ensemble, levels, interactions=True)
 
 
 def test_the_core_refuses_slots_outside_the_table():
     levels = oblivious.oblivious_levels(
         parse_catboost(fitted(cb.CatBoostRegressor, {}, "regression"))
     )
+    targets = np.array([[0, 1], [1, -1]])
     with pytest.raises(ValueError, match="outside the table"):
-        core.add_table_rows(np.zeros((4, 2)), np.array([[0, 4]]), np.zeros((1, 2)))
+        core.add_table_rows(np.zeros((4, 2)), np.array([[0, 4]]), targets, np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="outside the rows"):
+        core.add_table_rows(np.zeros((4, 2)), np.array([[0, 3]]), targets + 1, np.zeros((1, 2)))
     bad = dataclasses.replace(levels, feature=levels.feature + 5)
     with pytest.raises(ValueError, match="feature"):
         core.oblivious_leaves(bad, np.zeros((2, 5)))
+
+
+def test_table_rows_are_added_at_their_targets():
+    table = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    slots = np.array([[0, 2], [1, 1]])  # row 0: slot 0 for tree 0, slot 2 for tree 1
+    targets = np.array([[0, 1], [1, -1]])  # tree 1 keeps its first value only, at place 1
+    out = np.zeros((2, 2))
+    core.add_table_rows(table, slots, targets, out)
+    np.testing.assert_array_equal(out, [[1.0, 2.0 + 5.0], [3.0, 4.0 + 3.0]])
