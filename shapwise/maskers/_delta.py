@@ -53,6 +53,17 @@ def delta_to_full(deltas: Any, n_features: int) -> np.ndarray:
     return (np.cumsum(toggles, axis=0) % 2).astype(bool)
 
 
+def rows_changed(toggled: np.ndarray, variants: np.ndarray) -> np.ndarray:
+    """(steps, rows) bool: whether any feature a step toggles (``toggled``, (steps, features))
+    changes each row (``variants``, (rows, features) bool)."""
+    changed = np.zeros((len(toggled), len(variants)), dtype=bool)
+    steps, features = np.nonzero(toggled)  # in step order
+    if len(steps):
+        starts = np.flatnonzero(np.r_[True, steps[1:] != steps[:-1]])
+        changed[steps[starts]] = np.logical_or.reduceat(variants.T[features], starts, axis=0)
+    return changed
+
+
 def varying_rows(masks: np.ndarray, variants: np.ndarray | None, rows: int) -> np.ndarray:
     """Which of the ``rows`` masked rows of each coalition differ from the coalition before's
     (steps, rows) bool; every row of the first coalition counts as changed.
@@ -63,12 +74,10 @@ def varying_rows(masks: np.ndarray, variants: np.ndarray | None, rows: int) -> n
             masker's ``~invariants(x)``), or None: every row changes when the coalition does.
         rows: masked rows per coalition.
     """
-    changed = np.zeros_like(masks)
-    changed[1:] = masks[1:] ^ masks[:-1]
+    out = np.ones((len(masks), rows), dtype=bool)
+    toggled = masks[1:] ^ masks[:-1]
     if variants is None:
-        out = np.repeat(changed.any(axis=1)[:, None], rows, axis=1)
+        out[1:] = toggled.any(axis=1)[:, None]
     else:
-        out = changed.astype(np.float32) @ variants.T.astype(np.float32) > 0  # exact counts
-    if len(out):
-        out[0] = True
+        out[1:] = rows_changed(toggled, variants)
     return out

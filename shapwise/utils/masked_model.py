@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from shapwise.maskers._base import Masker
-from shapwise.maskers._delta import NOOP, delta_to_full, is_delta_mask
+from shapwise.maskers._delta import NOOP, delta_to_full, is_delta_mask, rows_changed
 
 
 def _identity(values: np.ndarray) -> np.ndarray:
@@ -111,13 +111,12 @@ class MaskedModel:
     def _batched_outputs(self, masks: np.ndarray) -> tuple[np.ndarray, int]:
         """Outputs (K, rows, *outputs) from one masker call; a masked row equal to the previous
         coalition's row is not evaluated again (its output is carried over)."""
-        by_coalition, changed = self._masked_and_changed(masks)
-        rows = by_coalition.shape[1]
-        model_rows = by_coalition[changed]
+        model_rows, changed = self._changed_rows(masks)
         columns = getattr(self.masker, "columns", None)
         if columns is not None and model_rows.ndim == 2:  # a DataFrame background's columns
             model_rows = columns.frame(model_rows)
         evaluated = self._model_rows(model_rows)
+        rows = changed.shape[1]
         outputs = np.empty((len(masks), rows, *evaluated.shape[1:]))
         outputs[changed] = evaluated
         if changed.all():
@@ -127,29 +126,30 @@ class MaskedModel:
         last = np.maximum.accumulate(last, axis=0)
         return outputs[last, np.arange(rows)[None, :]], rows
 
-    def _masked_and_changed(self, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Masked inputs (K, rows, ...) and which rows differ, bit for bit, from the previous
-        coalition's (K, rows) (every row of the first)."""
+    def _changed_rows(self, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The masked rows that differ, bit for bit, from the previous coalition's (every row of
+        the first), in coalition order, and where they are (K, rows) bool."""
         masker, x = self.masker, self.args[0]
-        differs = None
         if masker.fills_from_background:  # hidden values are the background row's own
             x = np.asarray(x)
-            by_coalition = masker.masked_batch(masks, x)
-            differs = masker.differs(x[None], by_coalition.dtype)
-        else:
-            (inputs,), _ = masker(masks, *self.args)
-            inputs = np.asarray(inputs)
-            by_coalition = inputs.reshape(len(masks), -1, *inputs.shape[1:])
+            dtype = masker.batch_layout(x)[1]
+            differs = masker.differs(x[None], dtype)
+            if differs is not None:  # a row changes where a toggled feature differs from it
+                changed = np.ones((len(masks), len(differs[0])), dtype=bool)
+                changed[1:] = rows_changed(masks[1:] ^ masks[:-1], differs[0])
+                coalitions, background_rows = np.nonzero(changed)
+                out = np.empty((len(coalitions), x.size), dtype=dtype)
+                owners = np.zeros(len(coalitions), dtype=np.intp)
+                masker.masked_pairs(masks[coalitions], x[None], owners, background_rows, out)
+                return out, changed
+        (inputs,), _ = masker(masks, *self.args)
+        inputs = np.asarray(inputs)
+        by_coalition = inputs.reshape(len(masks), -1, *inputs.shape[1:])
         changed = np.ones(by_coalition.shape[:2], dtype=bool)
-        if len(masks) < 2:
-            return by_coalition, changed
-        if differs is not None:  # a row changes where a toggled feature differs from its own
-            toggled = (masks[1:] ^ masks[:-1]).astype(np.float32)
-            changed[1:] = toggled @ differs[0].T.astype(np.float32) > 0
-        elif by_coalition.dtype.kind in "biuf":
+        if len(masks) > 1 and by_coalition.dtype.kind in "biuf":
             steps = (by_coalition[1:] != by_coalition[:-1]).reshape(len(masks) - 1, -1)
             changed[1:] = steps.reshape(len(masks) - 1, by_coalition.shape[1], -1).any(axis=2)
-        return by_coalition, changed
+        return by_coalition[changed], changed
 
     def _outputs_one_by_one(self, masks: np.ndarray) -> tuple[np.ndarray, int]:
         """Outputs (K, rows, *outputs): one masker call per mask, one model call in all."""
