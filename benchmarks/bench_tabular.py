@@ -11,8 +11,10 @@ at a budget below the exact one (2^10 coalitions), averaged over seeds, on 8 row
 where the fixed costs of an explanation show most) and on 32. Each library first runs once untimed,
 then its timed runs follow back to back; figures are means over them.
 A third case is shap's own: Exact on an xgboost classifier over a census-like table (12 features,
-100 rows, 100 background rows).
-Run: python benchmarks/bench_tabular.py [continuous] [discrete] [census]
+100 rows, 100 background rows). A fourth, ``outside``, times shapwise alone on an MLP (256, 256)
+of a few microseconds per row, on both tables: the share of time spent outside model calls once
+the model costs more than a microsecond per row.
+Run: python benchmarks/bench_tabular.py [continuous] [discrete] [census] [outside]
 """
 
 from __future__ import annotations
@@ -56,16 +58,11 @@ def discrete_diabetes() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _models(dataset: str = "continuous"):
-    from sklearn.datasets import load_diabetes
     from sklearn.ensemble import GradientBoostingRegressor
     from sklearn.neural_network import MLPRegressor
     from sklearn.preprocessing import StandardScaler
 
-    if dataset == "discrete":
-        X, y = discrete_diabetes()
-    else:
-        X, y = load_diabetes(return_X_y=True)
-        X = StandardScaler().fit_transform(X)
+    X, y = _table(dataset)
     scaled = StandardScaler().fit(X)  # the MLP sees scaled inputs (ties stay ties)
     mlp = MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=2000, random_state=0)
     mlp.fit(scaled.transform(X), y)
@@ -151,11 +148,76 @@ def census_exact() -> list[dict]:
     return results
 
 
-def main(datasets: tuple[str, ...] = ("continuous", "discrete", "census")) -> list[dict]:
+def outside_model_calls() -> list[dict]:
+    """shapwise alone, Exact and Permutation on 8 rows of both tables with an MLP (256, 256):
+    seconds, model rows, microseconds per model row and the share of time outside model calls,
+    over EXACT_REPEATS runs after an untimed one."""
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.preprocessing import StandardScaler
+
+    import shapwise
+
+    results = []
+    for dataset in ("continuous", "discrete"):
+        X, y = _table(dataset)
+        scaled = StandardScaler().fit(X)
+        mlp = MLPRegressor(hidden_layer_sizes=(256, 256), max_iter=300, random_state=0)
+        mlp.fit(scaled.transform(X), y)
+
+        def predict(Z, mlp=mlp, scaled=scaled):
+            return mlp.predict(scaled.transform(Z))
+
+        background, rows = X[:N_BACKGROUND], X[100 : 100 + N_ROWS]
+        explainers = {
+            "exact": lambda f, s, background=background, rows=rows: shapwise.explainers.Exact(
+                f, background
+            )(rows, silent=True),
+            f"permutation {BUDGET} evals": lambda f, s, background=background, rows=rows: (
+                shapwise.explainers.Permutation(f, background, seed=s)(
+                    rows, max_evals=BUDGET, silent=True
+                )
+            ),
+        }
+        for name, explain in explainers.items():
+            runs = _timed_runs(explain, predict, list(range(EXACT_REPEATS)))
+            seconds = [total for _, total, _ in runs]
+            model_rows = [timed.rows for _, _, timed in runs]
+            results.append(
+                {
+                    "benchmark": f"{name}, MLP (256, 256), {X.shape[1]} {dataset} features",
+                    "library": "shapwise",
+                    "seconds": float(np.mean(seconds)),
+                    "model_rows": int(np.mean(model_rows)),
+                    "us_per_model_row": float(
+                        np.mean([1e6 * timed.seconds / timed.rows for _, _, timed in runs])
+                    ),
+                    "outside_model_%": float(
+                        np.mean([100 * (total - timed.seconds) / total for _, total, timed in runs])
+                    ),
+                }
+            )
+    return results
+
+
+def _table(dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """The rows and target of ``dataset``: diabetes scaled, or :func:`discrete_diabetes`."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.preprocessing import StandardScaler
+
+    if dataset == "discrete":
+        return discrete_diabetes()
+    X, y = load_diabetes(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def main(
+    datasets: tuple[str, ...] = ("continuous", "discrete", "census", "outside"),
+) -> list[dict]:
+    cases = {"census": census_exact, "outside": outside_model_calls}
     return [
         row
         for dataset in datasets
-        for row in (census_exact() if dataset == "census" else _cases(dataset))
+        for row in (cases[dataset]() if dataset in cases else _cases(dataset))
     ]
 
 
@@ -212,5 +274,5 @@ def _cases(dataset: str) -> list[dict]:
 
 
 if __name__ == "__main__":
-    chosen = tuple(sys.argv[1:]) or ("continuous", "discrete", "census")
+    chosen = tuple(sys.argv[1:]) or ("continuous", "discrete", "census", "outside")
     print_table(main(chosen), "Exact / Permutation (diabetes: 10 features, and 12 discrete)")
