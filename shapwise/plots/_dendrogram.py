@@ -29,7 +29,7 @@ class ClusteringError(ValueError, TypeError):
     as shap raises one for a clustering of the wrong shape."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Cluster:
     """A node of the feature tree: one feature (no children) or the merge of two clusters."""
 
@@ -157,18 +157,17 @@ def cluster_entries(
     root = tree(linkage, len(labels))
     max_display = max(int(max_display), 1)
     while True:
-        order = _display_order(root, importance, cutoff)
+        order, cluster_of = _display_order(root, importance, cutoff)
         if len(order) <= max_display:
             keep = len(order)
         else:  # room for a last entry summing the rest, or the rest left out
             keep = max(max_display - 1, 1) if group_remaining else max_display
-        if keep == len(order) or not _same_close_cluster(
-            root, order[keep - 1], order[keep], cutoff
-        ):
+        if keep == len(order):
             break
-        root = _merge_least_important(
-            root, _close_cluster_of(root, order[keep], cutoff), importance
-        )
+        split = cluster_of[id(order[keep])]
+        if cluster_of[id(order[keep - 1])] is not split:
+            break
+        root = _merge_least_important(root, split, importance)
     shown, rest = order[:keep], order[keep:]
     members = [leaf.features for leaf in shown]
     entry_labels = [_joined_label(leaf.features, labels, importance) for leaf in shown]
@@ -186,9 +185,9 @@ def cluster_entries(
 
 
 def _leaves(node: Cluster) -> list[Cluster]:
-    if not node.children:
-        return [node]
-    return [leaf for child in node.children for leaf in _leaves(child)]
+    """The entries under ``node``, left to right (without recursion: a single-linkage tree over
+    many features is about as deep as it is wide)."""
+    return [n for n in _nodes(node) if not n.children]
 
 
 def _leaf_importance(node: Cluster, importance: np.ndarray) -> float:
@@ -196,38 +195,56 @@ def _leaf_importance(node: Cluster, importance: np.ndarray) -> float:
     return float(importance[list(node.features)].sum())
 
 
-def _node_importance(node: Cluster, importance: np.ndarray) -> float:
-    """A cluster's importance: that of its most important entry."""
-    return max(_leaf_importance(leaf, importance) for leaf in _leaves(node))
+def _strengths(root: Cluster, importance: np.ndarray) -> dict[int, float]:
+    """Each node's importance (by id): that of its most important entry."""
+    strengths: dict[int, float] = {}
+    for node in reversed(_nodes(root)):  # children before their parents
+        if node.children:
+            strengths[id(node)] = max(strengths[id(child)] for child in node.children)
+        else:
+            strengths[id(node)] = _leaf_importance(node, importance)
+    return strengths
 
 
-def _close_clusters(node: Cluster, cutoff: float) -> list[Cluster]:
-    """The largest clusters merged at a distance up to the cutoff (a feature alone is one)."""
-    if not node.children or node.height <= cutoff:
-        return [node]
-    return [close for child in node.children for close in _close_clusters(child, cutoff)]
+def _close_clusters(root: Cluster, cutoff: float) -> list[Cluster]:
+    """The largest clusters merged at a distance up to the cutoff (a feature alone is one), left
+    to right."""
+    found, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        if not node.children or node.height <= cutoff:
+            found.append(node)
+        else:
+            stack.extend(reversed(node.children))
+    return found
 
 
-def _ordered_leaves(node: Cluster, importance: np.ndarray) -> list[Cluster]:
-    """The entries under ``node``, the more important side of every merge first."""
-    if not node.children:
-        return [node]
-    first, second = sorted(node.children, key=lambda c: -_node_importance(c, importance))
-    return _ordered_leaves(first, importance) + _ordered_leaves(second, importance)
+def _ordered_leaves(root: Cluster, strengths: dict[int, float]) -> list[Cluster]:
+    """The entries under ``root``, the more important side of every merge first."""
+    found, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        if not node.children:
+            found.append(node)
+            continue
+        first, second = sorted(node.children, key=lambda c: -strengths[id(c)])
+        stack.extend([second, first])
+    return found
 
 
-def _display_order(root: Cluster, importance: np.ndarray, cutoff: float) -> list[Cluster]:
+def _display_order(
+    root: Cluster, importance: np.ndarray, cutoff: float
+) -> tuple[list[Cluster], dict[int, Cluster]]:
+    """(the entries top first, the close cluster of each entry by its id)."""
+    strengths = _strengths(root, importance)
     clusters = _close_clusters(root, cutoff)
-    clusters.sort(key=lambda c: -_node_importance(c, importance))  # stable: ties keep tree order
-    return [leaf for cluster in clusters for leaf in _ordered_leaves(cluster, importance)]
-
-
-def _close_cluster_of(root: Cluster, leaf: Cluster, cutoff: float) -> Cluster:
-    return next(c for c in _close_clusters(root, cutoff) if set(leaf.features) <= set(c.features))
-
-
-def _same_close_cluster(root: Cluster, a: Cluster, b: Cluster, cutoff: float) -> bool:
-    return _close_cluster_of(root, a, cutoff) is _close_cluster_of(root, b, cutoff)
+    clusters.sort(key=lambda c: -strengths[id(c)])  # stable: ties keep the tree's order
+    order, cluster_of = [], {}
+    for cluster in clusters:
+        for leaf in _ordered_leaves(cluster, strengths):
+            order.append(leaf)
+            cluster_of[id(leaf)] = cluster
+    return order, cluster_of
 
 
 def _merge_least_important(root: Cluster, within: Cluster, importance: np.ndarray) -> Cluster:
@@ -242,17 +259,28 @@ def _merge_least_important(root: Cluster, within: Cluster, importance: np.ndarra
     return _replaced(root, target, Cluster(target.features, 0.0))
 
 
-def _nodes(node: Cluster) -> list[Cluster]:
-    return [node] + [n for child in node.children for n in _nodes(child)]
+def _nodes(root: Cluster) -> list[Cluster]:
+    """Every node under ``root`` (itself included), parents before children, left to right."""
+    found, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        stack.extend(reversed(node.children))
+    return found
 
 
-def _replaced(node: Cluster, old: Cluster, new: Cluster) -> Cluster:
-    if node is old:
-        return new
-    if not node.children:
-        return node
-    children = tuple(_replaced(child, old, new) for child in node.children)
-    return Cluster(node.features, node.height, children)
+def _replaced(root: Cluster, old: Cluster, new: Cluster) -> Cluster:
+    """``root`` with the node ``old`` replaced by ``new`` (the path above it rebuilt)."""
+    parents: dict[int, Cluster] = {}
+    for node in _nodes(root):
+        for child in node.children:
+            parents[id(child)] = node
+    current, replacement = old, new
+    while current is not root:
+        parent = parents[id(current)]
+        children = tuple(replacement if c is current else c for c in parent.children)
+        current, replacement = parent, Cluster(parent.features, parent.height, children)
+    return replacement
 
 
 def _joined_label(features: tuple[int, ...], labels: list[str], importance: np.ndarray) -> str:
@@ -273,21 +301,18 @@ def _bracket_lines(
     """One bracket per merge up to the cutoff whose entries are all shown: (distances, positions)
     of its four corners, from the first child up to the merge and down to the second."""
     lines: list[tuple[list[float], list[float]]] = []
-
-    def walk(node: Cluster) -> tuple[float, float] | None:
-        """(position, distance) of the node's joint, or None when it is not drawn."""
+    joints: dict[int, tuple[float, float] | None] = {}  # (position, distance), None: not drawn
+    for node in reversed(_nodes(root)):  # children before their parents
         if node.features in positions:
-            return float(positions[node.features]), 0.0
-        if not node.children:
-            return None
-        joints = [walk(child) for child in node.children]
-        if node.height > cutoff or any(joint is None for joint in joints):
-            return None
-        (y1, d1), (y2, d2) = joints  # type: ignore[misc]
+            joints[id(node)] = (float(positions[node.features]), 0.0)
+            continue
+        below = [joints[id(child)] for child in node.children]
+        if not node.children or node.height > cutoff or any(j is None for j in below):
+            joints[id(node)] = None
+            continue
+        (y1, d1), (y2, d2) = below  # type: ignore[misc]
         lines.append(([d1, node.height, node.height, d2], [y1, y1, y2, y2]))
-        return (y1 + y2) / 2, node.height
-
-    walk(root)
+        joints[id(node)] = ((y1 + y2) / 2, node.height)
     return lines
 
 

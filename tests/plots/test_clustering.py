@@ -16,6 +16,7 @@ from shapwise.plots._dendrogram import (
     DENDROGRAM_LEFT,
     DENDROGRAM_WIDTH,
     ClusteringError,
+    cluster_entries,
 )
 from tests.plots.drawing import render, tick_labels
 
@@ -212,3 +213,28 @@ def test_a_clustering_that_is_not_a_linkage_over_the_features_is_refused(cluster
     assert len(_dendrogram_lines(same)) == 2
     with pytest.raises(ValueError, match="not for cohorts"):
         plots.bar({"x": explanation[:40], "y": explanation[40:]}, clustering=tree, show=False)
+
+
+def test_a_tree_deeper_than_pythons_recursion_limit():
+    """A single-linkage chain over 1500 features (each merge adds one feature) is 1499 deep."""
+    n = 1500
+
+    def chain(n: int) -> np.ndarray:
+        rows = [[0 if i == 0 else n + i - 1, i + 1, (i + 1) / n * 0.4, i + 2] for i in range(n - 1)]
+        return np.array(rows, dtype=np.float64)
+
+    values = np.random.default_rng(0).normal(size=n)
+    names = [f"f{i}" for i in range(n)]
+    drawn = cluster_entries(values, names, np.abs(values), n, chain(n), 0.5)
+    assert len(drawn.lines) == n - 1  # every merge is below the cutoff
+    # every merge puts the more important side first: the last feature joined comes last
+    # exactly when its |value| is below the largest of the others
+    last = n - 1
+    assert (drawn.labels[-1] == f"f{last}") == (abs(values[last]) < np.abs(values[:last]).max())
+    short = 200  # a chain over the first 200: one cluster, merged until 10 entries fit
+    fitted = cluster_entries(
+        values[:short], names[:short], np.abs(values[:short]), 10, chain(short), 0.5
+    )
+    assert len(fitted.labels) == 10 and not fitted.summed_rest
+    assert sorted(f for group in fitted.members for f in group) == list(range(short))
+    np.testing.assert_allclose(sum(fitted.entries), values[:short].sum())
