@@ -4,7 +4,9 @@ The model is parsed once into the node table (``_table.py``), checked against th
 output, and explained by the compiled core (``_core.cpp``):
 
 - ``feature_perturbation="tree_path_dependent"`` (no background): a hidden feature follows the
-  training cover of each split, E[f(x) | x_S] under the trees' own distribution;
+  training cover of each split, E[f(x) | x_S] under the trees' own distribution (oblivious
+  trees, CatBoost's, explain each leaf the rows reach once and sum per-leaf tables,
+  ``_oblivious.py``, where the rows are many);
 - ``"interventional"`` (a background): E_b[f(x_S, b_rest)] over every background row given;
 - ``"auto"``: interventional with a background, path-dependent without, as shap does.
 

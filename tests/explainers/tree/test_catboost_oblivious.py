@@ -241,3 +241,16 @@ def test_table_rows_are_added_at_their_targets():
     out = np.zeros((2, 2))
     core.add_table_rows(table, slots, targets, out)
     np.testing.assert_array_equal(out, [[1.0, 2.0 + 5.0], [3.0, 4.0 + 3.0]])
+
+
+def test_tables_do_not_depend_on_threads_or_chunks(monkeypatch):
+    """Each leaf's row comes from a row that reaches it, and every such row walks the tree the
+    same way: values are the same bit for bit on 1 or 2 threads, in one chunk or many."""
+    model = fitted(cb.CatBoostClassifier, dict(loss_function="MultiClass"), "three classes")
+    ensemble = parse_catboost(model)
+    levels = oblivious.oblivious_levels(ensemble)
+    rows = rows_for(ensemble, 200)
+    one = oblivious.path_dependent(ensemble, levels, rows, n_jobs=1)
+    np.testing.assert_array_equal(one, oblivious.path_dependent(ensemble, levels, rows, n_jobs=2))
+    monkeypatch.setattr(oblivious, "SLOT_CHUNK", 7 * ensemble.n_trees)
+    np.testing.assert_array_equal(one, oblivious.path_dependent(ensemble, levels, rows, n_jobs=2))
