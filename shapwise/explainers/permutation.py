@@ -14,6 +14,13 @@ order at that position (the value gained over the coalition before it). Estimati
 The plan (which coalitions, and how their values combine) is made once per number of features and
 budget; each row uses it under its own random relabelling of the features, which keeps all of the
 above and makes each of its orders uniformly random.
+
+Where the budget gives each of two folds of orders twice as many coalitions as a 2-additive fit
+has terms (and for 4 to 16 features), the estimates are cross-fitted with a surrogate of the game
+as control variate instead (``_control_variate``): every antithetic pair then has its own
+relabelling, so pairs are independent draws, and the exact strata stay as they are. It costs two
+small network fits per row and output; ``control_variate=False`` (a per-call option) keeps the
+plain estimator.
 """
 
 from __future__ import annotations
@@ -27,6 +34,12 @@ import numpy as np
 
 from shapwise.explainers._base import Estimate, ExplainerBase
 from shapwise.explainers._coalitions import coalition_keys, coalitions_of_size, exact_estimate
+from shapwise.explainers._control_variate import (
+    CONTROL_MAX_FEATURES,
+    CONTROL_MIN_FEATURES,
+    cross_fitted_estimate,
+    fold_fits_surrogate,
+)
 from shapwise.explainers._game import CoalitionGame, concatenate_rows
 from shapwise.explainers._seeds import RowSeeds
 
@@ -210,11 +223,109 @@ def permutation_plan(n_features: int, max_evals: int) -> PermutationPlan:
     )
 
 
+class CrossFitPlan(NamedTuple):
+    """The layout of a cross-fitted estimate (see ``_control_variate``), shared by every row.
+
+    strata: the exact strata's coalitions (K_s, M), the empty one first and the full one last.
+    strata_contributions: (M, K_s) their part of the estimates.
+    folds: the fold (0 or 1) of each antithetic pair of orders; every pair is the identity order
+        and its reverse under a relabelling of its own, drawn for each row.
+    interior: a pair's prefixes at the interior sizes (K_p, M).
+    chain_index: the index among them of each of the pair's prefixes at the sampled positions
+        and the one after the last (2, P + 1); -1 at the strata's sizes.
+    positions: the sampled positions (P,).
+    """
+
+    strata: np.ndarray
+    strata_contributions: np.ndarray
+    folds: np.ndarray
+    interior: np.ndarray
+    chain_index: np.ndarray
+    positions: np.ndarray
+
+    @property
+    def n_coalitions(self) -> int:
+        """Coalitions evaluated per row."""
+        return len(self.strata) + len(self.folds) * len(self.interior)
+
+
+@lru_cache(maxsize=8)
+def cross_fit_plan(n_features: int, max_evals: int) -> CrossFitPlan | None:
+    """The cross-fitted layout for ``n_features`` and ``max_evals``, or None where a fold would
+    hold too few coalitions for the surrogate (``fold_fits_surrogate``) or fewer than two pairs.
+
+    Every pair of orders has its own relabelling, so pairs are independent draws (the standard
+    errors take them as such) and their coalitions are counted pair by pair (one that two pairs
+    share is evaluated twice): the budget holds whatever the relabellings.
+    """
+    n = n_features
+    if not CONTROL_MIN_FEATURES <= n <= CONTROL_MAX_FEATURES:
+        return None
+    depth = exact_depth(n, max_evals)
+    sizes = [*range(depth + 1), *range(n - depth, n + 1)]
+    strata = np.concatenate([coalitions_of_size(n, size) for size in sizes])
+    orders = np.stack([np.arange(n), np.arange(n)[::-1]])
+    chains = _chain_masks(orders)[:, depth : n - depth + 1]  # (2, P + 1, M)
+    interior = chains[:, 1:-1].reshape(-1, n)  # distinct: one order's prefixes and complements
+    if len(interior) == 0:  # every prefix the orders need is in the strata
+        return None
+    n_pairs = (max_evals - len(strata)) // len(interior)
+    if n_pairs < 4 or not fold_fits_surrogate(n, len(strata) + (n_pairs // 2) * len(interior)):
+        return None
+    chain_index = np.full(chains.shape[:2], -1)
+    chain_index[:, 1:-1] = np.arange(len(interior)).reshape(2, -1)
+    keys = coalition_keys(strata)
+    sorter = np.argsort(keys)
+    contributions = np.zeros((n, len(strata)))
+    for position in [*range(depth), *range(n - depth, n)]:
+        masks, features, rows, coefficients = _exact_stratum(n, position)
+        where = sorter[np.searchsorted(keys, coalition_keys(masks), sorter=sorter)]
+        np.add.at(contributions, (features, where[rows]), coefficients)
+    for array in (strata, contributions, interior, chain_index):
+        array.setflags(write=False)
+    folds = np.arange(n_pairs) % 2
+    return CrossFitPlan(
+        strata, contributions, folds, interior, chain_index, np.arange(depth, n - depth)
+    )
+
+
+def _cross_fit_row(
+    plan: CrossFitPlan, rng: np.random.Generator
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """One row's coalitions (K, M) under its own relabelling of each pair, and each fold's
+    prefix indices among them (orders, P + 1) and features at the sampled positions."""
+    n = plan.strata.shape[1]
+    keys = coalition_keys(plan.strata)
+    sorter = np.argsort(keys)
+    n_pairs, k = len(plan.folds), len(plan.interior)
+    relabel = np.argsort(rng.random((n_pairs, n)), axis=1)  # identity feature j is relabel[j]
+    inverse = np.argsort(relabel, axis=1)
+    masks = plan.interior[:, inverse].transpose(1, 0, 2).reshape(-1, n)  # (pairs * K_p, M)
+    orders = np.stack([relabel, relabel[:, ::-1]], axis=1)  # (pairs, 2, M)
+    offsets = len(plan.strata) + k * np.arange(n_pairs)
+    chains = np.broadcast_to(plan.chain_index, (n_pairs, *plan.chain_index.shape)).copy()
+    chains += np.where(chains >= 0, offsets[:, None, None], 0)
+    position = np.argsort(orders, axis=2)  # each feature's position in each order
+    for column, size in ((0, plan.positions[0]), (-1, plan.positions[-1] + 1)):
+        ends = coalition_keys(position < size)  # (pairs, 2)
+        chains[:, :, column] = sorter[np.searchsorted(keys, ends, sorter=sorter)]
+    who = orders[:, :, plan.positions]
+    folds = [
+        (
+            chains[plan.folds == f].reshape(-1, chains.shape[2]),
+            who[plan.folds == f].reshape(-1, len(plan.positions)),
+        )
+        for f in (0, 1)
+    ]
+    return np.concatenate([plan.strata, masks]), folds
+
+
 class PermutationExplainer(ExplainerBase):
     """Shapley values estimated from permutations (antithetic, position-balanced), with the
-    positions at both ends of the orders computed exactly where the budget allows.
+    positions at both ends of the orders computed exactly where the budget allows, and a
+    cross-fitted surrogate of the game as control variate where the budget supports its fit.
 
-    Exact when ``max_evals`` covers all 2^M coalitions; always additive.
+    Exact when ``max_evals`` covers all 2^M coalitions; always additive; unbiased.
     """
 
     algorithm = "permutation"
@@ -238,12 +349,17 @@ class PermutationExplainer(ExplainerBase):
         max_evals: int,
         seeds: RowSeeds,
         done: Callable[[int], Any],
+        control_variate: bool = True,
         **options: Any,
     ) -> Estimate:
+        """``control_variate=False`` leaves out the cross-fitted surrogate (faster: no fits)."""
         n = game.n_features
         if n <= 30 and 2**n <= max_evals:
             values, base_values, outputs = exact_estimate(game, done)
             return values, base_values, outputs, np.zeros_like(values)  # exact: no error
+        cross_fit = cross_fit_plan(n, max_evals) if control_variate else None
+        if cross_fit is not None:
+            return _cross_fitted(game, cross_fit, seeds, done)
         plan = permutation_plan(n, max_evals)
         parts = []
         for rows in game.row_groups(len(plan.distinct)):
@@ -265,6 +381,29 @@ class PermutationExplainer(ExplainerBase):
             parts.append((estimates[picked], tables[plan.empty], tables[plan.full], errors[picked]))
             done(len(rows))
         return concatenate_rows(parts)
+
+
+def _cross_fitted(
+    game: CoalitionGame, plan: CrossFitPlan, seeds: RowSeeds, done: Callable[[int], Any]
+) -> Estimate:
+    """The cross-fitted estimates of every row: each row's pairs relabelled by its own
+    generator, its coalitions evaluated with those of the other rows of its group."""
+    n_strata = len(plan.strata)
+    parts = []
+    for rows in game.row_groups(plan.n_coalitions):
+        layouts = [_cross_fit_row(plan, seeds.row(i)) for i in rows]
+        masks = np.stack([row_masks for row_masks, _ in layouts])  # (rows, K, M)
+        tables = game.tables(rows, masks, empty_at=0)  # (K, rows, O)
+        found = [
+            cross_fitted_estimate(
+                masks[r], tables[:, r], n_strata, plan.strata_contributions, folds, plan.positions
+            )
+            for r, (_, folds) in enumerate(layouts)
+        ]
+        estimates, errors = (np.stack(part) for part in zip(*found, strict=True))
+        parts.append((estimates, tables[0], tables[n_strata - 1], errors))
+        done(len(rows))
+    return concatenate_rows(parts)
 
 
 def _standard_errors(plan: PermutationPlan, tables: np.ndarray) -> np.ndarray:

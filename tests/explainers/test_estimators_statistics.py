@@ -33,13 +33,13 @@ def soum(n_features: int, n_terms: int, seed: int):
     return model, truth
 
 
-def _permutation(model, n_features, n_rows, max_evals, seed):
+def _permutation(model, n_features, n_rows, max_evals, seed, **options):
     background = np.zeros((1, n_features))
     explainer = explainers.Permutation(model, background, seed=seed)
     # a row's orders are drawn from its content: distinct rows of one game (each row's own
     # non-zero value in every feature) are independent estimates of the same values
     rows = np.ones((n_rows, n_features)) + np.arange(n_rows)[:, None]
-    return explainer(rows, max_evals=max_evals, silent=True)
+    return explainer(rows, max_evals=max_evals, silent=True, **options)
 
 
 def test_soum_closed_form_is_the_brute_force_value():
@@ -73,31 +73,40 @@ def test_permutation_seeds_repeat():
     assert not np.array_equal(first.values, other.values)
 
 
-@pytest.mark.parametrize(("n_features", "max_evals"), [(8, 200), (10, 300), (12, 600)])
-def test_permutation_is_unbiased_on_soum_games(n_features, max_evals):
+# (features, budget, cross-fitted): both of Permutation's estimators, the plain one where a
+# fold would hold too few coalitions for the surrogate
+PERMUTATION_CASES = [(8, 200, True), (12, 100, False), (12, 600, True)]
+
+
+@pytest.mark.parametrize(("n_features", "max_evals", "cross_fitted"), PERMUTATION_CASES)
+def test_permutation_is_unbiased_on_soum_games(n_features, max_evals, cross_fitted):
     """The mean of many independent estimates converges to the closed form: each value's mean
     error is within 4.5 of its standard error (the reported errors over the number of draws;
     a bias larger than the sampling noise would fail)."""
+    from shapwise.explainers.permutation import cross_fit_plan
+
+    assert (cross_fit_plan(n_features, max_evals) is not None) == cross_fitted
     model, truth = soum(n_features, 3 * n_features, seed=n_features)
-    draws = np.concatenate(
-        [_permutation(model, n_features, 200, max_evals, seed).values for seed in range(4)]
-    )
-    errors = np.concatenate(
-        [_permutation(model, n_features, 200, max_evals, seed).error_std for seed in range(4)]
-    )
+    explanations = [_permutation(model, n_features, 200, max_evals, seed) for seed in range(2)]
+    draws = np.concatenate([explanation.values for explanation in explanations])
+    errors = np.concatenate([explanation.error_std for explanation in explanations])
     standard_error_of_mean = np.sqrt((errors**2).mean(axis=0) / len(draws))
     z = (draws.mean(axis=0) - truth) / standard_error_of_mean
     assert np.abs(z).max() < 4.5, z
 
 
-@pytest.mark.parametrize(("n_features", "max_evals"), [(8, 100), (10, 300), (12, 500)])
-def test_permutation_standard_errors_are_calibrated(n_features, max_evals):
+@pytest.mark.parametrize(
+    ("n_features", "max_evals", "cross_fitted"), [(8, 150, True), (10, 300, True), (10, 300, False)]
+)
+def test_permutation_standard_errors_are_calibrated(n_features, max_evals, cross_fitted):
     """Over many draws, the error of at least 95% of the values is within 3 reported standard
     errors, and the errors are not vastly overstated (the root mean square error is at least
-    a third of the root mean square reported one)."""
-    for seed in range(3):
+    a third of the root mean square reported one); with and without the control variate."""
+    for seed in range(2):
         model, truth = soum(n_features, 3 * n_features, seed=100 + seed)
-        explanation = _permutation(model, n_features, 300, max_evals, seed)
+        explanation = _permutation(
+            model, n_features, 250, max_evals, seed, control_variate=cross_fitted
+        )
         error = np.abs(explanation.values - truth)
         within = error <= 3 * explanation.error_std
         assert within.mean() >= 0.95, within.mean()

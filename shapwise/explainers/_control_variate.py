@@ -1,0 +1,154 @@
+"""Permutation sampling with a cross-fitted surrogate of the game as control variate.
+
+phi(v) = phi(g) + phi(v - g) for any game g. When g is a cheap surrogate of v whose Shapley values
+are computed exactly (from all 2^M coalitions of g), the orders only have to estimate phi(v - g),
+which varies less from order to order the better g fits v. To stay unbiased, g must not see the
+orders that estimate the residual: the antithetic pairs of orders, each relabelled on its own,
+come in two folds; g is fitted on one fold (and the exact strata) and the residual estimated on
+the other, and the two ways round are averaged.
+
+The surrogate is the least-squares 2-additive game through the fold's coalitions plus a small
+network fitted to what that misses. Antithetic pairs already estimate the 2-additive part of any
+game exactly, so what the surrogate takes over is the network's higher-order part; the 2-additive
+fit first keeps the estimates exact on 2-additive games.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shapwise.explainers._coalitions import all_coalitions, shapley_from_table
+from shapwise.explainers._kernel_surrogate import network_surrogate, pair_design
+
+# A surrogate's Shapley values come from all 2^M of its coalitions; below this many features the
+# exact strata leave too few positions to sample for a surrogate to help.
+CONTROL_MIN_FEATURES = 4
+CONTROL_MAX_FEATURES = 16
+
+
+def fold_fits_surrogate(n_features: int, n_coalitions: int) -> bool:
+    """Whether a fold of ``n_coalitions`` (with the exact strata) supports the surrogate: the
+    2-additive fit is determined and leaves at least as many coalitions as it has parameters
+    for the network to fit what it misses."""
+    n_parameters = 1 + n_features + n_features * (n_features - 1) // 2
+    return n_coalitions >= 2 * n_parameters
+
+
+def surrogate_values(
+    train_masks: np.ndarray, train_values: np.ndarray, query_masks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit the surrogate g to v on ``train_masks``; returns phi(g) (M, O) and g at
+    ``query_masks`` (Q, O).
+
+    g = c + the least-squares 2-additive game (where the training coalitions determine it)
+    + a small network on its residuals, one output at a time.
+    """
+    n = train_masks.shape[1]
+    n_outputs = train_values.shape[1]
+    every = all_coalitions(n)
+    first, second = np.triu_indices(n, 1)
+    phi = np.zeros((n, n_outputs))
+    at_query = np.zeros((len(query_masks), n_outputs))
+    pairs = len(train_masks) > n * (n + 1) // 2  # the 2-additive fit is determined
+    if pairs:
+        design = np.hstack([np.ones((len(train_masks), 1)), pair_design(train_masks)])
+        query_design = np.hstack([np.ones((len(query_masks), 1)), pair_design(query_masks)])
+    for output in range(n_outputs):
+        targets = train_values[:, output]
+        if pairs:
+            coefficients = np.linalg.lstsq(design, targets, rcond=None)[0]
+            fitted = design @ coefficients
+            at_query[:, output] = query_design @ coefficients
+            # a 2-additive game's values: main effects plus half of each pair term
+            phi[:, output] = coefficients[1 : n + 1]
+            np.add.at(phi[:, output], first, coefficients[n + 1 :] / 2)
+            np.add.at(phi[:, output], second, coefficients[n + 1 :] / 2)
+        else:
+            fitted = np.full(len(targets), targets.mean())
+            at_query[:, output] = targets.mean()
+        network = network_surrogate(train_masks, targets - fitted)
+        if network is not None:
+            table = network(every)
+            phi[:, output] += shapley_from_table(table[:, None], n)[:, 0]
+            at_query[:, output] += table[query_masks @ (1 << np.arange(n))]
+    return phi, at_query
+
+
+def fold_weights(who: np.ndarray, positions: np.ndarray, n_features: int) -> np.ndarray:
+    """The weight (orders, P) of each sampled contribution in the fold's estimates.
+
+    A feature's estimate is the mean over the P sampled positions of its mean contribution at
+    each (positions it never takes get the mean over those it does), divided by M.
+    """
+    counts = np.zeros((n_features, n_features))
+    np.add.at(counts, (who, np.broadcast_to(positions, who.shape)), 1.0)
+    covered = (counts[:, positions] > 0).sum(axis=1)
+    share = np.where(covered > 0, len(positions) / np.maximum(covered, 1), 0.0) / n_features
+    return share[who] / counts[who, positions]
+
+
+def pair_contributions(
+    values: np.ndarray, chains: np.ndarray, who: np.ndarray, weights: np.ndarray, n_features: int
+) -> np.ndarray:
+    """Each antithetic pair's part (pairs, M, O) of the sampled estimates of the game ``values``
+    (K, O); ``chains`` (orders, P + 1) index the prefixes at the sampled positions and the one
+    after the last, orders coming as (forward, reverse) pairs."""
+    steps = values[chains[:, 1:]] - values[chains[:, :-1]]  # (orders, P, O)
+    n_orders = len(chains)
+    out = np.zeros((n_orders // 2, n_features, values.shape[1]))
+    pair = np.broadcast_to((np.arange(n_orders) // 2)[:, None], who.shape)
+    np.add.at(out, (pair, who), weights[..., None] * steps)
+    return out
+
+
+def cross_fitted_estimate(
+    masks: np.ndarray,
+    values: np.ndarray,
+    strata: int,
+    strata_contributions: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    positions: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The estimates (M, O) of one row, made additive, and their standard errors (M, O).
+
+    Args:
+        masks: the row's evaluated coalitions (K, M); the first ``strata`` are the exact strata,
+            the empty coalition first and the full one last among them.
+        values: v of them (K, O).
+        strata_contributions: (M, strata) the exact strata's part of the estimates.
+        folds: for each of the two folds, its orders' prefix indices into ``masks``
+            (orders, P + 1) and the feature at each sampled position (orders, P).
+        positions: the sampled positions (P,).
+
+    Each way round (g fitted on one fold, the residual estimated on the other) is unbiased given
+    the fitting fold; the two are weighted by the number of pairs that estimate the residual.
+    The standard error of each is the spread of its estimating fold's pairs (as independent
+    draws) through the projection onto sum = v(full) - v(empty); the two are independent given
+    the data they were fitted on, so their variances add.
+    """
+    n = masks.shape[1]
+    total = values[strata - 1] - values[0]
+    weights = [fold_weights(who, positions, n) for _, who in folds]
+    n_pairs = np.array([len(chains) // 2 for chains, _ in folds], dtype=np.float64)
+    estimate = np.zeros((n, values.shape[1]))
+    variance = np.zeros_like(estimate)
+    for fitted, estimating in ((0, 1), (1, 0)):
+        train = np.unique(np.concatenate([np.arange(strata), folds[fitted][0].reshape(-1)]))
+        phi, surrogate = surrogate_values(masks[train], values[train], masks)
+        residual = values - surrogate
+        chains, who = folds[estimating]
+        parts = pair_contributions(residual, chains, who, weights[estimating], n)
+        one_way = phi + strata_contributions @ residual[:strata] + parts.sum(axis=0)
+        share = n_pairs[estimating] / n_pairs.sum()
+        estimate += share * one_way
+        variance += share**2 * _spread(parts)
+    estimate -= (estimate.sum(axis=0) - total) / n
+    return estimate, np.sqrt(variance)
+
+
+def _spread(parts: np.ndarray) -> np.ndarray:
+    """The variance (M, O) of a sum over independent pairs of their parts (pairs, M, O), through
+    the projection onto a fixed sum over features."""
+    deviations = parts - parts.mean(axis=0)
+    projected = deviations - deviations.mean(axis=1, keepdims=True)
+    return (projected**2).sum(axis=0) * len(parts) / max(len(parts) - 1, 1)
