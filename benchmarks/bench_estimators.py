@@ -12,7 +12,8 @@ Each game is tabulated once (v of every coalition); every estimator then explain
 same lookup model f(z) = v(coalition of z) at the row of ones against one background row of
 zeros, so a model evaluation is a coalition and budgets compare exactly. For each game and budget
 (4M, 8M, ... up to 2^M / 4 evaluations) the mean absolute error against the exact values,
-averaged over seeds, of: shapwise Permutation and Kernel, shap 0.51 Permutation and Kernel, and
+averaged over seeds, of: shapwise Permutation (plain, and with control_variate=True) and Kernel,
+shap 0.51 Permutation and Kernel, and
 shapiq's KernelSHAP (paired), kADDSHAP, UnbiasedKernelSHAP, PermutationSamplingSV, SVARM
 (paired) and StratifiedSamplingSV. Printed: per budget (in multiples of M), the median and worst
 over games of shapwise's error over the best peer's at that budget.
@@ -220,7 +221,7 @@ class Counted:
         return self.game.values(Z > 0.5)
 
 
-def _shapwise(kind: str) -> Callable:
+def _shapwise(kind: str, **options) -> Callable:
     def run(game: Game, budget: int, seed: int) -> np.ndarray:
         import shapwise
 
@@ -230,7 +231,7 @@ def _shapwise(kind: str) -> Callable:
             explainer = shapwise.explainers.Permutation(model, zeros, seed=seed)
         else:
             explainer = shapwise.KernelExplainer(model, zeros, seed=seed)
-        return explainer(ones, max_evals=budget, silent=True).values[0]
+        return explainer(ones, max_evals=budget, silent=True, **options).values[0]
 
     return run
 
@@ -263,7 +264,11 @@ def _shapiq(name: str, **options) -> Callable:
     return run
 
 
-OURS = {"shapwise Permutation": _shapwise("permutation"), "shapwise Kernel": _shapwise("kernel")}
+OURS = {
+    "shapwise Permutation": _shapwise("permutation"),
+    "shapwise Permutation control_variate": _shapwise("permutation", control_variate=True),
+    "shapwise Kernel": _shapwise("kernel"),
+}
 PEERS = {
     "shap Permutation": _shap("permutation"),
     "shap Kernel": _shap("kernel"),
@@ -367,8 +372,8 @@ RECORDS_PATH = os.environ.get("SHAPWISE_ESTIMATOR_RECORDS")  # every error, as J
 
 if __name__ == "__main__":
     full = "--full" in sys.argv[1:]
-    # --only=permutation (or kernel): that shapwise estimator against every peer
+    # --only=permutation (or kernel): those shapwise estimators against every peer
     only = [a.split("=", 1)[1].lower() for a in sys.argv[1:] if a.startswith("--only=")]
-    for name in [n for n in OURS if only and n.split()[-1].lower() not in only]:
+    for name in [n for n in OURS if only and n.split()[1].lower() not in only]:
         del OURS[name]
     print_table(main(quick=not full), "Estimators: shapwise error / best of shap and shapiq")

@@ -87,7 +87,10 @@ def test_permutation_is_unbiased_on_soum_games(n_features, max_evals, cross_fitt
 
     assert (cross_fit_plan(n_features, max_evals) is not None) == cross_fitted
     model, truth = soum(n_features, 3 * n_features, seed=n_features)
-    explanations = [_permutation(model, n_features, 200, max_evals, seed) for seed in range(2)]
+    explanations = [
+        _permutation(model, n_features, 200, max_evals, seed, control_variate=True)
+        for seed in range(2)
+    ]
     draws = np.concatenate([explanation.values for explanation in explanations])
     errors = np.concatenate([explanation.error_std for explanation in explanations])
     standard_error_of_mean = np.sqrt((errors**2).mean(axis=0) / len(draws))

@@ -116,8 +116,7 @@ def test_end_strata_are_computed_exactly(monkeypatch, share, exact):
 
     background, x = np.zeros((1, n)), np.ones(n)
     truth = shapley_values(masked_game(model, x, background), n).reshape(-1)
-    explainer = Permutation(model, background, seed=0)
-    values = explainer(x[None], max_evals=300, control_variate=False).values[0]
+    values = Permutation(model, background, seed=0)(x[None], max_evals=300).values[0]
     error = np.abs(values - truth).max()
     permutation.permutation_plan.cache_clear()
     assert (error < 1e-12) if exact else (error > 1e-3)
@@ -182,7 +181,7 @@ def test_cross_fitted_plan_fits_the_budget_and_walks_whole_orders(n, budget):
     model = interaction_model(n)
     background = np.random.default_rng(1).normal(size=(3, n))
     explainer = Permutation(model, background, seed=0)
-    explainer(background[:2] + 1.0, max_evals=budget)
+    explainer(background[:2] + 1.0, max_evals=budget, control_variate=True)
     assert explainer.model.n_evaluations <= 2 * budget * 3
 
 
@@ -199,7 +198,8 @@ def test_cross_fitted_estimates_are_exact_on_pairwise_games(n, budget):
     reproduces it, so nothing is left for sampling noise."""
     model, truth = _pairwise_game(n, seed=n)
     rows = np.ones((3, n)) + np.arange(3)[:, None]
-    explanation = Permutation(model, np.zeros((1, n)), seed=0)(rows, max_evals=budget)
+    explainer = Permutation(model, np.zeros((1, n)), seed=0)
+    explanation = explainer(rows, max_evals=budget, control_variate=True)
     np.testing.assert_allclose(explanation.values, np.broadcast_to(truth, (3, n)), atol=1e-9)
     assert explanation.error_std.max() < 1e-9
 
@@ -229,8 +229,8 @@ def test_cross_fitted_estimates_are_additive_and_repeat_by_seed():
     model = interaction_model(12, 2, seed=4)
     background = np.random.default_rng(9).normal(size=(4, 12))
     X = np.random.default_rng(10).normal(size=(3, 12))
-    first = Permutation(model, background, seed=5)(X, max_evals=600)
-    again = Permutation(model, background, seed=5)(X[::-1], max_evals=600)
+    first = Permutation(model, background, seed=5)(X, max_evals=600, control_variate=True)
+    again = Permutation(model, background, seed=5)(X[::-1], max_evals=600, control_variate=True)
     np.testing.assert_array_equal(first.values, again.values[::-1])
     total = first.values.sum(axis=1) + first.base_values
     np.testing.assert_allclose(total, model(X), atol=1e-10)
