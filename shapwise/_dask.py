@@ -83,7 +83,7 @@ class LazyExplanation:
         self.axis_kinds = tuple(axis_kinds)
         self.feature_names = feature_names
         self.output_names = output_names
-        self.details = dict(details or {})  # clustering, model dtype, algorithm
+        self.details = dict(details or {})  # clustering, model dtype, algorithm, notes
 
     @classmethod
     def from_blocks(
@@ -121,6 +121,7 @@ class LazyExplanation:
                 "clustering": probe.clustering,
                 "model_dtype": probe.model_dtype,
                 "algorithm": probe.algorithm,
+                "notes": probe.notes,
             },
         )
 

@@ -203,3 +203,13 @@ def test_explainers_called_on_dask_collections_go_lazily(exact, table, linear_mo
     got = lazy.compute(scheduler="sync")
     assert got.feature_names == COLUMNS
     assert_same_explanation(got, linear(frame))
+
+
+def test_the_notes_of_what_was_not_attributed_exactly_survive_computing(table, forest):
+    """An explainer's notes (here: main effects only) are on the computed Explanation."""
+    from shapwise.explainers.additive import ADDITIVE_NOTE
+
+    X, _ = table
+    additive = shapwise.explainers.Additive(forest.predict, X[:20])
+    lazy = additive(da.from_array(X[:30], chunks=10), check_additivity=False)
+    assert lazy.compute(scheduler="sync").notes == (ADDITIVE_NOTE,)
