@@ -412,11 +412,20 @@ def _standard_errors(plan: PermutationPlan, tables: np.ndarray) -> np.ndarray:
     """Standard errors (rows, M, O) of the additive estimates from v of the plan's coalitions
     (K, rows, O).
 
-    The sampled part of the estimates is a sum over antithetic pairs of orders; taking the pairs
-    as independent draws, its covariance over features is the pairs' sample covariance times
-    their number, and the projection onto sum = v(full) - v(empty) maps it by P = I - 11'/M.
-    The exact strata add none. Leaving out the stratification by position can only overstate
-    the error. NaN where a single pair was sampled (nothing to estimate a spread from).
+    The sampled part of the estimates is a sum over antithetic pairs of orders, mapped by the
+    projection onto sum = v(full) - v(empty) (P = I - 11'/M). Pairs are not independent draws:
+    the M pairs of a block are cyclic shifts of one order, so for each feature they walk nested
+    arcs of one cycle and are strongly correlated. The block is the unit of the design:
+    - with at least ``MIN_BLOCKS_FOR_SPREAD`` blocks, the variance is the larger of the blocks'
+      spread (their sums' deviations from their share of the total, B / (B - 1) times the sum
+      of squares) and the pairs' (taken as independent);
+    - with fewer, the blocks' spread is too noisy to use, and the variance is bounded instead:
+      by Cauchy-Schwarz a block of m pairs of variance s^2 has variance at most m^2 s^2, so the
+      total is at most s^2 times the sum of squared block sizes (s^2 from the pairs' spread);
+      from so few pairs each value's s^2 is noisy, so it is averaged half and half with the
+      mean over features (a value keeps at least half its own bound).
+    The exact strata add none. NaN where a single pair was sampled (nothing to estimate a
+    spread from).
     """
     k, n_rows, n_outputs = tables.shape
     n = plan.distinct.shape[1]
@@ -427,8 +436,22 @@ def _standard_errors(plan: PermutationPlan, tables: np.ndarray) -> np.ndarray:
     by_pair = by_pair.reshape(n_pairs, n, n_rows, n_outputs)
     deviations = by_pair - by_pair.mean(axis=0)
     projected = deviations - deviations.mean(axis=1, keepdims=True)
-    variance = (projected**2).sum(axis=0) * n_pairs / (n_pairs - 1)  # (M, rows, O)
+    pair_spread = (projected**2).sum(axis=0) / (n_pairs - 1)  # s^2, (M, rows, O)
+    block = np.arange(n_pairs) // n  # the pairs of block b are b * M ... b * M + M - 1
+    sizes = np.bincount(block)
+    if len(sizes) < MIN_BLOCKS_FOR_SPREAD:
+        bound = pair_spread * float((sizes**2).sum())
+        variance = (bound + bound.mean(axis=0)) / 2  # shrunk toward the features' mean
+    else:
+        by_block = np.zeros((len(sizes), *projected.shape[1:]))
+        np.add.at(by_block, block, projected)
+        block_spread = (by_block**2).sum(axis=0) * len(sizes) / (len(sizes) - 1)
+        variance = np.maximum(block_spread, pair_spread * n_pairs)
     return np.sqrt(variance).transpose(1, 0, 2)
+
+
+# Fewer blocks than this give too noisy a spread of block sums; the variance is bounded instead.
+MIN_BLOCKS_FOR_SPREAD = 4
 
 
 Permutation = PermutationExplainer
