@@ -395,18 +395,18 @@ def force_plot(
     Takes ``force_plot(base_value, values, row)`` or ``force_plot(exp[0])``; ``link="logit"``
     shows the base value, f(x) and the axis as probabilities (values stay in log-odds).
     """
+    many_rows = {
+        "link": link,
+        "show": show,
+        "matplotlib": matplotlib,
+        "figsize": figsize,
+        "out_names": out_names,
+        "plot_cmap": plot_cmap,
+        "ordering_keys": ordering_keys,
+        "ordering_keys_time_format": ordering_keys_time_format,
+    }
     if isinstance(base_value, Explanation) and base_value.values.ndim == 2:
-        return force(
-            base_value,
-            link=link,
-            show=show,
-            matplotlib=matplotlib,
-            figsize=figsize,
-            out_names=out_names,
-            plot_cmap=plot_cmap,
-            ordering_keys=ordering_keys,
-            ordering_keys_time_format=ordering_keys_time_format,
-        )
+        return force(base_value, **many_rows)
     if isinstance(base_value, Explanation):
         explanation = base_value
     elif shap_values is None:
@@ -424,14 +424,7 @@ def force_plot(
                 to_numpy(base_value, name="base_value"),
                 feature_data(features),
                 _names(feature_names, features, values.shape[1]),
-                link=link,
-                show=show,
-                matplotlib=matplotlib,
-                figsize=figsize,
-                out_names=out_names,
-                plot_cmap=plot_cmap,
-                ordering_keys=ordering_keys,
-                ordering_keys_time_format=ordering_keys_time_format,
+                **many_rows,
             )
         if values.ndim != 1:
             raise ValueError(
