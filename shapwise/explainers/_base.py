@@ -4,6 +4,7 @@ an :class:`Attribution` out (Exact, Permutation, Partition and Kernel subclass i
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -107,6 +108,8 @@ class ExplainerBase(Driver):
     """
 
     algorithm = "base"
+    # what this estimator never attributes exactly, added to every explanation's notes
+    estimator_notes: tuple[str, ...] = ()
     linearize_link = False  # see CoalitionGame; explainers that follow shap's default set it
 
     def __init__(
@@ -320,6 +323,8 @@ class ExplainerBase(Driver):
         indices = select_outputs(outputs, len(X), attribution.values.shape[-1])
         if indices is not None:
             attribution = attribution.take_outputs(indices)
+        if self.estimator_notes:
+            attribution = replace(attribution, notes=(*attribution.notes, *self.estimator_notes))
         if check:
             check_additivity(attribution, self.model.output_dtype, self.algorithm)
         check_names(

@@ -9,18 +9,14 @@ A model with interactions fails the driver's additivity check, which says so.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from shapwise.explainers._base import Estimate, ExplainerBase
-from shapwise.explainers._driver import Attribution
 from shapwise.explainers._game import CoalitionGame
 from shapwise.explainers._seeds import RowSeeds
-from shapwise.explanation import Explanation
 from shapwise.links import Link
-from shapwise.maskers._base import Masker
 
 ADDITIVE_NOTE = (
     "the values are main effects, exact only for an additive model (no interactions between "
@@ -42,6 +38,7 @@ class AdditiveExplainer(ExplainerBase):
     """
 
     algorithm = "additive"
+    estimator_notes = (ADDITIVE_NOTE,)
 
     def __init__(
         self,
@@ -86,18 +83,6 @@ class AdditiveExplainer(ExplainerBase):
             parts.append((values, tables[0], tables[-1]))
             done(len(rows))
         return tuple(np.concatenate(part) for part in zip(*parts, strict=True))  # type: ignore[return-value]
-
-    def _finish(
-        self,
-        attribution: Attribution,
-        outputs: Any,
-        X: np.ndarray,
-        feature_names: list[str] | None,
-        masker: Masker,
-        check: bool,
-    ) -> Explanation:
-        noted = replace(attribution, notes=(*attribution.notes, ADDITIVE_NOTE))
-        return super()._finish(noted, outputs, X, feature_names, masker, check)
 
 
 Additive = AdditiveExplainer
