@@ -136,6 +136,7 @@ def test_random_baseline(data):
     assert explanation.values.shape == X.shape
     assert np.abs(explanation.values).max() < 0.01  # normal with standard deviation 0.001
     np.testing.assert_allclose(explanation.base_values, interacting_model(background).mean())
+    assert explanation.notes == ("random attributions (a benchmark baseline)",)
     constant = shap.explainers.other.Random(interacting_model, background, constant=True)
     values = constant(X).values
     np.testing.assert_array_equal(values, np.broadcast_to(values[0], values.shape))
