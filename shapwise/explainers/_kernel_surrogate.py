@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from shapwise.explainers._binary_boosting import BinaryBoosting
 from shapwise.explainers._coalitions import all_coalitions, shapley_from_table
 from shapwise.explainers._kernel_bayes import gaussian_estimate
 from shapwise.explainers._kernel_errors import CoalitionStrata, coalition_strata, sandwich_errors
@@ -145,14 +146,9 @@ def pairwise_kernel_values(
     return pairwise_estimate(masks, weights, targets, total)[0]
 
 
-def tree_surrogate(coalitions: np.ndarray, residuals: np.ndarray) -> Any:
+def tree_surrogate(coalitions: np.ndarray, residuals: np.ndarray) -> BinaryBoosting:
     """A boosted tree ensemble on the coalition masks, fitted to one output's residuals."""
-    from sklearn.ensemble import GradientBoostingRegressor
-
-    model = GradientBoostingRegressor(
-        n_estimators=SURROGATE_TREES, max_depth=SURROGATE_DEPTH, random_state=0
-    )
-    return model.fit(coalitions, residuals)
+    return BinaryBoosting(SURROGATE_TREES, SURROGATE_DEPTH).fit(coalitions, residuals)
 
 
 def network_surrogate(coalitions: np.ndarray, residuals: np.ndarray) -> Any | None:
