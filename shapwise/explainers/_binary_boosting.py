@@ -2,7 +2,7 @@
 
 Kernel's surrogate fits boosted trees to a few hundred coalitions, three times per explained row.
 On binary inputs every split is "feature j in the coalition or not", so a tree level is found for
-all its nodes at once from two small matrix products (per node and feature: the count and the
+all its nodes at once from one small matrix product (per node and feature: the count and the
 residual sum of the coalitions holding it). The split rule is the least-squares one, the largest
 n_left n_right / n (mean_left - mean_right)^2, which is also scikit-learn's ``friedman_mse``, so the
 ensemble is the one its GradientBoostingRegressor grows (squared loss, mean as the first guess,
@@ -35,6 +35,7 @@ class BinaryBoosting:
         ones = design.astype(np.float64)
         targets = np.asarray(targets, dtype=np.float64)
         self.start = float(targets.mean())
+        self.splits, self.leaves = [], []  # a second fit starts afresh
         fitted = np.full(len(targets), self.start)
         for _ in range(self.n_trees):
             residuals = targets - fitted
@@ -55,10 +56,8 @@ class BinaryBoosting:
         node = np.zeros(n_rows, dtype=np.int64)
         # per input: 1, r, r^2, then which features it holds, then r where it holds them; one
         # product with the node membership gives every node's sums at a level
-        columns = np.hstack(
-            [np.ones((n_rows, 1)), residuals[:, None], residuals[:, None] ** 2, ones]
-        )
-        columns = np.hstack([columns, ones * residuals[:, None]])
+        r = residuals[:, None]
+        columns = np.hstack([np.ones((n_rows, 1)), r, r**2, ones, ones * r])
         levels = []
         for level in range(self.depth):
             n_nodes = 2**level

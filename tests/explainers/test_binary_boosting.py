@@ -38,3 +38,12 @@ def test_a_single_feature_step_is_found_at_the_first_split():
     ours = BinaryBoosting(n_trees=1, depth=1, learning_rate=1.0).fit(masks, targets)
     assert ours.splits[0][0].tolist() == [4]
     np.testing.assert_allclose(ours.predict(masks), targets, rtol=0, atol=1e-12)
+
+
+def test_a_second_fit_forgets_the_first():
+    rng = np.random.default_rng(2)
+    masks = rng.random((80, 6)) < 0.5
+    first, second = rng.normal(size=80), rng.normal(size=80)
+    refitted = BinaryBoosting(n_trees=10, depth=3).fit(masks, first).fit(masks, second)
+    fresh = BinaryBoosting(n_trees=10, depth=3).fit(masks, second)
+    np.testing.assert_array_equal(refitted.predict(masks), fresh.predict(masks))
