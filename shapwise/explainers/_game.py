@@ -14,6 +14,11 @@ from functools import lru_cache
 import numpy as np
 
 from shapwise.explainers._coalitions import coalition_keys
+
+try:  # the compiled distinct-row finder (_distinct.c), built at install with a C compiler
+    from shapwise.explainers import _distinct
+except ImportError:  # pragma: no cover - the numpy path below does the same
+    _distinct = None
 from shapwise.links import Link
 from shapwise.maskers._base import Masker
 from shapwise.models import Model
@@ -37,9 +42,12 @@ DENSE_SLOTS_PER_PAIR = 4
 # and per (mask, pattern) entry grouped (see _Patterns), measured on 2 cores (_worth_finding).
 FIND_SECONDS_PER_MASKED_ROW = 25e-9
 FIND_SECONDS_PER_ENTRY = 30e-9
+FIND_SECONDS_PER_ENTRY_COMPILED = 8e-9  # the compiled finder's (_distinct.c)
 # None: distinct masked rows are looked for where _worth_finding says it pays; True / False:
 # always / never (where the masker allows it), for comparing the two.
 FIND_DISTINCT_ROWS: bool | None = None
+# Whether the compiled finder is used where it is built (False: the numpy path, for tests).
+COMPILED_DISTINCT = True
 
 Reduce = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -386,7 +394,8 @@ def _worth_finding(
     calls so far, or those of another explainer of the same model). Finding them costs
     FIND_SECONDS_PER_MASKED_ROW per masked row (writing the distinct ones and copying their
     outputs back, beyond writing every one) and FIND_SECONDS_PER_ENTRY per (mask, pattern)
-    entry grouped. It pays when the saving exceeds the cost: surely when ``n_masked - most``
+    entry grouped (FIND_SECONDS_PER_ENTRY_COMPILED with the compiled finder). It pays when the
+    saving exceeds the cost: surely when ``n_masked - most``
     rows spared do, never when ``n_masked - fewest`` do not. Before the model's cost is known
     (its first call), distinct rows are looked for wherever some can repeat.
     ``FIND_DISTINCT_ROWS`` True or False overrides the rule.
@@ -398,12 +407,18 @@ def _worth_finding(
     per_row = game.model.seconds_per_row
     if per_row is None:
         return True
-    cost = n_masked * FIND_SECONDS_PER_MASKED_ROW + n_entries * FIND_SECONDS_PER_ENTRY
+    per_entry = FIND_SECONDS_PER_ENTRY_COMPILED if _compiled() else FIND_SECONDS_PER_ENTRY
+    cost = n_masked * FIND_SECONDS_PER_MASKED_ROW + n_entries * per_entry
     if (n_masked - most) * per_row > cost:
         return True
     if (n_masked - fewest) * per_row <= cost:
         return False
     return None
+
+
+def _compiled() -> bool:
+    """Whether distinct masked rows are found by the compiled finder."""
+    return _distinct is not None and COMPILED_DISTINCT
 
 
 class _Patterns:
@@ -463,8 +478,12 @@ class _Patterns:
 
         Each mask is keyed once per pattern of its row by its bits where the pattern's
         features differ; equal keys of one pattern are one masked row for every background
-        row of the pattern. Distinct rows are laid out by pattern, key group, then member.
+        row of the pattern. The compiled finder lays distinct rows out in the order their
+        (pattern, key) groups are first met, mask by mask, then by member; numpy's by
+        pattern, key group, then member.
         """
+        if _compiled():
+            return self._compiled_distinct_rows(masks, owners)
         patterns_per_row = np.diff(self.first_of_row)
         per_mask = patterns_per_row[owners]  # (K,) patterns of each mask's row
         entry_start = np.cumsum(per_mask) - per_mask  # each mask's first (mask, pattern) entry
@@ -490,6 +509,30 @@ class _Patterns:
         member = np.repeat(self.start[group_pattern] - group_place, rows_of_group)
         member += np.arange(len(member))
         return coalition, self.members[member], positions.reshape(-1)
+
+    def _compiled_distinct_rows(
+        self, masks: np.ndarray, owners: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`distinct_rows` in one compiled pass (see _distinct.c)."""
+        n_entries = len(masks) * self.n_background
+        positions = np.empty(n_entries, dtype=np.int64)
+        coalition = np.empty(n_entries, dtype=np.int64)  # at most one distinct row per entry
+        background_row = np.empty(n_entries, dtype=np.int64)
+        n_distinct = _distinct.distinct(
+            positions,
+            coalition,
+            background_row,
+            np.ascontiguousarray(masks, dtype=bool),
+            np.ascontiguousarray(owners, dtype=np.int64),
+            self.first_of_row.astype(np.int64),
+            np.ascontiguousarray(self.differing, dtype=bool),
+            self.start.astype(np.int64),
+            self.size.astype(np.int64),
+            self.members.astype(np.int64),
+            self.n_background,
+            self.n_features,
+        )
+        return coalition[:n_distinct], background_row[:n_distinct], positions
 
     def _groups(
         self,

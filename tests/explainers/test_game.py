@@ -135,12 +135,24 @@ def test_exact_evaluates_each_distinct_masked_row_once(monkeypatch):
     assert expected < 0.25 * (2**8 + 2 * (2**8 - 1)) * 15
 
 
-def test_patterns_find_every_distinct_masked_row_within_their_bounds():
+FINDERS = [
+    "numpy",
+    pytest.param(
+        "compiled",
+        marks=pytest.mark.skipif(_game._distinct is None, reason="the C finder is not built"),
+    ),
+]
+
+
+@pytest.mark.parametrize("finder", FINDERS)
+def test_patterns_find_every_distinct_masked_row_within_their_bounds(finder, monkeypatch):
     """Brute force: the distinct (row, background row, mask bits where they differ) triples
     are the distinct masked rows; every (mask, background row) entry points to one that is
-    the same masked row; the bounds hold the count."""
+    the same masked row; the bounds hold the count. Both finders; the compiled one's dense
+    tables (few differing features) and hashed ones (many, up to 64) both."""
+    monkeypatch.setattr(_game, "COMPILED_DISTINCT", finder == "compiled")
     rng = np.random.default_rng(7)
-    for n_features, n_masks in ((6, 40), (10, 300), (14, 50)):
+    for n_features, n_masks in ((6, 40), (10, 300), (14, 50), (40, 200), (64, 30)):
         rows = rng.integers(0, 2, size=(3, n_features)).astype(np.float64)
         background = rng.integers(0, 2, size=(9, n_features)).astype(np.float64)
         background[:, 0] = rng.normal(size=9)  # one continuous column
@@ -161,6 +173,41 @@ def test_patterns_find_every_distinct_masked_row_within_their_bounds():
         np.testing.assert_array_equal(written[positions], masked.reshape(-1, n_features))
         fewest, most = patterns.distinct_bounds(masks_per_row)
         assert fewest <= len(distinct) <= most
+
+
+@pytest.mark.skipif(_game._distinct is None, reason="the C finder is not built")
+def test_the_compiled_finder_refuses_a_layout_that_would_reach_outside_its_arrays():
+    differs = np.random.default_rng(0).random((2, 5, 4)) < 0.5
+    patterns = _game._Patterns(differs)
+    masks = np.ones((3, 4), dtype=bool)
+
+    def call(owners=(0, 0, 1), members=patterns.members, n_features=4, positions=15):
+        return _game._distinct.distinct(
+            np.empty(positions, dtype=np.int64),
+            np.empty(15, dtype=np.int64),
+            np.empty(15, dtype=np.int64),
+            masks,
+            np.array(owners, dtype=np.int64),
+            patterns.first_of_row.astype(np.int64),
+            patterns.differing,
+            patterns.start.astype(np.int64),
+            patterns.size.astype(np.int64),
+            np.asarray(members, dtype=np.int64),
+            5,
+            n_features,
+        )
+
+    assert call() == len(patterns.distinct_rows(masks, np.array([0, 0, 1]), np.array([2, 1]))[0])
+    with pytest.raises(ValueError, match="owner 1 is not a row index in order"):
+        call(owners=(1, 0, 1))
+    with pytest.raises(ValueError, match="owner 2 is not a row index"):
+        call(owners=(0, 0, 2))
+    with pytest.raises(ValueError, match="member 3 is not a background row"):
+        call(members=np.where(np.arange(10) == 3, 5, patterns.members))
+    with pytest.raises(ValueError, match="positions holds 64 bytes, expected 120"):
+        call(positions=8)
+    with pytest.raises(ValueError, match="n_features must be 1 to 64"):
+        call(n_features=65)
 
 
 def _expensive_model(X):
