@@ -1,7 +1,8 @@
-/* The distinct masked rows of a chunk of masks, found in one pass (the numpy path in
- * _game.py is the fallback).
+/* The distinct masked rows of a chunk of masks, found in one pass, and every (mask,
+ * background row) entry's output spread from theirs (the numpy path in _game.py is the
+ * fallback).
  *
- * distinct(positions, coalition, background_row, masks, owners, first_of_row, differing,
+ * distinct(places, coalition, background_row, masks, owners, first_of_row, differing,
  *          starts, sizes, members, n_background, n_features) -> L
  *
  * Mask k (masks[k], n_features bools) belongs to row owners[k] (non-decreasing). The
@@ -12,10 +13,16 @@
  * (n_features <= 64), entry (k, b) is the masked row of key[k] & code[p] over background row b,
  * p the pattern of b: equal (pattern, key) pairs give every member of the pattern the same
  * masked row. For each new pair (a group), in the order they are met (by blocks of masks,
- * pattern by pattern within a block, then mask by mask), the
- * pattern's members are appended to the distinct rows: coalition[i] = k, background_row[i] =
- * b. positions[k * n_background + b] is the place of entry (k, b) among them. Returns L, the
- * number of distinct rows (coalition and background_row need room for every entry).
+ * pattern by pattern within a block, then mask by mask), the pattern's members are appended
+ * to the distinct rows: coalition[i] = k, background_row[i] = b. places holds each (mask,
+ * pattern of its row)'s group's first distinct row: row by row, in blocks of BLOCK masks (the
+ * last one shorter), pattern by pattern within a block. Returns L, the number of
+ * distinct rows (coalition and background_row need room for one per entry (k, b)).
+ *
+ * spread(every, values, places, owners, first_of_row, pattern_of, rank, n_background, width)
+ * writes entry (k, b)'s row of values (width doubles each, one row per distinct row):
+ * that of its group's first distinct row plus b's rank among its pattern's members
+ * (pattern_of and rank: (rows, n_background), the pattern numbered within its row).
  *
  * Each pattern of a row numbers its keys in its own table: indexed by the key's bits packed
  * (read a byte at a time from a per-pattern lookup table) where the pattern differs in few
@@ -156,11 +163,10 @@ static int build_tables(Table *tables, Scratch *scratch, const uint64_t *codes, 
 }
 
 /* The loop itself (no Python objects): L, or -1 on no memory. */
-static int64_t group(int64_t *positions, int64_t *coalition, int64_t *background_row,
+static int64_t group(int64_t *places_out, int64_t *coalition, int64_t *background_row,
                      const uint64_t *keys, const int64_t *owners, int64_t n_masks,
                      const int64_t *first_of_row, const uint64_t *codes, const int64_t *starts,
-                     const int64_t *sizes, const int64_t *members, int64_t n_background,
-                     int64_t most_patterns)
+                     const int64_t *sizes, const int64_t *members, int64_t most_patterns)
 {
     uint64_t all_codes = 0;
     for (int64_t p = 0; p < first_of_row[owners[n_masks - 1] + 1]; p++) {
@@ -172,18 +178,14 @@ static int64_t group(int64_t *positions, int64_t *coalition, int64_t *background
     }
     size_t n_tables = (size_t)(most_patterns > 0 ? most_patterns : 1);
     Table *tables = PyMem_RawMalloc(n_tables * sizeof(Table));
-    /* per block of masks, each (mask, pattern)'s place; per background row, its pattern and
-     * its rank among the pattern's members */
-    int64_t *places = PyMem_RawMalloc((size_t)BLOCK * n_tables * sizeof(int64_t));
-    int64_t *pattern_of = PyMem_RawMalloc((size_t)n_background * 2 * sizeof(int64_t));
     Scratch scratch = {NULL, 0};
     int64_t n_distinct = 0;
-    if (tables == NULL || places == NULL || pattern_of == NULL) {
+    if (tables == NULL) {
         n_distinct = -1;
         goto done;
     }
-    int64_t *rank = pattern_of + n_background;
     int64_t start = 0;
+    int64_t *places = places_out; /* the first entry of the row's first mask */
     while (start < n_masks) {
         int64_t row = owners[start], stop = start;
         while (stop < n_masks && owners[stop] == row) {
@@ -195,22 +197,14 @@ static int64_t group(int64_t *positions, int64_t *coalition, int64_t *background
             n_distinct = -1;
             goto done;
         }
-        for (int64_t p = 0; p < n_patterns; p++) {
-            const int64_t *member = members + starts[first + p];
-            for (int64_t i = 0; i < sizes[first + p]; i++) {
-                pattern_of[member[i]] = p;
-                rank[member[i]] = i;
-            }
-        }
         for (int64_t block = start; block < stop; block += BLOCK) {
             int64_t end = block + BLOCK < stop ? block + BLOCK : stop;
-            int64_t n_block = end - block;
             for (int64_t p = 0; p < n_patterns; p++) { /* the groups of the block's entries, */
                 const Table *t = tables + p;            /* pattern by pattern */
                 const uint64_t code = codes[first + p];
                 const int64_t *member = members + starts[first + p];
                 const int64_t size = sizes[first + p];
-                int64_t *place = places + p * n_block;
+                int64_t *place = places + (block - start) * n_patterns + p * (end - block);
                 for (int64_t k = block; k < end; k++, place++) {
                     uint64_t key = keys[k] & code;
                     int64_t slot;
@@ -228,19 +222,11 @@ static int64_t group(int64_t *positions, int64_t *coalition, int64_t *background
                     }
                 }
             }
-            for (int64_t b = 0; b < n_background; b++) { /* where each entry's row is */
-                const int64_t *place = places + pattern_of[b] * n_block;
-                int64_t *entries = positions + block * n_background + b;
-                for (int64_t k = 0; k < n_block; k++) {
-                    entries[k * n_background] = place[k] + rank[b];
-                }
-            }
         }
+        places += (stop - start) * n_patterns;
         start = stop;
     }
 done:
-    PyMem_RawFree(pattern_of);
-    PyMem_RawFree(places);
     PyMem_RawFree(tables);
     PyMem_RawFree(scratch.arena);
     return n_distinct;
@@ -258,7 +244,7 @@ static int check_length(const Py_buffer *buffer, Py_ssize_t items, Py_ssize_t it
     return 0;
 }
 
-/* Every index the loop follows is in range, so it reads and writes only inside the buffers. */
+/* Every index the loops follow is in range; *n_entries: the (mask, pattern) entries. */
 static int check_layout(const int64_t *owners, Py_ssize_t n_masks, const int64_t *first_of_row,
                         Py_ssize_t n_rows, const int64_t *starts, const int64_t *sizes,
                         Py_ssize_t n_patterns, const int64_t *members, Py_ssize_t n_members,
@@ -303,13 +289,14 @@ static int check_layout(const int64_t *owners, Py_ssize_t n_masks, const int64_t
             return -1;
         }
     }
+    *n_entries = 0;
     for (Py_ssize_t k = 0; k < n_masks; k++) {
         if (owners[k] < 0 || owners[k] >= n_rows || (k && owners[k] < owners[k - 1])) {
             PyErr_Format(PyExc_ValueError, "owner %zd is not a row index in order", k);
             return -1;
         }
+        *n_entries += first_of_row[owners[k] + 1] - first_of_row[owners[k]];
     }
-    *n_entries = (int64_t)n_masks * n_background; /* at most one distinct row each */
     return 0;
 }
 
@@ -332,13 +319,13 @@ static uint64_t *as_bits(const unsigned char *bools, Py_ssize_t n_rows, Py_ssize
 
 static PyObject *distinct(PyObject *self, PyObject *args)
 {
-    Py_buffer positions, coalition, background_row, masks, owners, first_of_row, differing,
+    Py_buffer places, coalition, background_row, masks, owners, first_of_row, differing,
         starts, sizes, members;
     long long n_background, n_features;
     PyObject *result = NULL;
     uint64_t *keys = NULL, *codes = NULL;
     (void)self;
-    if (!PyArg_ParseTuple(args, "w*w*w*y*y*y*y*y*y*y*LL", &positions, &coalition,
+    if (!PyArg_ParseTuple(args, "w*w*w*y*y*y*y*y*y*y*LL", &places, &coalition,
                           &background_row, &masks, &owners, &first_of_row, &differing,
                           &starts, &sizes, &members, &n_background, &n_features)) {
         return NULL;
@@ -357,8 +344,7 @@ static PyObject *distinct(PyObject *self, PyObject *args)
         check_length(&differing, n_patterns, (Py_ssize_t)n_features, "differing", 0) ||
         check_length(&starts, n_patterns, 8, "starts", 0) ||
         check_length(&sizes, n_patterns, 8, "sizes", 0) ||
-        check_length(&members, n_members, 8, "members", 0) ||
-        check_length(&positions, n_masks * (Py_ssize_t)n_background, 8, "positions", 0)) {
+        check_length(&members, n_members, 8, "members", 0)) {
         if (!PyErr_Occurred()) {
             PyErr_SetString(PyExc_ValueError, "need at least one row and background row");
         }
@@ -367,8 +353,10 @@ static PyObject *distinct(PyObject *self, PyObject *args)
     if (check_layout(owners.buf, n_masks, first_of_row.buf, n_rows, starts.buf, sizes.buf,
                      n_patterns, members.buf, n_members, (int64_t)n_background, &n_entries,
                      &most_patterns) ||
-        check_length(&coalition, (Py_ssize_t)n_entries, 8, "coalition", 1) ||
-        check_length(&background_row, (Py_ssize_t)n_entries, 8, "background_row", 1)) {
+        check_length(&places, (Py_ssize_t)n_entries, 8, "places", 0) ||
+        check_length(&coalition, n_masks * (Py_ssize_t)n_background, 8, "coalition", 1) ||
+        check_length(&background_row, n_masks * (Py_ssize_t)n_background, 8, "background_row",
+                     1)) {
         goto done;
     }
     if (n_masks > 0) {
@@ -379,9 +367,9 @@ static PyObject *distinct(PyObject *self, PyObject *args)
         if (keys == NULL || codes == NULL) {
             no_memory = 1;
         } else {
-            n_distinct = group(positions.buf, coalition.buf, background_row.buf, keys,
+            n_distinct = group(places.buf, coalition.buf, background_row.buf, keys,
                                owners.buf, n_masks, first_of_row.buf, codes, starts.buf,
-                               sizes.buf, members.buf, (int64_t)n_background, most_patterns);
+                               sizes.buf, members.buf, most_patterns);
             no_memory = n_distinct < 0;
         }
         Py_END_ALLOW_THREADS
@@ -394,7 +382,7 @@ static PyObject *distinct(PyObject *self, PyObject *args)
 done:
     PyMem_RawFree(keys);
     PyMem_RawFree(codes);
-    PyBuffer_Release(&positions);
+    PyBuffer_Release(&places);
     PyBuffer_Release(&coalition);
     PyBuffer_Release(&background_row);
     PyBuffer_Release(&masks);
@@ -407,11 +395,140 @@ done:
     return result;
 }
 
+/* every[k * n_background + b] = values[places[entry of (k, its row's pattern of b)] + rank of
+ * b], rows of `width` doubles; -1 where a place is not a row of values. */
+static int spread_rows(double *every, const double *values, int64_t n_values,
+                       const int64_t *places, const int64_t *owners, int64_t n_masks,
+                       const int64_t *first_of_row, const int64_t *pattern_of,
+                       const int64_t *rank, int64_t n_background, int64_t width,
+                       int64_t *offset)
+{
+    const int64_t *row_places = places; /* the places of the row's masks */
+    uint64_t outside = 0;                /* any source past the values (then read row 0) */
+    int64_t start = 0;
+    while (start < n_masks) {
+        int64_t row = owners[start], stop = start;
+        while (stop < n_masks && owners[stop] == row) {
+            stop++;
+        }
+        int64_t n_patterns = first_of_row[row + 1] - first_of_row[row];
+        const int64_t *of = pattern_of + row * n_background, *at = rank + row * n_background;
+        for (int64_t block = start; block < stop; block += BLOCK) {
+            int64_t n_block = block + BLOCK < stop ? BLOCK : stop - block;
+            const int64_t *block_places = row_places + (block - start) * n_patterns;
+            for (int64_t b = 0; b < n_background; b++) {
+                offset[b] = of[b] * n_block;
+            }
+            for (int64_t k = block; k < block + n_block; k++) {
+                const int64_t *entries = block_places + (k - block);
+                double *out = every + k * n_background * width;
+                for (int64_t b = 0; b < n_background; b++) {
+                    uint64_t source = (uint64_t)(entries[offset[b]] + at[b]);
+                    uint64_t past = source >= (uint64_t)n_values;
+                    outside |= past;
+                    source = past ? 0 : source;
+                    if (width == 1) {
+                        out[b] = values[source];
+                    } else {
+                        memcpy(out + b * width, values + source * width,
+                               (size_t)width * sizeof(double));
+                    }
+                }
+            }
+        }
+        row_places += (stop - start) * n_patterns;
+        start = stop;
+    }
+    return outside ? -1 : 0;
+}
+
+static PyObject *spread(PyObject *self, PyObject *args)
+{
+    Py_buffer every, values, places, owners, first_of_row, pattern_of, rank;
+    long long n_background, width;
+    PyObject *result = NULL;
+    int64_t n_entries = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "w*y*y*y*y*y*y*LL", &every, &values, &places, &owners,
+                          &first_of_row, &pattern_of, &rank, &n_background, &width)) {
+        return NULL;
+    }
+    Py_ssize_t n_masks = owners.len / 8, n_rows = first_of_row.len / 8 - 1;
+    const int64_t *owner = owners.buf, *first = first_of_row.buf, *of = pattern_of.buf;
+    if (n_rows < 1 || n_background < 1 || width < 1) {
+        PyErr_SetString(PyExc_ValueError, "need a row, a background row and an output");
+        goto done;
+    }
+    if (check_length(&owners, n_masks, 8, "owners", 0) ||
+        check_length(&every, n_masks * (Py_ssize_t)(n_background * width), 8, "every", 0) ||
+        check_length(&pattern_of, n_rows * (Py_ssize_t)n_background, 8, "pattern_of", 0) ||
+        check_length(&rank, n_rows * (Py_ssize_t)n_background, 8, "rank", 0) ||
+        values.len % (8 * width)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "values are not rows of width doubles");
+        }
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < n_masks; k++) {
+        if (owner[k] < 0 || owner[k] >= n_rows) {
+            PyErr_Format(PyExc_ValueError, "owner %zd is not a row index", k);
+            goto done;
+        }
+        n_entries += first[owner[k] + 1] - first[owner[k]];
+    }
+    for (Py_ssize_t r = 0; r < n_rows; r++) {
+        for (Py_ssize_t b = 0; b < n_background; b++) {
+            int64_t p = of[r * n_background + b];
+            if (p < 0 || p >= first[r + 1] - first[r]) {
+                PyErr_Format(PyExc_ValueError, "row %zd's pattern of %zd is not its own", r, b);
+                goto done;
+            }
+        }
+    }
+    if (check_length(&places, (Py_ssize_t)n_entries, 8, "places", 0)) {
+        goto done;
+    }
+    int64_t *offset = PyMem_RawMalloc((size_t)n_background * sizeof(int64_t));
+    if (offset == NULL || values.len < 8 * width) {
+        PyMem_RawFree(offset);
+        if (offset == NULL) {
+            PyErr_NoMemory();
+        } else {
+            PyErr_SetString(PyExc_ValueError, "no values to spread");
+        }
+        goto done;
+    }
+    int bad;
+    Py_BEGIN_ALLOW_THREADS
+    bad = spread_rows(every.buf, values.buf, (int64_t)(values.len / (8 * width)), places.buf,
+                      owner, n_masks, first, of, rank.buf, n_background, width, offset);
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(offset);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "a place is not a row of values");
+        goto done;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&every);
+    PyBuffer_Release(&values);
+    PyBuffer_Release(&places);
+    PyBuffer_Release(&owners);
+    PyBuffer_Release(&first_of_row);
+    PyBuffer_Release(&pattern_of);
+    PyBuffer_Release(&rank);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"distinct", distinct, METH_VARARGS,
-     "distinct(positions, coalition, background_row, masks, owners, first_of_row, differing, "
+     "distinct(places, coalition, background_row, masks, owners, first_of_row, differing, "
      "starts, sizes, members, n_background, n_features) -> the number of distinct masked "
      "rows."},
+    {"spread", spread, METH_VARARGS,
+     "spread(every, values, places, owners, first_of_row, pattern_of, rank, n_background, "
+     "width): every entry's row of the distinct rows' values."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -63,6 +63,8 @@ class GameCache:
         input_buffer: masked inputs are written into this array, reused for every chunk.
         distinct_share: the share of distinct masked rows among the last chunk's (its size
             is scaled by it, so model calls stay full).
+        scratch: arrays the distinct-row finder reuses for every chunk, by name (fresh large
+            arrays cost a page fault per page each time).
     """
 
     empty: np.ndarray | None = None
@@ -71,6 +73,15 @@ class GameCache:
     input_buffer: np.ndarray | None = None
     distinct_share: float = 1.0
     row_link_weights: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    scratch: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def reused(self, name: str, size: int, dtype: type) -> np.ndarray:
+        """A 1-D array of ``size`` items under ``name``, reused (grown as needed): what it
+        held before is overwritten by the next caller."""
+        array = self.scratch.get(name)
+        if array is None or len(array) < size or array.dtype != dtype:
+            array = self.scratch[name] = np.empty(max(size, 1), dtype=dtype)
+        return array[:size]
 
 
 class CoalitionGame:
@@ -330,23 +341,25 @@ def _chunk_outputs(
         flat = inputs.reshape(k * n_rows, *inputs.shape[2:])
         out = game.model(flat, call, check=False, owned=True)  # a fresh buffer of ours
         return out.reshape(k, n_rows, -1), out
-    coalition, background_row, positions = pairs
+    coalition, background_row, spread = pairs
     buffer = _input_buffer(game, -(-len(coalition) // n_background))
     flat = buffer.reshape(-1, buffer.shape[-1])[: len(coalition)]
-    game.masker.masked_pairs(masks[coalition], rows, owners[coalition], background_row, out=flat)
+    game.masker.masked_pairs(masks, rows, owners, background_row, out=flat, coalition=coalition)
     out = game.model(flat, call, check=False, owned=True)
-    single = out.reshape(-1) if out.shape[1] == 1 else out  # a flat take is faster
-    every = np.take(single, positions, axis=0).reshape(len(masks), n_background, out.shape[1])
-    return every, out
+    return spread(out).reshape(len(masks), n_background, out.shape[1]), out
+
+
+Spread = Callable[[np.ndarray], np.ndarray]
 
 
 def _distinct_pairs(
     game: CoalitionGame, masks: np.ndarray, rows: np.ndarray, owners: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+) -> tuple[np.ndarray, np.ndarray, Spread] | None:
     """The distinct masked rows of K masks of ``rows[owners]``: for each, a mask and a
-    background row that give it; and the position of every (mask k, background row b) entry
-    (k * B + b) among them. None where they are not looked for (see :func:`_worth_finding`),
-    no masked row can repeat, or the masker cannot say.
+    background row that give it; and a function from their outputs (L, O) float64 to those of
+    every (mask k, background row b) entry, (K * B, O) in order. None where they are not
+    looked for (see :func:`_worth_finding`), no masked row can repeat, or the masker cannot
+    say.
 
     Entry (k, b) is the masked row of ``mask_k & differs(row, b)`` over background row b: two
     masks of one row that agree where the row differs from b give b the same masked row, bit
@@ -374,7 +387,7 @@ def _distinct_pairs(
     if worth is False:
         game.cache.distinct_share = 1.0
         return None
-    found = patterns.distinct_rows(masks, owners, masks_per_row)
+    found = patterns.distinct_rows(masks, owners, masks_per_row, game.cache.reused)
     distinct = len(found[0])  # counted: is writing them and copying back still worth it?
     if worth is None and not _worth_finding(game, n_masked, 0, distinct, distinct):
         game.cache.distinct_share = 1.0
@@ -414,6 +427,11 @@ def _worth_finding(
     if (n_masked - fewest) * per_row <= cost:
         return False
     return None
+
+
+def _fresh(name: str, size: int, dtype: type) -> np.ndarray:
+    """A new array where no :meth:`GameCache.reused` is at hand."""
+    return np.empty(size, dtype=dtype)
 
 
 def _compiled() -> bool:
@@ -471,19 +489,25 @@ class _Patterns:
         return int(self.size @ fewest), int(self.size @ most)
 
     def distinct_rows(
-        self, masks: np.ndarray, owners: np.ndarray, masks_per_row: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self,
+        masks: np.ndarray,
+        owners: np.ndarray,
+        masks_per_row: np.ndarray,
+        reused: Callable[[str, int, type], np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, Spread]:
         """(mask, background row) of each distinct masked row of ``masks`` of ``owners``, and
-        every entry's (k * B + b) position among them (as :func:`_distinct_pairs`).
+        the function that spreads their values to every (k, b) entry (as
+        :func:`_distinct_pairs`).
 
         Each mask is keyed once per pattern of its row by its bits where the pattern's
         features differ; equal keys of one pattern are one masked row for every background
         row of the pattern. The compiled finder lays distinct rows out in the order their
         (pattern, key) groups are first met, mask by mask, then by member; numpy's by
-        pattern, key group, then member.
+        pattern, key group, then member. ``reused`` (as :meth:`GameCache.reused`) gives the
+        compiled finder its working arrays; they hold this chunk's until the next one.
         """
         if _compiled():
-            return self._compiled_distinct_rows(masks, owners)
+            return self._compiled_distinct_rows(masks, owners, reused or _fresh)
         patterns_per_row = np.diff(self.first_of_row)
         per_mask = patterns_per_row[owners]  # (K,) patterns of each mask's row
         entry_start = np.cumsum(per_mask) - per_mask  # each mask's first (mask, pattern) entry
@@ -508,23 +532,33 @@ class _Patterns:
         coalition = np.repeat(group_mask, rows_of_group)
         member = np.repeat(self.start[group_pattern] - group_place, rows_of_group)
         member += np.arange(len(member))
-        return coalition, self.members[member], positions.reshape(-1)
+        positions = positions.reshape(-1)
+
+        def spread(values: np.ndarray) -> np.ndarray:
+            if values.ndim == 2 and values.shape[1] == 1:  # a flat take is faster
+                return np.take(values.reshape(-1), positions)[:, None]
+            return np.take(values, positions, axis=0)
+
+        return coalition, self.members[member], spread
 
     def _compiled_distinct_rows(
-        self, masks: np.ndarray, owners: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`distinct_rows` in one compiled pass (see _distinct.c)."""
+        self, masks: np.ndarray, owners: np.ndarray, reused: Callable[[str, int, type], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, Spread]:
+        """:meth:`distinct_rows` in one compiled pass, and the spread in another (see
+        _distinct.c)."""
+        owners = np.ascontiguousarray(owners, dtype=np.int64)
+        first_of_row = self.first_of_row.astype(np.int64)
+        places = reused("places", int(np.diff(first_of_row)[owners].sum()), np.int64)
         n_entries = len(masks) * self.n_background
-        positions = np.empty(n_entries, dtype=np.int64)
-        coalition = np.empty(n_entries, dtype=np.int64)  # at most one distinct row per entry
-        background_row = np.empty(n_entries, dtype=np.int64)
+        coalition = reused("coalition", n_entries, np.int64)  # one distinct row per entry at most
+        background_row = reused("background_row", n_entries, np.int64)
         n_distinct = _distinct.distinct(
-            positions,
+            places,
             coalition,
             background_row,
             np.ascontiguousarray(masks, dtype=bool),
-            np.ascontiguousarray(owners, dtype=np.int64),
-            self.first_of_row.astype(np.int64),
+            owners,
+            first_of_row,
             np.ascontiguousarray(self.differing, dtype=bool),
             self.start.astype(np.int64),
             self.size.astype(np.int64),
@@ -532,7 +566,20 @@ class _Patterns:
             self.n_background,
             self.n_features,
         )
-        return coalition[:n_distinct], background_row[:n_distinct], positions
+        row_pattern = (self.pattern - self.first_of_row[:-1, None]).astype(np.int64)
+        rank = self.rank.astype(np.int64)
+
+        def spread(values: np.ndarray) -> np.ndarray:
+            values = np.ascontiguousarray(values, dtype=np.float64).reshape(n_distinct, -1)
+            every = reused("every", n_entries * values.shape[1], np.float64)
+            every = every.reshape(n_entries, values.shape[1])
+            _distinct.spread(
+                every, values, places, owners, first_of_row, row_pattern, rank,
+                self.n_background, values.shape[1],
+            )  # fmt: skip
+            return every
+
+        return coalition[:n_distinct], background_row[:n_distinct], spread
 
     def _groups(
         self,

@@ -6,6 +6,11 @@
  * Arrays arrive as C-contiguous buffers: out, background and rows of one float type
  * (itemsize 4 or 8), masks as bytes (numpy bool), owners as int64. Each element is written
  * once, where numpy needs a copy of the background and then a strided scatter.
+ *
+ * fill_pairs(out, rows, background, masks, owners, coalition, sources, n_features, itemsize)
+ * writes single masked rows: for each pair i, with k = coalition[i],
+ *     out[i, j] = rows[owners[k], j] if masks[k, j] else background[sources[i], j]
+ * (coalition, owners and sources int64), without first gathering each pair's mask.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -44,6 +49,29 @@
 
 DEFINE_FILL(fill_32, uint32_t)
 DEFINE_FILL(fill_64, uint64_t)
+
+#define DEFINE_FILL_PAIRS(NAME, BITS)                                                         \
+    static void NAME(BITS *restrict out, const BITS *restrict rows,                           \
+                     const BITS *restrict background, const unsigned char *restrict masks,    \
+                     const int64_t *restrict owners, const int64_t *restrict coalition,       \
+                     const int64_t *restrict sources, Py_ssize_t n_pairs,                     \
+                     Py_ssize_t n_features)                                                   \
+    {                                                                                         \
+        for (Py_ssize_t i = 0; i < n_pairs; i++) {                                            \
+            int64_t k = coalition[i];                                                         \
+            const BITS *restrict row = rows + owners[k] * n_features;                         \
+            const BITS *restrict hidden = background + sources[i] * n_features;               \
+            const unsigned char *restrict mask = masks + k * n_features;                      \
+            for (Py_ssize_t j = 0; j < n_features; j++) {                                     \
+                BITS keep = (BITS)0 - (BITS)(mask[j] != 0);                                   \
+                out[j] = (row[j] & keep) | (hidden[j] & ~keep);                               \
+            }                                                                                 \
+            out += n_features;                                                                \
+        }                                                                                     \
+    }
+
+DEFINE_FILL_PAIRS(fill_pairs_32, uint32_t)
+DEFINE_FILL_PAIRS(fill_pairs_64, uint64_t)
 
 /* a * b * c into *product, or -1 (with a ValueError) when the product overflows */
 static int multiply(Py_ssize_t a, Py_ssize_t b, Py_ssize_t c, Py_ssize_t *product)
@@ -142,10 +170,84 @@ done:
     return result;
 }
 
+static PyObject *fill_pairs(PyObject *self, PyObject *args)
+{
+    Py_buffer out, rows, background, masks, owners, coalition, sources;
+    Py_ssize_t n_features, itemsize;
+    PyObject *result = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "w*y*y*y*y*y*y*nn", &out, &rows, &background, &masks, &owners,
+                          &coalition, &sources, &n_features, &itemsize)) {
+        return NULL;
+    }
+    Py_ssize_t n_masks = owners.len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t n_pairs = coalition.len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t row_bytes = 0, n_rows, n_background;
+    const int64_t *owner = owners.buf, *of = coalition.buf, *source = sources.buf;
+    if (itemsize != 4 && itemsize != 8) {
+        PyErr_SetString(PyExc_ValueError, "itemsize must be 4 (float32) or 8 (float64)");
+        goto done;
+    }
+    if (n_features < 1 || multiply(1, n_features, itemsize, &row_bytes) < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "need at least one feature");
+        }
+        goto done;
+    }
+    n_rows = rows.len / row_bytes;
+    n_background = background.len / row_bytes;
+    if (check_size(&owners, n_masks, (Py_ssize_t)sizeof(int64_t), 1, "owners") ||
+        check_size(&masks, n_masks, n_features, 1, "masks") ||
+        check_size(&rows, n_rows, n_features, itemsize, "rows") ||
+        check_size(&background, n_background, n_features, itemsize, "background") ||
+        check_size(&coalition, n_pairs, (Py_ssize_t)sizeof(int64_t), 1, "coalition") ||
+        check_size(&sources, n_pairs, (Py_ssize_t)sizeof(int64_t), 1, "sources") ||
+        check_size(&out, n_pairs, n_features, itemsize, "out")) {
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < n_masks; k++) {
+        if (owner[k] < 0 || owner[k] >= n_rows) {
+            PyErr_Format(PyExc_ValueError, "owner %zd of mask %zd is not a row index",
+                         (Py_ssize_t)owner[k], k);
+            goto done;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n_pairs; i++) {
+        if (of[i] < 0 || of[i] >= n_masks || source[i] < 0 || source[i] >= n_background) {
+            PyErr_Format(PyExc_ValueError, "pair %zd names no mask or no background row", i);
+            goto done;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (itemsize == 4) {
+        fill_pairs_32(out.buf, rows.buf, background.buf, masks.buf, owner, of, source, n_pairs,
+                      n_features);
+    } else {
+        fill_pairs_64(out.buf, rows.buf, background.buf, masks.buf, owner, of, source, n_pairs,
+                      n_features);
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&background);
+    PyBuffer_Release(&masks);
+    PyBuffer_Release(&owners);
+    PyBuffer_Release(&coalition);
+    PyBuffer_Release(&sources);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"fill", fill, METH_VARARGS,
      "fill(out, background, rows, masks, owners, n_background, n_features, itemsize): "
      "out[k, b, j] = rows[owners[k], j] if masks[k, j] else background[b, j]."},
+    {"fill_pairs", fill_pairs, METH_VARARGS,
+     "fill_pairs(out, rows, background, masks, owners, coalition, sources, n_features, "
+     "itemsize): out[i, j] = rows[owners[k], j] if masks[k, j] else background[sources[i], j], "
+     "k = coalition[i]."},
     {NULL, NULL, 0, NULL},
 };
 

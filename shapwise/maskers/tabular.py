@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -227,32 +226,34 @@ class Independent(Masker):
         owners: np.ndarray,
         background_rows: np.ndarray,
         out: np.ndarray,
+        coalition: np.ndarray | None = None,
     ) -> np.ndarray:
         """Single masked rows (L, features): mask i applied to ``rows[owners[i]]``, its hidden
         features taken from background row ``background_rows[i]``, written into ``out`` (L,
-        features) of a numeric dtype (values rounded to it).
+        features) of a numeric dtype (values rounded to it). With ``coalition`` (L,), pair i
+        takes mask ``masks[coalition[i]]`` of ``rows[owners[coalition[i]]]`` instead (masks
+        and owners one per mask), without gathering a mask per pair first.
 
-        With the compiled writer, one call per run of masks of the same row, its roles
-        swapped: each masked row is its background row with the explained row's values where
-        the mask keeps them (about 10x faster than numpy)."""
+        With the compiled writer, each masked row is its background row with the explained
+        row's values where the mask keeps them, in one pass (about 10x faster than numpy)."""
         background = self._background_as(out.dtype)
         if _fill is not None and out.dtype in COMPILED_DTYPES and out.flags.c_contiguous:
-            explained = np.ascontiguousarray(rows, dtype=out.dtype)
-            hidden = np.ascontiguousarray(~np.asarray(masks, dtype=bool))
-            sources = np.ascontiguousarray(background_rows, dtype=np.int64)
-            starts = [0, *(np.flatnonzero(np.diff(owners)) + 1).tolist(), len(owners)]
-            for start, stop in pairwise(starts):
-                _fill.fill(
-                    out[start:stop],
-                    explained[owners[start]],
-                    background,
-                    hidden[start:stop],
-                    sources[start:stop],
-                    1,
-                    *background.shape[1:],
-                    out.itemsize,
-                )
+            if coalition is None:
+                coalition = np.arange(len(masks))
+            _fill.fill_pairs(
+                out,
+                np.ascontiguousarray(rows, dtype=out.dtype),
+                background,
+                np.ascontiguousarray(masks, dtype=bool),
+                np.ascontiguousarray(owners, dtype=np.int64),
+                np.ascontiguousarray(coalition, dtype=np.int64),
+                np.ascontiguousarray(background_rows, dtype=np.int64),
+                background.shape[1],
+                out.itemsize,
+            )
             return out
+        if coalition is not None:
+            masks, owners = masks[coalition], owners[coalition]
         np.take(background, background_rows, axis=0, out=out)
         kept = np.ascontiguousarray(rows, dtype=out.dtype)[owners]
         np.copyto(out, kept, where=masks)

@@ -161,7 +161,7 @@ def test_patterns_find_every_distinct_masked_row_within_their_bounds(finder, mon
         differs = rows[:, None, :] != background[None, :, :]
         patterns = _game._Patterns(differs)
         masks_per_row = np.bincount(owners, minlength=3)
-        coalition, background_row, positions = patterns.distinct_rows(masks, owners, masks_per_row)
+        coalition, background_row, spread = patterns.distinct_rows(masks, owners, masks_per_row)
         distinct = {
             (owners[k], b, tuple(masks[k] & differs[owners[k], b]))
             for k in range(len(masks))
@@ -170,7 +170,10 @@ def test_patterns_find_every_distinct_masked_row_within_their_bounds(finder, mon
         assert len(coalition) == len(distinct)
         masked = np.where(masks[:, None, :], rows[owners][:, None, :], background[None])
         written = np.where(masks[coalition], rows[owners[coalition]], background[background_row])
-        np.testing.assert_array_equal(written[positions], masked.reshape(-1, n_features))
+        np.testing.assert_array_equal(spread(written), masked.reshape(-1, n_features))
+        np.testing.assert_array_equal(  # one output per row, as most models give
+            spread(written[:, :1]), masked.reshape(-1, n_features)[:, :1]
+        )
         fewest, most = patterns.distinct_bounds(masks_per_row)
         assert fewest <= len(distinct) <= most
 
@@ -180,15 +183,18 @@ def test_the_compiled_finder_refuses_a_layout_that_would_reach_outside_its_array
     differs = np.random.default_rng(0).random((2, 5, 4)) < 0.5
     patterns = _game._Patterns(differs)
     masks = np.ones((3, 4), dtype=bool)
+    first_of_row = patterns.first_of_row.astype(np.int64)
+    n_places = int(np.diff(first_of_row)[[0, 0, 1]].sum())
+    places = np.empty(n_places, dtype=np.int64)
 
-    def call(owners=(0, 0, 1), members=patterns.members, n_features=4, positions=15):
+    def find(owners=(0, 0, 1), members=patterns.members, n_features=4, n_places=n_places):
         return _game._distinct.distinct(
-            np.empty(positions, dtype=np.int64),
+            places if n_places == len(places) else np.empty(n_places, dtype=np.int64),
             np.empty(15, dtype=np.int64),
             np.empty(15, dtype=np.int64),
             masks,
             np.array(owners, dtype=np.int64),
-            patterns.first_of_row.astype(np.int64),
+            first_of_row,
             patterns.differing,
             patterns.start.astype(np.int64),
             patterns.size.astype(np.int64),
@@ -197,17 +203,34 @@ def test_the_compiled_finder_refuses_a_layout_that_would_reach_outside_its_array
             n_features,
         )
 
-    assert call() == len(patterns.distinct_rows(masks, np.array([0, 0, 1]), np.array([2, 1]))[0])
+    def spread(places, n_values):
+        _game._distinct.spread(
+            np.empty((15, 1)),
+            np.zeros((n_values, 1)),
+            places,
+            np.array([0, 0, 1], dtype=np.int64),
+            first_of_row,
+            (patterns.pattern - patterns.first_of_row[:-1, None]).astype(np.int64),
+            patterns.rank.astype(np.int64),
+            5,
+            1,
+        )
+
+    n_distinct = find()
+    assert n_distinct == len(patterns.distinct_rows(masks, np.array([0, 0, 1]), [2, 1])[0])
+    spread(places, n_distinct)
+    with pytest.raises(ValueError, match="a place is not a row of values"):
+        spread(places, n_distinct - 1)
     with pytest.raises(ValueError, match="owner 1 is not a row index in order"):
-        call(owners=(1, 0, 1))
+        find(owners=(1, 0, 1))
     with pytest.raises(ValueError, match="owner 2 is not a row index"):
-        call(owners=(0, 0, 2))
+        find(owners=(0, 0, 2))
     with pytest.raises(ValueError, match="member 3 is not a background row"):
-        call(members=np.where(np.arange(10) == 3, 5, patterns.members))
-    with pytest.raises(ValueError, match="positions holds 64 bytes, expected 120"):
-        call(positions=8)
+        find(members=np.where(np.arange(10) == 3, 5, patterns.members))
+    with pytest.raises(ValueError, match=f"places holds 8 bytes, expected {8 * n_places}"):
+        find(n_places=1)
     with pytest.raises(ValueError, match="n_features must be 1 to 64"):
-        call(n_features=65)
+        find(n_features=65)
 
 
 def _expensive_model(X):
