@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import shutil
 
 import numpy as np
 import pytest
@@ -311,3 +312,29 @@ def test_masked_pairs_are_the_masked_rows_of_their_background_rows(dtype):
     strided = np.empty((40, 10), dtype=dtype)[:, ::2]
     masker.masked_pairs(masks, rows, owners, sources, out=strided)
     np.testing.assert_array_equal(strided, expected)
+    # pairs naming their masks by index (the masks and owners one per mask), both writers
+    coalition = rng.integers(0, 40, size=25)
+    expected = full[coalition, sources[:25]]
+    for out in (np.empty((25, 5), dtype), np.empty((25, 10), dtype)[:, ::2]):
+        masker.masked_pairs(masks, rows, owners, sources[:25], out=out, coalition=coalition)
+        np.testing.assert_array_equal(out, expected)
+    from shapwise.maskers import tabular
+
+    if tabular._fill is not None:  # the compiled writer checks what it is given
+        with pytest.raises(ValueError, match="pair 3 names no mask or no background row"):
+            tabular._fill.fill_pairs(
+                np.empty((25, 5), dtype),
+                rows.astype(dtype),
+                background.astype(dtype),
+                masks,
+                owners.astype(np.int64),
+                np.where(np.arange(25) == 3, 40, coalition).astype(np.int64),
+                sources[:25].astype(np.int64),
+                5,
+                np.dtype(dtype).itemsize,
+            )
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler to build it")
+def test_the_compiled_finder_is_built_where_a_compiler_is_present():
+    assert _game._distinct is not None
