@@ -13,52 +13,69 @@ from __future__ import annotations
 
 import numpy as np
 
+try:  # the compiled trees (_binary_trees.c), built at install where a C compiler is present
+    from shapwise.explainers import _binary_trees
+except ImportError:  # pragma: no cover - the numpy path below grows the same trees
+    _binary_trees = None
+
 # A node whose best split lowers the squared error by no more than this share of the node's own
 # sum of squares is left whole (a split of a constant node only moves rounding).
 MIN_GAIN_SHARE = 1e-12
+# Whether the compiled trees are used where they are built (False: the numpy path, for tests).
+COMPILED = True
 
 
 class BinaryBoosting:
     """Boosted trees of depth ``depth`` on boolean inputs (K, M), ``n_trees`` rounds with
-    shrinkage ``learning_rate``."""
+    shrinkage ``learning_rate``.
+
+    After a fit, ``splits`` (trees, 2^depth - 1) holds the feature each node splits on, level
+    by level (node n of level l at 2^l - 1 + n; -1: none, its inputs go left), and ``leaves``
+    (trees, 2^depth) the leaf values.
+    """
 
     def __init__(self, n_trees: int = 100, depth: int = 3, learning_rate: float = 0.1) -> None:
         self.n_trees, self.depth, self.learning_rate = n_trees, depth, learning_rate
         self.start = 0.0
-        # per tree: the feature each node of each level splits on (-1: none), and leaf values
-        self.splits: list[list[np.ndarray]] = []
-        self.leaves: list[np.ndarray] = []
+        self.splits = np.full((0, 2**depth - 1), -1, dtype=np.int64)
+        self.leaves = np.zeros((0, 2**depth))
 
     def fit(self, inputs: np.ndarray, targets: np.ndarray) -> BinaryBoosting:
         """Fit to ``targets`` (K,) at the boolean ``inputs`` (K, M)."""
-        design = np.asarray(inputs, dtype=bool)
+        design = np.ascontiguousarray(inputs, dtype=bool)
+        targets = np.ascontiguousarray(targets, dtype=np.float64)
+        # a second fit starts afresh
+        self.splits = np.full((self.n_trees, 2**self.depth - 1), -1, dtype=np.int64)
+        self.leaves = np.zeros((self.n_trees, 2**self.depth))
+        if _binary_trees is not None and COMPILED:
+            self.start = _binary_trees.fit(
+                self.splits, self.leaves, design, targets, design.shape[1], self.depth,
+                self.learning_rate, MIN_GAIN_SHARE,
+            )  # fmt: skip
+            return self
         ones = design.astype(np.float64)
-        targets = np.asarray(targets, dtype=np.float64)
         self.start = float(targets.mean())
-        self.splits, self.leaves = [], []  # a second fit starts afresh
         fitted = np.full(len(targets), self.start)
-        for _ in range(self.n_trees):
+        for tree in range(self.n_trees):
             residuals = targets - fitted
-            levels, node = self._grow(design, ones, residuals)
+            node = self._grow(design, ones, residuals, self.splits[tree])
             sums = np.bincount(node, weights=residuals, minlength=2**self.depth)
             counts = np.bincount(node, minlength=2**self.depth)
-            leaves = self.learning_rate * sums / np.maximum(counts, 1)
-            self.splits.append(levels)
-            self.leaves.append(leaves)
-            fitted += leaves[node]
+            self.leaves[tree] = self.learning_rate * sums / np.maximum(counts, 1)
+            fitted += self.leaves[tree][node]
         return self
 
     def _grow(
-        self, design: np.ndarray, ones: np.ndarray, residuals: np.ndarray
-    ) -> tuple[list[np.ndarray], np.ndarray]:
-        """One tree's splits, level by level, and the leaf each input lands in."""
+        self, design: np.ndarray, ones: np.ndarray, residuals: np.ndarray, splits: np.ndarray
+    ) -> np.ndarray:
+        """One tree's splits, level by level, written into ``splits``; returns the leaf each
+        input lands in."""
         n_rows, n_features = design.shape
         node = np.zeros(n_rows, dtype=np.int64)
         # per input: 1, r, r^2, then which features it holds, then r where it holds them; one
         # product with the node membership gives every node's sums at a level
         r = residuals[:, None]
         columns = np.hstack([np.ones((n_rows, 1)), r, r**2, ones, ones * r])
-        levels = []
         for level in range(self.depth):
             n_nodes = 2**level
             member = (node[None, :] == np.arange(n_nodes)[:, None]).astype(np.float64)
@@ -74,10 +91,10 @@ class BinaryBoosting:
             best = np.argmax(gain, axis=1)
             best_gain = gain[np.arange(n_nodes), best]
             spread = squares - np.where(count > 0, total**2 / np.maximum(count, 1), 0.0)
-            splits = np.where(best_gain > MIN_GAIN_SHARE * np.maximum(spread, 0.0), best, -1)
-            levels.append(splits)
-            node = 2 * node + self._side(design, node, splits)
-        return levels, node
+            level_splits = np.where(best_gain > MIN_GAIN_SHARE * np.maximum(spread, 0.0), best, -1)
+            splits[n_nodes - 1 : 2 * n_nodes - 1] = level_splits
+            node = 2 * node + self._side(design, node, level_splits)
+        return node
 
     @staticmethod
     def _side(design: np.ndarray, node: np.ndarray, splits: np.ndarray) -> np.ndarray:
@@ -88,11 +105,18 @@ class BinaryBoosting:
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """The ensemble at boolean ``inputs`` (Q, M)."""
-        design = np.asarray(inputs, dtype=bool)
+        design = np.ascontiguousarray(inputs, dtype=bool)
+        if _binary_trees is not None and COMPILED:
+            out = np.empty(len(design))
+            _binary_trees.predict(
+                out, design, self.splits, self.leaves, design.shape[1], self.depth, self.start
+            )
+            return out
         out = np.full(len(design), self.start)
-        for levels, leaves in zip(self.splits, self.leaves, strict=True):
+        for splits, leaves in zip(self.splits, self.leaves, strict=True):
             node = np.zeros(len(design), dtype=np.int64)
-            for splits in levels:
-                node = 2 * node + self._side(design, node, splits)
+            for level in range(self.depth):
+                level_splits = splits[2**level - 1 : 2 ** (level + 1) - 1]
+                node = 2 * node + self._side(design, node, level_splits)
             out += leaves[node]
         return out

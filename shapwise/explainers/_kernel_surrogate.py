@@ -21,7 +21,6 @@ come from a Gaussian-process fit of the symmetrised game instead (``_kernel_baye
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +31,7 @@ from shapwise.explainers._coalitions import all_coalitions, shapley_from_table
 from shapwise.explainers._kernel_bayes import gaussian_estimate
 from shapwise.explainers._kernel_errors import CoalitionStrata, coalition_strata, sandwich_errors
 from shapwise.explainers._regression import constrained_fit
+from shapwise.explainers._small_network import fit_network
 
 # Pairwise terms are fitted when the sampled coalitions number at least this many per parameter,
 # and the features are few enough that the (M + M(M-1)/2)-column regression stays cheap.
@@ -154,29 +154,19 @@ def tree_surrogate(coalitions: np.ndarray, residuals: np.ndarray) -> BinaryBoost
 def network_surrogate(coalitions: np.ndarray, residuals: np.ndarray) -> Any | None:
     """A one-hidden-layer network on the coalition masks (coded -1/+1), fitted to one output's
     standardised residuals; returns predict(masks) -> residuals, or None if nothing is left."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPRegressor
-    from threadpoolctl import threadpool_limits
-
     scale = float(residuals.std())
     if not scale > 0:
         return None
-    network = MLPRegressor(
-        hidden_layer_sizes=(SURROGATE_HIDDEN,),
-        alpha=SURROGATE_PENALTY,
-        solver="lbfgs",
-        max_iter=SURROGATE_ITERATIONS,
-        random_state=0,
+    network = fit_network(
+        2.0 * coalitions - 1.0,
+        residuals / scale,
+        SURROGATE_HIDDEN,
+        SURROGATE_PENALTY,
+        SURROGATE_ITERATIONS,
     )
-    # One BLAS thread: the matrices are small, and threads fighting over them made a fit on 2,000
-    # coalitions 10x slower on 2 cores.
-    with threadpool_limits(limits=1), warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # a short run is intended
-        network.fit(2.0 * coalitions - 1.0, residuals / scale)
 
     def predict(masks: np.ndarray) -> np.ndarray:
-        with threadpool_limits(limits=1):
-            return scale * network.predict(2.0 * masks - 1.0)
+        return scale * network(2.0 * masks - 1.0)
 
     return predict
 

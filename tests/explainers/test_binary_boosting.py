@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from sklearn.ensemble import GradientBoostingRegressor
 
+from shapwise.explainers import _binary_boosting
 from shapwise.explainers._binary_boosting import BinaryBoosting
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def trees(request, monkeypatch):
+    """Every test with the compiled trees and again with the numpy ones."""
+    if request.param == "compiled" and _binary_boosting._binary_trees is None:
+        pytest.skip("the compiled trees are not built here (no C compiler at install)")
+    monkeypatch.setattr(_binary_boosting, "COMPILED", request.param == "compiled")
+    return request.param
 
 
 @pytest.mark.parametrize(("n_rows", "n_features", "depth"), [(300, 12, 5), (120, 8, 3), (60, 5, 2)])
@@ -36,7 +48,7 @@ def test_a_single_feature_step_is_found_at_the_first_split():
     masks = np.random.default_rng(1).random((64, 7)) < 0.5
     targets = np.where(masks[:, 4], 3.0, -1.0)
     ours = BinaryBoosting(n_trees=1, depth=1, learning_rate=1.0).fit(masks, targets)
-    assert ours.splits[0][0].tolist() == [4]
+    assert ours.splits.tolist() == [[4]]
     np.testing.assert_allclose(ours.predict(masks), targets, rtol=0, atol=1e-12)
 
 
@@ -47,3 +59,27 @@ def test_a_second_fit_forgets_the_first():
     refitted = BinaryBoosting(n_trees=10, depth=3).fit(masks, first).fit(masks, second)
     fresh = BinaryBoosting(n_trees=10, depth=3).fit(masks, second)
     np.testing.assert_array_equal(refitted.predict(masks), fresh.predict(masks))
+
+
+def test_the_compiled_and_numpy_trees_are_the_same_trees(monkeypatch):
+    """Random targets leave no ties: the same splits, and the same predictions at unseen
+    coalitions up to the order of their sums."""
+    rng = np.random.default_rng(3)
+    masks, unseen = rng.random((200, 10)) < 0.5, rng.random((500, 10)) < 0.5
+    targets = rng.normal(size=200) + masks[:, 3] * masks[:, 7]
+    fitted = {}
+    for compiled in (True, False):
+        monkeypatch.setattr(_binary_boosting, "COMPILED", compiled)
+        fitted[compiled] = BinaryBoosting(n_trees=30, depth=4).fit(masks, targets)
+    np.testing.assert_array_equal(fitted[True].splits, fitted[False].splits)
+    np.testing.assert_allclose(fitted[True].leaves, fitted[False].leaves, rtol=1e-12, atol=1e-15)
+    for compiled in (True, False):
+        monkeypatch.setattr(_binary_boosting, "COMPILED", compiled)
+        np.testing.assert_allclose(
+            fitted[True].predict(unseen), fitted[False].predict(unseen), rtol=1e-12, atol=1e-12
+        )
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler to build it")
+def test_the_compiled_trees_are_built_where_a_compiler_is_present():
+    assert _binary_boosting._binary_trees is not None
