@@ -79,6 +79,8 @@ def to_numpy(x: Any, *, name: str = "data", allow_integers: bool = False) -> np.
     """
     _refuse_containers(x, name)
     raw = _framework_to_numpy(x)
+    if _type_module(x) == "pandas" and getattr(getattr(raw, "dtype", None), "kind", "") == "f":
+        _refuse_rounded_integer_columns(x, name)  # pandas rounded them to a common float type
     try:
         array = np.asarray(raw)
     except (TypeError, ValueError) as error:
@@ -122,6 +124,18 @@ def _integers_as_float64(array: np.ndarray, name: str) -> np.ndarray:
                 "rounding them is acceptable"
             )
     return array.astype(np.float64)
+
+
+def _refuse_rounded_integer_columns(frame: Any, name: str) -> None:
+    """A DataFrame's 64-bit integer columns that its float array rounded: refused, as the same
+    integers in an array of their own are (:func:`_integers_as_float64`)."""
+    dtypes = getattr(frame, "dtypes", None)
+    if not hasattr(dtypes, "items"):  # a Series: one dtype, which its array keeps
+        return
+    for column, dtype in dtypes.items():
+        if getattr(dtype, "kind", "") in "iu" and dtype.itemsize >= 8:
+            values = frame[column].to_numpy()
+            _integers_as_float64(values, f"{name} (column {column!r})")
 
 
 _DATETIME_MESSAGE = (

@@ -200,3 +200,12 @@ def test_what_cannot_be_saved_is_refused_before_the_file_is_touched(tmp_path_fac
         explanation.save(path)
     assert path.read_bytes() == b"a good file"
     assert [p.name for p in path.parent.iterdir()] == ["explanation.npz"]
+
+
+def test_a_dataframe_refuses_the_integers_its_float_array_would_round():
+    # pandas reads an int64 column beside a float one as float64, rounding 2**53 + 1
+    frame = pd.DataFrame({"count": np.array([2**53 + 1, 3]), "rate": [0.5, 0.25]})
+    with pytest.raises(ValueError, match=r"column 'count'\) holds integers as large as"):
+        to_numpy(frame, name="rows")
+    exact = pd.DataFrame({"count": np.array([2**53, 3]), "rate": [0.5, 0.25]})
+    np.testing.assert_array_equal(to_numpy(exact), [[2.0**53, 0.5], [3.0, 0.25]])
