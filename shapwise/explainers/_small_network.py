@@ -3,10 +3,11 @@
 The fit is scikit-learn's ``MLPRegressor(hidden_layer_sizes=(H,), alpha=penalty,
 solver="lbfgs", max_iter=iterations, random_state=seed)``, step for step: the same Glorot-uniform
 start drawn from ``RandomState(seed)``, the same objective (half the mean squared error plus
-penalty / 2 times the squared weights over the sample size) and the same L-BFGS-B run. It
-computes the objective and its gradient in a dozen array operations into buffers of its own,
-where scikit-learn's general layers cost several times more per step on a few hundred
-coalitions; the fits agree to rounding.
+penalty / 2 times the squared weights over the sample size) and the same L-BFGS-B run. The
+objective and its gradient are compiled (``_network.c``, one pass over the rows) where a C compiler
+was present at install, else a dozen array operations into buffers of its own; scikit-learn's
+general layers cost several times more per step on a few hundred coalitions. The fits agree to
+rounding.
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ from typing import Any
 
 import numpy as np
 
+try:  # the compiled objective (_network.c), built at install where a C compiler is present
+    from shapwise.explainers import _network
+except ImportError:  # pragma: no cover - the numpy objective below computes the same
+    _network = None
+
+# Whether the compiled objective is used where it is built (False: the numpy one, for tests).
+COMPILED = True
 # scikit-learn's defaults for an L-BFGS fit: its gradient tolerance and most objective calls.
 GRADIENT_TOLERANCE = 1e-4
 MOST_CALLS = 15_000
@@ -68,9 +76,18 @@ def fit_network(
         np.divide(np.add.reduce(delta, axis=0), n_rows, out=grad_b1)
         return loss, gradient.copy()
 
+    flat_targets = np.ascontiguousarray(targets[:, 0])
+
+    def compiled_objective(packed: np.ndarray) -> tuple[float, np.ndarray]:
+        out = np.empty(sizes[-1])
+        loss = _network.objective(
+            out, np.ascontiguousarray(packed), inputs, flat_targets, n_inputs, hidden, penalty
+        )
+        return loss, out
+
     with _blas().limit(limits=1):
         result = minimize(
-            objective,
+            compiled_objective if _network is not None and COMPILED else objective,
             start,
             method="L-BFGS-B",
             jac=True,

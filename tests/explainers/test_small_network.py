@@ -9,14 +9,24 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 
+from shapwise.explainers import _small_network
 from shapwise.explainers._small_network import fit_network
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def objective_kind(request, monkeypatch):
+    """Each test runs with the compiled objective (where built) and with the numpy one."""
+    if request.param == "compiled" and _small_network._network is None:
+        pytest.skip("the compiled objective was not built (no C compiler at install)")
+    monkeypatch.setattr(_small_network, "COMPILED", request.param == "compiled")
+    return request.param
 
 
 @pytest.mark.parametrize(
     ("n_rows", "n_features", "hidden", "iterations"),
     [(300, 12, 32, 100), (80, 6, 8, 30), (40, 16, 32, 200)],
 )
-def test_fits_the_network_scikit_learn_fits(n_rows, n_features, hidden, iterations):
+def test_fits_the_network_scikit_learn_fits(n_rows, n_features, hidden, iterations, objective_kind):
     # the same start, objective and L-BFGS-B run: the two agree to rounding, at unseen inputs too
     rng = np.random.default_rng(n_rows)
     inputs = 2.0 * (rng.random((n_rows, n_features)) < 0.5) - 1.0
@@ -37,7 +47,48 @@ def test_fits_the_network_scikit_learn_fits(n_rows, n_features, hidden, iteratio
     np.testing.assert_allclose(ours(inputs), reference.predict(inputs), rtol=1e-9, atol=1e-9)
 
 
-def test_a_constant_target_is_fitted_by_the_bias():
+def test_a_constant_target_is_fitted_by_the_bias(objective_kind):
     inputs = 2.0 * (np.random.default_rng(0).random((50, 5)) < 0.5) - 1.0
     predicted = fit_network(inputs, np.full(50, 0.7), 8, 3.0, 100)(inputs)
     np.testing.assert_allclose(predicted, 0.7, atol=1e-3)
+
+
+def test_compiled_objective_matches_the_numpy_one_and_a_finite_difference():
+    if _small_network._network is None:
+        pytest.skip("the compiled objective was not built (no C compiler at install)")
+    rng = np.random.default_rng(3)
+    n_rows, n_inputs, hidden, penalty = 70, 5, 6, 3.0
+    inputs = rng.normal(size=(n_rows, n_inputs))
+    targets = rng.normal(size=n_rows)
+    packed = rng.normal(size=n_inputs * hidden + 2 * hidden + 1)
+
+    def loss(at: np.ndarray) -> float:
+        w1 = at[: n_inputs * hidden].reshape(n_inputs, hidden)
+        w2 = at[n_inputs * hidden : n_inputs * hidden + hidden]
+        b1, b2 = at[n_inputs * hidden + hidden : -1], at[-1]
+        error = np.maximum(inputs @ w1 + b1, 0.0) @ w2 + b2 - targets
+        return float(error @ error / (2 * n_rows) + penalty / (2 * n_rows) * (w1**2).sum()) + float(
+            penalty / (2 * n_rows) * (w2**2).sum()
+        )
+
+    gradient = np.empty_like(packed)
+    found = _small_network._network.objective(
+        gradient, packed, inputs, targets, n_inputs, hidden, penalty
+    )
+    assert found == pytest.approx(loss(packed), rel=1e-12)
+    step = 1e-6
+    numeric = [
+        (loss(packed + step * unit) - loss(packed - step * unit)) / (2 * step)
+        for unit in np.eye(len(packed))
+    ]
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_compiled_objective_refuses_buffers_of_the_wrong_size():
+    if _small_network._network is None:
+        pytest.skip("the compiled objective was not built (no C compiler at install)")
+    inputs, targets = np.zeros((10, 3)), np.zeros(10)
+    with pytest.raises(ValueError, match="packed holds"):
+        _small_network._network.objective(np.empty(17), np.empty(16), inputs, targets, 3, 4, 1.0)
+    with pytest.raises(ValueError, match="inputs holds"):
+        _small_network._network.objective(np.empty(21), np.empty(21), inputs, targets, 4, 4, 1.0)
