@@ -7,23 +7,32 @@ orders that estimate the residual: the antithetic pairs of orders, each relabell
 come in two folds; g is fitted on one fold (and the exact strata) and the residual estimated on
 the other, and the two ways round are averaged.
 
-The surrogate is the least-squares 2-additive game through the fold's coalitions plus a small
-network fitted to what that misses. Antithetic pairs already estimate the 2-additive part of any
-game exactly, so what the surrogate takes over is the network's higher-order part; the 2-additive
-fit first keeps the estimates exact on 2-additive games.
+Where a fold holds twice as many coalitions as a 2-additive game has terms, the surrogate is the
+least-squares 2-additive game through the fold's coalitions plus a small network fitted to what
+that misses. Antithetic pairs already estimate the 2-additive part of any game exactly, so what
+the surrogate takes over is the network's higher-order part; the 2-additive fit first keeps the
+estimates exact on 2-additive games. Below that, it is the Gaussian-process fit of the
+symmetrised game that KernelSHAP uses at small budgets (``_kernel_bayes``): a pair of orders
+sees v only through v(S) - v(N \\ S), which that game keeps, and on a 2-additive game the fit
+is additive and exact, so the estimates stay exact there too.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from shapwise.explainers._coalitions import all_coalitions, shapley_from_table
+from shapwise.explainers._coalitions import all_coalitions, coalition_keys, shapley_from_table
+from shapwise.explainers._kernel_bayes import fit_gaussian, gaussian_predict, gaussian_values
 from shapwise.explainers._kernel_surrogate import network_surrogate, pair_design
 
 # A surrogate's Shapley values come from all 2^M of its coalitions; below this many features the
 # exact strata leave too few positions to sample for a surrogate to help.
 CONTROL_MIN_FEATURES = 4
 CONTROL_MAX_FEATURES = 16
+# A fold of fewer pairs than this gives too noisy a spread alone (measured on SOUM games: 88% and
+# 95% of the errors within 3 standard errors with two and three pairs a fold); the folds' spreads
+# are pooled.
+FEW_PAIRS = 4
 
 
 def fold_fits_surrogate(n_features: int, n_coalitions: int) -> bool:
@@ -40,8 +49,9 @@ def surrogate_values(
     """Fit the surrogate g to v on ``train_masks``; returns phi(g) (M, O) and g at
     ``query_masks`` (Q, O).
 
-    g = c + the least-squares 2-additive game (where the training coalitions determine it)
-    + a small network on its residuals, one output at a time.
+    Below ``fold_fits_surrogate``, the Gaussian-process fit (``gaussian_surrogate_values``);
+    otherwise, or where that fit fails, g = c + the least-squares 2-additive game (where the
+    training coalitions determine it) + a small network on its residuals, one output at a time.
     """
     n = train_masks.shape[1]
     n_outputs = train_values.shape[1]
@@ -49,6 +59,10 @@ def surrogate_values(
     first, second = np.triu_indices(n, 1)
     phi = np.zeros((n, n_outputs))
     at_query = np.zeros((len(query_masks), n_outputs))
+    if not fold_fits_surrogate(n, len(train_masks)):
+        found = gaussian_surrogate_values(train_masks, train_values, query_masks)
+        if found is not None:
+            return found
     pairs = len(train_masks) > n * (n + 1) // 2  # the 2-additive fit is determined
     if pairs:
         design = np.hstack([np.ones((len(train_masks), 1)), pair_design(train_masks)])
@@ -71,6 +85,40 @@ def surrogate_values(
             table = network(every)
             phi[:, output] += shapley_from_table(table[:, None], n)[:, 0]
             at_query[:, output] += table[query_masks @ (1 << np.arange(n))]
+    return phi, at_query
+
+
+def gaussian_surrogate_values(
+    train_masks: np.ndarray, train_values: np.ndarray, query_masks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The surrogate below the 2-additive fit's budget: g = v(empty) + the Gaussian-process
+    posterior mean of the symmetrised game h (``_kernel_bayes``) through the training
+    coalitions. Returns phi(g) (M, O) and g at ``query_masks`` (Q, O); None where some training
+    coalition lacks its complement, the empty or full one is missing, or no fit is usable.
+
+    Antithetic pairs see only v(S) - v(N \\ S), which h keeps: the residual v - g is then the
+    part of the game the pairs estimate that the fit has missed.
+    """
+    n = train_masks.shape[1]
+    keys, first = np.unique(coalition_keys(train_masks), return_index=True)
+    masks, values = train_masks[first], train_values[first]
+    complements = coalition_keys(~masks)
+    partner = np.minimum(np.searchsorted(keys, complements), len(keys) - 1)
+    sizes = masks.sum(axis=1)
+    if not ((keys[partner] == complements).all() and sizes.min() == 0):
+        return None
+    empty, full = int(np.argmin(sizes)), int(np.argmax(sizes))
+    base, total = values[empty], values[full] - values[empty]
+    h = (values - values[partner] + total) / 2
+    observed = sizes > 0  # h(empty) = 0 is the prior's own, not an observation
+    phi = np.empty((n, values.shape[1]))
+    at_query = np.empty((len(query_masks), values.shape[1]))
+    for output in range(values.shape[1]):
+        fit = fit_gaussian(masks[observed], h[observed, output])
+        if fit is None:
+            return None
+        phi[:, output] = gaussian_values(fit, masks[observed])
+        at_query[:, output] = base[output] + gaussian_predict(fit, masks[observed], query_masks)
     return phi, at_query
 
 
@@ -124,7 +172,9 @@ def cross_fitted_estimate(
     the fitting fold; the two are weighted by the number of pairs that estimate the residual.
     The standard error of each is the spread of its estimating fold's pairs (as independent
     draws) through the projection onto sum = v(full) - v(empty); the two are independent given
-    the data they were fitted on, so their variances add.
+    the data they were fitted on, so their variances add. Where a fold holds a single pair, the
+    pairs of both folds give one spread instead, each value's shrunk half-way toward the mean
+    over features (from two or three pairs, one value's spread alone is too noisy).
     """
     n = masks.shape[1]
     total = values[strata - 1] - values[0]
@@ -132,6 +182,7 @@ def cross_fitted_estimate(
     n_pairs = np.array([len(chains) // 2 for chains, _ in folds], dtype=np.float64)
     estimate = np.zeros((n, values.shape[1]))
     variance = np.zeros_like(estimate)
+    shared_parts = []
     for fitted, estimating in ((0, 1), (1, 0)):
         train = np.unique(np.concatenate([np.arange(strata), folds[fitted][0].reshape(-1)]))
         phi, surrogate = surrogate_values(masks[train], values[train], masks)
@@ -142,6 +193,10 @@ def cross_fitted_estimate(
         share = n_pairs[estimating] / n_pairs.sum()
         estimate += share * one_way
         variance += share**2 * _spread(parts)
+        shared_parts.append(share * parts)
+    if n_pairs.min() < FEW_PAIRS:  # too few for a fold's spread: pool the two folds
+        pooled = _spread(np.concatenate(shared_parts))
+        variance = (pooled + pooled.mean(axis=0)) / 2  # shrunk toward the features' mean
     estimate -= (estimate.sum(axis=0) - total) / n
     return estimate, np.sqrt(variance)
 

@@ -15,12 +15,14 @@ The plan (which coalitions, and how their values combine) is made once per numbe
 budget; each row uses it under its own random relabelling of the features, which keeps all of the
 above and makes each of its orders uniformly random.
 
-Where the budget gives each of two folds of orders twice as many coalitions as a 2-additive fit
-has terms (and for 4 to 16 features), the estimates are cross-fitted with a surrogate of the game
-as control variate instead (``_control_variate``): every antithetic pair then has its own
-relabelling, so pairs are independent draws, and the exact strata stay as they are. It is a
-per-call option, ``control_variate=True``: it costs two small network fits per row and output
-(tens of milliseconds), worth it where model evaluations are dear.
+With ``control_variate=True`` (a per-call option, for 4 to 16 features and budgets of at least
+four pairs of orders), the estimates are cross-fitted with a surrogate of the game as control
+variate instead (``_control_variate``): every antithetic pair then has its own relabelling, so
+pairs are independent draws, and the exact strata stay as they are. The surrogate is a
+Gaussian-process fit of the game, or where each of two folds of orders holds twice as many
+coalitions as a 2-additive fit has terms, that fit plus a small network. It costs two fits per
+row and output (milliseconds to tens of milliseconds), worth it where model evaluations are
+dear.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ from shapwise.explainers._control_variate import (
     CONTROL_MAX_FEATURES,
     CONTROL_MIN_FEATURES,
     cross_fitted_estimate,
-    fold_fits_surrogate,
 )
 from shapwise.explainers._game import CoalitionGame, concatenate_rows
 from shapwise.explainers._seeds import RowSeeds
@@ -251,8 +252,9 @@ class CrossFitPlan(NamedTuple):
 
 @lru_cache(maxsize=8)
 def cross_fit_plan(n_features: int, max_evals: int) -> CrossFitPlan | None:
-    """The cross-fitted layout for ``n_features`` and ``max_evals``, or None where a fold would
-    hold too few coalitions for the surrogate (``fold_fits_surrogate``) or fewer than two pairs.
+    """The cross-fitted layout for ``n_features`` and ``max_evals``: the deepest exact strata
+    that leave at least two pairs of orders to each fold, else one; None where not even two
+    pairs fit.
 
     Every pair of orders has its own relabelling, so pairs are independent draws (the standard
     errors take them as such) and their coalitions are counted pair by pair (one that two pairs
@@ -261,17 +263,13 @@ def cross_fit_plan(n_features: int, max_evals: int) -> CrossFitPlan | None:
     n = n_features
     if not CONTROL_MIN_FEATURES <= n <= CONTROL_MAX_FEATURES:
         return None
-    depth = exact_depth(n, max_evals)
-    sizes = [*range(depth + 1), *range(n - depth, n + 1)]
-    strata = np.concatenate([coalitions_of_size(n, size) for size in sizes])
-    orders = np.stack([np.arange(n), np.arange(n)[::-1]])
-    chains = _chain_masks(orders)[:, depth : n - depth + 1]  # (2, P + 1, M)
-    interior = chains[:, 1:-1].reshape(-1, n)  # distinct: one order's prefixes and complements
-    if len(interior) == 0:  # every prefix the orders need is in the strata
+    found = [
+        _cross_fit_layout(n, depth, max_evals) for depth in range(exact_depth(n, max_evals) + 1)
+    ]
+    found = [layout for layout in found if layout is not None]
+    if not found:
         return None
-    n_pairs = (max_evals - len(strata)) // len(interior)
-    if n_pairs < 4 or not fold_fits_surrogate(n, len(strata) + (n_pairs // 2) * len(interior)):
-        return None
+    strata, chains, interior, n_pairs, depth = max(found, key=lambda f: (f[3] >= 4, f[4]))
     chain_index = np.full(chains.shape[:2], -1)
     chain_index[:, 1:-1] = np.arange(len(interior)).reshape(2, -1)
     keys = coalition_keys(strata)
@@ -287,6 +285,23 @@ def cross_fit_plan(n_features: int, max_evals: int) -> CrossFitPlan | None:
     return CrossFitPlan(
         strata, contributions, folds, interior, chain_index, np.arange(depth, n - depth)
     )
+
+
+def _cross_fit_layout(
+    n: int, depth: int, max_evals: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int] | None:
+    """The strata (every coalition of ``depth`` or fewer features, or ``M - depth`` or more),
+    one pair's prefixes past them (2, P + 1, M) and the distinct ones (K_p, M), and how many
+    pairs fit beside the strata; None where fewer than two do or no prefix is left to sample."""
+    sizes = [*range(depth + 1), *range(n - depth, n + 1)]
+    strata = np.concatenate([coalitions_of_size(n, size) for size in sizes])
+    orders = np.stack([np.arange(n), np.arange(n)[::-1]])
+    chains = _chain_masks(orders)[:, depth : n - depth + 1]
+    interior = chains[:, 1:-1].reshape(-1, n)  # distinct: one order's prefixes, complements
+    if len(interior) == 0:
+        return None
+    n_pairs = (max_evals - len(strata)) // len(interior)
+    return None if n_pairs < 2 else (strata, chains, interior, n_pairs, depth)
 
 
 def _cross_fit_row(

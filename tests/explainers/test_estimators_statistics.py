@@ -73,9 +73,16 @@ def test_permutation_seeds_repeat():
     assert not np.array_equal(first.values, other.values)
 
 
-# (features, budget, cross-fitted): both of Permutation's estimators, the plain one where a
-# fold would hold too few coalitions for the surrogate
-PERMUTATION_CASES = [(8, 200, True), (12, 100, False), (12, 600, True)]
+# (features, budget, cross-fitted): Permutation's estimators: the plain one (beyond 16 features),
+# the cross-fitted one with the Gaussian-process surrogate (12 features at 48, one pair of orders
+# a fold, and at 100) and with the pairwise fit and network (the others)
+PERMUTATION_CASES = [
+    (8, 200, True),
+    (18, 200, False),
+    (12, 48, True),
+    (12, 100, True),
+    (12, 600, True),
+]
 
 
 @pytest.mark.parametrize(("n_features", "max_evals", "cross_fitted"), PERMUTATION_CASES)
@@ -99,7 +106,15 @@ def test_permutation_is_unbiased_on_soum_games(n_features, max_evals, cross_fitt
 
 
 @pytest.mark.parametrize(
-    ("n_features", "max_evals", "cross_fitted"), [(8, 150, True), (10, 300, True), (10, 300, False)]
+    ("n_features", "max_evals", "cross_fitted"),
+    [
+        (8, 150, True),
+        (10, 300, True),
+        (12, 48, True),
+        (12, 100, True),
+        (12, 200, True),
+        (10, 300, False),
+    ],
 )
 def test_permutation_standard_errors_are_calibrated(n_features, max_evals, cross_fitted):
     """Over many draws, the error of at least 95% of the values is within 3 reported standard

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 
 from shapwise.explainers import Permutation, permutation
+from shapwise.explainers._coalitions import all_coalitions, shapley_from_table
+from shapwise.explainers._control_variate import gaussian_surrogate_values
 from shapwise.explainers.permutation import (
     EXACT_STRATA_SHARE,
+    _chain_masks,
     _cross_fit_row,
     cross_fit_plan,
     exact_depth,
@@ -185,17 +188,21 @@ def test_cross_fitted_plan_fits_the_budget_and_walks_whole_orders(n, budget):
     assert explainer.model.n_evaluations <= 2 * budget * 3
 
 
-def test_cross_fitted_plan_needs_enough_coalitions_for_the_pairwise_fit():
-    assert cross_fit_plan(12, 100) is None  # a fold: fewer than twice the 79 pair-fit terms
-    assert cross_fit_plan(8, 100) is None and cross_fit_plan(8, 150) is not None
+def test_cross_fitted_plan_keeps_the_deepest_strata_that_leave_two_pairs_a_fold():
+    assert cross_fit_plan(12, 45) is None  # one pair of 22 coalitions past the empty and full
+    assert len(cross_fit_plan(12, 46).folds) == 2  # one pair a fold, no strata but the ends
+    # the default strata at 96 (sizes 0, 1, 11, 12) would leave 3 pairs: the ends alone leave 4
+    assert exact_depth(12, 96) == 1
+    assert len(cross_fit_plan(12, 96).folds) == 4 and cross_fit_plan(12, 96).positions[0] == 0
+    assert len(cross_fit_plan(12, 192).folds) == 9 and cross_fit_plan(12, 192).positions[0] == 1
     assert cross_fit_plan(3, 6) is None and cross_fit_plan(17, 10**4) is None
-    assert cross_fit_plan(12, 600) is not None
 
 
-@pytest.mark.parametrize(("n", "budget"), [(10, 300), (12, 600)])
+@pytest.mark.parametrize(("n", "budget"), [(10, 300), (12, 600), (12, 48), (12, 150)])
 def test_cross_fitted_estimates_are_exact_on_pairwise_games(n, budget):
-    """Antithetic pairs estimate a 2-additive game exactly, and the surrogate's 2-additive fit
-    reproduces it, so nothing is left for sampling noise."""
+    """Antithetic pairs estimate a 2-additive game exactly, and either surrogate reproduces it
+    (the pairwise fit, or at 12 features and 48 or 150 evaluations the Gaussian process,
+    whose symmetrised game is then additive), so nothing is left for sampling noise."""
     model, truth = _pairwise_game(n, seed=n)
     rows = np.ones((3, n)) + np.arange(3)[:, None]
     explainer = Permutation(model, np.zeros((1, n)), seed=0)
@@ -204,7 +211,8 @@ def test_cross_fitted_estimates_are_exact_on_pairwise_games(n, budget):
     assert explanation.error_std.max() < 1e-9
 
 
-def test_surrogate_lowers_the_error_on_a_model_with_higher_order_interactions():
+@pytest.mark.parametrize("budget", [150, 600])  # the Gaussian process; the pair fit and network
+def test_surrogate_lowers_the_error_on_a_model_with_higher_order_interactions(budget):
     """A smooth model with three-way terms, against brute force: over 40 rows the cross-fitted
     estimates have a smaller mean error than the plain ones at the same budget."""
     rng = np.random.default_rng(8)
@@ -219,10 +227,32 @@ def test_surrogate_lowers_the_error_on_a_model_with_higher_order_interactions():
     truth = np.stack([shapley_values(masked_game(model, x, background), n) for x in X])
     explainer = Permutation(model, background, seed=0)
     errors = {
-        option: np.abs(explainer(X, max_evals=600, control_variate=option).values - truth).mean()
+        option: np.abs(explainer(X, max_evals=budget, control_variate=option).values - truth).mean()
         for option in (True, False)
     }
     assert errors[True] < errors[False], errors
+
+
+def test_gaussian_surrogate_values_are_the_shapley_values_of_its_game():
+    """phi(g) from the closed form equals brute force over g at all 2^M coalitions, g starts at
+    v(empty) and keeps v(S) - v(N \\ S) where it was fitted, and a training set with a coalition but not its complement is refused."""
+    n = 7
+    rng = np.random.default_rng(3)
+    every = all_coalitions(n)
+    table = np.tanh(every @ rng.normal(size=n)) * (every @ rng.normal(size=n)) + 2.0
+    orders = np.stack([rng.permutation(n) for _ in range(3)])
+    chains = _chain_masks(np.concatenate([orders, orders[:, ::-1]])).reshape(-1, n)
+    codes = chains @ (1 << np.arange(n))
+    phi, at_every = gaussian_surrogate_values(chains, table[codes, None], every)
+    np.testing.assert_allclose(phi[:, 0], shapley_from_table(at_every, n)[:, 0], atol=1e-9)
+    assert at_every[0, 0] == pytest.approx(table[0])
+    # it goes through what the pairs see of v: v(S) - v(N \\ S) at every training coalition
+    dual = (1 << n) - 1 - codes
+    seen = table[codes] - table[dual]
+    np.testing.assert_allclose(at_every[codes, 0] - at_every[dual, 0], seen, atol=1e-6)
+    one_way = _chain_masks(orders).reshape(-1, n)
+    codes = one_way @ (1 << np.arange(n))
+    assert gaussian_surrogate_values(one_way, table[codes, None], every) is None
 
 
 def test_cross_fitted_estimates_are_additive_and_repeat_by_seed():
