@@ -405,21 +405,30 @@ def explanations_per_input(
     feature_names: Sequence[str] | None,
     model_dtype: str | None,
     algorithm: str,
+    standard_errors: list[np.ndarray] | None = None,
 ) -> Explanation | list[Explanation]:
     """One ``Explanation`` per model input (just one for a single input) of all outputs.
 
-    ``values`` are shaped (rows, *shape, O), ``base_values``, ``outputs`` and ``native_outputs``
-    (rows, O); a single-output model drops the trailing output axis.
+    ``values`` (and ``standard_errors``, one per input where the estimator knows them) are
+    shaped (rows, *shape, O), ``base_values``, ``outputs`` and ``native_outputs`` (rows, O); a
+    single-output model drops the trailing output axis.
     """
+    errors = standard_errors if standard_errors is not None else [None] * len(values)
     explanations = [
         build_explanation(
-            Attribution(value, base_values, outputs, native_outputs=native_outputs),
+            Attribution(
+                value,
+                base_values,
+                outputs,
+                standard_errors=error,
+                native_outputs=native_outputs,
+            ),
             data=datum,
             algorithm=algorithm,
             model_dtype=model_dtype,
             single_output=single_output,
             feature_names=feature_names if len(values) == 1 else None,
         )
-        for value, datum in zip(values, data, strict=True)
+        for value, datum, error in zip(values, data, errors, strict=True)
     ]
     return explanations if len(explanations) > 1 else explanations[0]

@@ -2,7 +2,10 @@
 
 For a row x, a background row x' drawn at random and a point t ~ U(0, 1) on the straight path between
 them, the attribution sample is grad f(x' + t (x - x')) * (x - x'); its mean over draws converges to
-values that add up to f(x) - E[f(background)]. A row's draws (up to ``batch_size`` of them) and all
+values that add up to f(x) - E[f(background)]. Each value comes with a standard error
+(``Explanation.error_std``), from the differences of draws in neighbouring slices of the path
+(``_standard_errors``): an upper estimate, since the draws are also balanced over the
+background. A row's draws (up to ``batch_size`` of them) and all
 explained outputs go through the model in a single forward and backward call. Each row draws from its
 own generator (the seed and a hash of the row, ``_seeds.py``), so its values do not depend on the
 other rows explained with it.
@@ -138,7 +141,7 @@ class GradientExplainer(Driver):
             those. With ``ranked_outputs`` the pair ``(values, ranks)`` where ranks (N, K) says
             which output each slice explains.
         """
-        values, ranks, _ = self._explain(X, nsamples, ranked_outputs, output_rank_order, rseed)
+        values, ranks, _, _ = self._explain(X, nsamples, ranked_outputs, output_rank_order, rseed)
         return legacy_values(
             values,
             multi_input=len(values) > 1,
@@ -155,7 +158,7 @@ class GradientExplainer(Driver):
         beyond the dtype's tolerance is reported as a ShapwiseWarning (with its size), not raised;
         the Explanation's values, base and output values show it too.
         """
-        values, _, inputs = self._explain(X, nsamples, None, "max", rseed)
+        values, _, inputs, errors = self._explain(X, nsamples, None, "max", rseed)
         outputs = self.model.outputs(inputs)
         expected = np.asarray(self.expected_value, dtype=np.float64).reshape(-1)
         base = np.broadcast_to(expected, outputs.shape).copy()
@@ -173,6 +176,7 @@ class GradientExplainer(Driver):
             feature_names=self.feature_names,
             model_dtype=self.model.model_dtype,
             algorithm="gradient",
+            standard_errors=errors,
         )
 
     # ------------------------------------------------------------------ the computation
@@ -183,7 +187,9 @@ class GradientExplainer(Driver):
         ranked_outputs: int | None,
         output_rank_order: str,
         rseed: int | None,
-    ) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
+    ) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        """Values (rows, *shape, K) per attributed tensor, the output ranks, the model inputs,
+        and the values' standard errors (float64, NaN from a single draw)."""
         if nsamples < 1:
             raise ValueError(f"nsamples must be a positive integer, got {nsamples}")
         inputs = read_inputs(X, self.background, self._multi_input, self.feature_names)
@@ -196,9 +202,14 @@ class GradientExplainer(Driver):
         # call holds the draws of one row: a row's values do not depend on the other rows
         root, keys = root_seed(rseed), row_keys(inputs)
         sums = [np.zeros((*x.shape, ranks.shape[1]), dtype=np.float64) for x in explained]
+        # the squared differences of draws in adjacent path slices, for the standard errors
+        paired = [np.zeros_like(total) for total in sums]
         for row in range(n_rows):
             rng = row_generator(root, keys[row])
             background_of, t = _stratified_draws(rng, nsamples, len(self.background[0]))
+            along = np.argsort(t)  # walked in path order: draws 2m and 2m + 1 are neighbours
+            background_of, t = background_of[along], t[along]
+            unpaired: list[np.ndarray | None] = [None] * len(sums)
             for start in range(0, nsamples, self.batch_size):
                 chunk = slice(start, min(start + self.batch_size, nsamples))
                 refs, steps = background_of[chunk], t[chunk]
@@ -218,12 +229,31 @@ class GradientExplainer(Driver):
                 if not self._explains_layer:
                     points = attributed
                 grads = self.model.gradients(points, attributed, ranks[rows])
-                for total, grad, delta in zip(sums, grads, deltas, strict=True):
+                for i, (grad, delta) in enumerate(zip(grads, deltas, strict=True)):
                     contribution = grad.astype(np.float64) * delta[..., None]
-                    total[row] += contribution.sum(axis=0)
+                    sums[i][row] += contribution.sum(axis=0)
+                    if unpaired[i] is not None:  # the last draw of the previous call
+                        contribution = np.concatenate([unpaired[i], contribution])
+                    even = len(contribution) - len(contribution) % 2
+                    gaps = contribution[0:even:2] - contribution[1:even:2]
+                    paired[i][row] += (gaps**2).sum(axis=0)
+                    unpaired[i] = contribution[even:] if even < len(contribution) else None
         dtype = compute_dtype(self.model.model_dtype)
         values = [(total / nsamples).astype(dtype) for total in sums]
-        return values, ranks, inputs
+        errors = [_standard_errors(gaps, nsamples) for gaps in paired]
+        return values, ranks, inputs, errors
+
+
+def _standard_errors(paired: np.ndarray, nsamples: int) -> np.ndarray:
+    """The standard error of the mean of ``nsamples`` draws, one per slice of the path, from
+    the sum of squared differences of the draws in slices 2m and 2m + 1 (collapsed strata: a
+    pair's squared difference estimates its two draws' variances, plus the square of how their
+    slices' means differ, so an upper estimate); NaN from a single draw."""
+    n_pairs = nsamples // 2
+    if n_pairs == 0:
+        return np.full_like(paired, np.nan)
+    per_draw = paired / (2 * n_pairs)  # a draw's variance within its slice, on average
+    return np.sqrt(per_draw / nsamples)
 
 
 def _stratified_draws(
