@@ -9,9 +9,9 @@ the other, and the two ways round are averaged.
 
 Where a fold holds twice as many coalitions as a 2-additive game has terms, the surrogate is the
 least-squares 2-additive game through the fold's coalitions plus a small network fitted to what
-that misses. Antithetic pairs already estimate the 2-additive part of any game exactly, so what
-the surrogate takes over is the network's higher-order part; the 2-additive fit first keeps the
-estimates exact on 2-additive games. Below that, it is the Gaussian-process fit of the
+that misses, and boosted coalition trees on what is left. Antithetic pairs already estimate the
+2-additive part of any game exactly, so what the surrogate takes over is the higher-order part;
+the 2-additive fit first keeps the estimates exact on 2-additive games. Below that, it is the Gaussian-process fit of the
 symmetrised game that KernelSHAP uses at small budgets (``_kernel_bayes``): a pair of orders
 sees v only through v(S) - v(N \\ S), which that game keeps, and on a 2-additive game the fit
 is additive and exact, so the estimates stay exact there too.
@@ -23,7 +23,7 @@ import numpy as np
 
 from shapwise.explainers._coalitions import all_coalitions, coalition_keys, shapley_from_table
 from shapwise.explainers._kernel_bayes import fit_gaussian, gaussian_predict, gaussian_values
-from shapwise.explainers._kernel_surrogate import network_surrogate, pair_design
+from shapwise.explainers._kernel_surrogate import network_surrogate, pair_design, tree_surrogate
 
 # A surrogate's Shapley values come from all 2^M of its coalitions; below this many features the
 # exact strata leave too few positions to sample for a surrogate to help.
@@ -51,7 +51,8 @@ def surrogate_values(
 
     Below ``fold_fits_surrogate``, the Gaussian-process fit (``gaussian_surrogate_values``);
     otherwise, or where that fit fails, g = c + the least-squares 2-additive game (where the
-    training coalitions determine it) + a small network on its residuals, one output at a time.
+    training coalitions determine it) + a small network on its residuals + boosted coalition
+    trees on what is left (KernelSHAP's surrogate), one output at a time.
     """
     n = train_masks.shape[1]
     n_outputs = train_values.shape[1]
@@ -85,6 +86,10 @@ def surrogate_values(
             table = network(every)
             phi[:, output] += shapley_from_table(table[:, None], n)[:, 0]
             at_query[:, output] += table[query_masks @ (1 << np.arange(n))]
+            fitted = fitted + network(train_masks)
+        table = tree_surrogate(train_masks, targets - fitted).predict(every)
+        phi[:, output] += shapley_from_table(table[:, None], n)[:, 0]
+        at_query[:, output] += table[query_masks @ (1 << np.arange(n))]
     return phi, at_query
 
 
