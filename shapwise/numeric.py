@@ -132,9 +132,9 @@ def _refuse_rounded_integer_columns(frame: Any, name: str) -> None:
     dtypes = getattr(frame, "dtypes", None)
     if not hasattr(dtypes, "items"):  # a Series: one dtype, which its array keeps
         return
-    for column, dtype in dtypes.items():
+    for position, (column, dtype) in enumerate(dtypes.items()):
         if getattr(dtype, "kind", "") in "iu" and dtype.itemsize >= 8:
-            values = frame[column].to_numpy()
+            values = frame.iloc[:, position].to_numpy()  # by position: names may repeat
             _integers_as_float64(values, f"{name} (column {column!r})")
 
 

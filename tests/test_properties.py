@@ -209,3 +209,8 @@ def test_a_dataframe_refuses_the_integers_its_float_array_would_round():
         to_numpy(frame, name="rows")
     exact = pd.DataFrame({"count": np.array([2**53, 3]), "rate": [0.5, 0.25]})
     np.testing.assert_array_equal(to_numpy(exact), [[2.0**53, 0.5], [3.0, 0.25]])
+    # the same when two columns share a name (found by the property test)
+    twins = pd.DataFrame({0: np.array([2**53 + 1]), 1: [0.0]})
+    twins.columns = ["", ""]
+    with pytest.raises(ValueError, match=r"column ''\) holds integers as large as"):
+        to_numpy(twins, name="rows")
