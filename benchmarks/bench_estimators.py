@@ -15,8 +15,8 @@ zeros, so a model evaluation is a coalition and budgets compare exactly. For eac
 averaged over seeds, of: shapwise Permutation (plain, and with control_variate=True) and Kernel,
 shap 0.51 Permutation and Kernel, and
 shapiq's KernelSHAP (paired), kADDSHAP, UnbiasedKernelSHAP, PermutationSamplingSV, SVARM
-(paired) and StratifiedSamplingSV. Printed: per budget (in multiples of M), the median and worst
-over games of shapwise's error over the best peer's at that budget.
+(paired) and StratifiedSamplingSV. Printed: per budget (in multiples of M), the distribution
+over games of shapwise's error over the best peer's at that budget (quartiles, median, worst).
 
 Run: flock /tmp/shapwise-cpu.lock python benchmarks/bench_estimators.py [--full]
 [--only=permutation|kernel]
@@ -348,7 +348,9 @@ def ratio_summary(records: list[dict]) -> list[dict]:
                     "budget": f"{multiple}M",
                     "estimator": ours,
                     "games": len(chosen),
+                    "quartile_1": float(np.quantile(ratios, 0.25)),
                     "median_ratio": float(np.median(ratios)),
+                    "quartile_3": float(np.quantile(ratios, 0.75)),
                     "worst_ratio": float(ratios.max()),
                     "worst_game": worst,
                     "share<=0.5": float((ratios <= 0.5).mean()),

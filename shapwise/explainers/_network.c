@@ -9,10 +9,20 @@
  * and writes d loss / d packed into `gradient` (same packing). One pass over the rows: each
  * row's hidden layer is formed, used for the error and for its share of every gradient, and
  * forgotten, so nothing of size K x hidden is stored.
+ *
+ * fit(packed, inputs, targets, n_inputs, hidden, penalty, iterations, tolerance, most_calls)
+ *     -> (loss, iterations run, objective calls)
+ * minimises that loss from the start in `packed` (overwritten with the result) by L-BFGS with
+ * the last MEMORY steps and a line search for the strong Wolfe conditions (sufficient decrease
+ * SUFFICIENT, curvature CURVATURE, as L-BFGS-B's defaults). It stops after `iterations`
+ * iterations or `most_calls` objective calls, where the gradient's largest entry is at most
+ * `tolerance`, or where a step lowers the loss by a relative RELATIVE_DECREASE or less; the
+ * first step has length one at most.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 static int check_bytes(const Py_buffer *buffer, Py_ssize_t items, const char *name)
@@ -115,10 +125,248 @@ done:
     return result;
 }
 
+
+#define MEMORY 10
+#define SUFFICIENT 1e-3
+#define CURVATURE 0.9
+#define RELATIVE_DECREASE 2.220446049250313e-09
+#define SEARCH_STEPS 20
+
+typedef struct {
+    const double *inputs, *targets;
+    Py_ssize_t n_rows, n_inputs, hidden, n_params;
+    double penalty, *layer;
+    long calls;
+} Problem;
+
+static double evaluate(Problem *p, const double *x, double *gradient)
+{
+    p->calls++;
+    return run(gradient, x, p->inputs, p->targets, p->n_rows, p->n_inputs, p->hidden,
+               p->penalty, p->layer);
+}
+
+static double dot(const double *a, const double *b, Py_ssize_t n)
+{
+    double total = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) total += a[i] * b[i];
+    return total;
+}
+
+static double largest(const double *a, Py_ssize_t n)
+{
+    double most = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) most = fabs(a[i]) > most ? fabs(a[i]) : most;
+    return most;
+}
+
+/* The minimiser of the cubic through (a, fa, da) and (b, fb, db), kept inside the middle 80% of
+ * the interval (its midpoint where the cubic has none). */
+static double cubic_step(double a, double fa, double da, double b, double fb, double db)
+{
+    double low = a < b ? a : b, high = a < b ? b : a, width = high - low;
+    double d1 = da + db - 3.0 * (fa - fb) / (a - b);
+    double square = d1 * d1 - da * db;
+    double step = 0.5 * (a + b);
+    if (square >= 0.0 && a != b) {
+        double d2 = (b > a ? 1.0 : -1.0) * sqrt(square);
+        double denominator = db - da + 2.0 * d2;
+        if (denominator != 0.0) step = b - (b - a) * (db + d2 - d1) / denominator;
+    }
+    if (!(step >= low + 0.1 * width && step <= high - 0.1 * width)) step = 0.5 * (a + b);
+    return step;
+}
+
+/* A step along `direction` from x (loss f, slope `slope` < 0) meeting the strong Wolfe
+ * conditions, tried first at `step`: writes the point, its loss and gradient into trial,
+ * *trial_loss and trial_gradient and returns 1; 0 where none was found within the calls
+ * allowed (the trial then holds the lowest point seen with a sufficient decrease, if any: 2). */
+static int line_search(Problem *p, const double *x, double f, double slope,
+                       const double *direction, double step, double *trial,
+                       double *trial_gradient, double *trial_loss, double *best,
+                       double *best_gradient, long most_calls)
+{
+    Py_ssize_t n = p->n_params;
+    double previous = 0.0, f_previous = f, d_previous = slope;
+    double low = 0.0, f_low = f, d_low = slope, high = 0.0, f_high = f, d_high = slope;
+    int zooming = 0, have_best = 0;
+    double best_loss = f;
+    for (int i = 0; i < 2 * SEARCH_STEPS && p->calls < most_calls; i++) {
+        if (zooming) step = cubic_step(low, f_low, d_low, high, f_high, d_high);
+        for (Py_ssize_t j = 0; j < n; j++) trial[j] = x[j] + step * direction[j];
+        double value = evaluate(p, trial, trial_gradient);
+        double derivative = dot(trial_gradient, direction, n);
+        int decreased = isfinite(value) && value <= f + SUFFICIENT * step * slope;
+        if (decreased && value < best_loss) {
+            best_loss = value;
+            memcpy(best, trial, (size_t)n * sizeof(double));
+            memcpy(best_gradient, trial_gradient, (size_t)n * sizeof(double));
+            have_best = 1;
+        }
+        if (decreased && fabs(derivative) <= -CURVATURE * slope) {
+            *trial_loss = value;
+            return 1;
+        }
+        if (!zooming) {
+            if (!decreased || (i > 0 && value >= f_previous)) {
+                zooming = 1;
+                low = previous, f_low = f_previous, d_low = d_previous;
+                high = step, f_high = isfinite(value) ? value : 1e300, d_high = derivative;
+            } else if (derivative >= 0.0) {
+                zooming = 1;
+                low = step, f_low = value, d_low = derivative;
+                high = previous, f_high = f_previous, d_high = d_previous;
+            } else {
+                previous = step, f_previous = value, d_previous = derivative;
+                step *= 4.0;
+            }
+            if (zooming && !isfinite(d_high)) d_high = 0.0;
+            continue;
+        }
+        if (!decreased || value >= f_low) {
+            high = step, f_high = isfinite(value) ? value : 1e300;
+            d_high = isfinite(derivative) ? derivative : 0.0;
+        } else {
+            if (derivative * (high - low) >= 0.0) {
+                high = low, f_high = f_low, d_high = d_low;
+            }
+            low = step, f_low = value, d_low = derivative;
+        }
+        if (fabs(high - low) <= 1e-12 * (fabs(low) + 1e-12)) break;
+    }
+    if (have_best) {
+        memcpy(trial, best, (size_t)n * sizeof(double));
+        memcpy(trial_gradient, best_gradient, (size_t)n * sizeof(double));
+        *trial_loss = best_loss;
+        return 2;
+    }
+    return 0;
+}
+
+/* The L-BFGS run itself: the loss at the result (left in x), and the iterations run. */
+static double minimise(Problem *p, double *x, long iterations, double tolerance,
+                       long most_calls, double *work, long *iterations_run)
+{
+    Py_ssize_t n = p->n_params;
+    double *gradient = work, *direction = work + n, *trial = work + 2 * n;
+    double *trial_gradient = work + 3 * n, *best = work + 4 * n, *best_gradient = work + 5 * n;
+    double *steps = work + 6 * n, *changes = steps + MEMORY * n;
+    double rho[MEMORY], alpha[MEMORY];
+    int stored = 0, newest = -1;
+    double f = evaluate(p, x, gradient);
+    *iterations_run = 0;
+    if (!isfinite(f) || largest(gradient, n) <= tolerance) return f;
+    for (long iteration = 0; iteration < iterations && p->calls < most_calls; iteration++) {
+        /* the two-loop recursion: direction = -H gradient */
+        for (Py_ssize_t j = 0; j < n; j++) direction[j] = -gradient[j];
+        for (int k = 0; k < stored; k++) {
+            int at = (newest - k + MEMORY) % MEMORY;
+            alpha[at] = rho[at] * dot(steps + at * n, direction, n);
+            for (Py_ssize_t j = 0; j < n; j++) direction[j] -= alpha[at] * changes[at * n + j];
+        }
+        if (stored > 0) {
+            const double *y = changes + newest * n;
+            double scale = dot(steps + newest * n, y, n) / dot(y, y, n);
+            for (Py_ssize_t j = 0; j < n; j++) direction[j] *= scale;
+        }
+        for (int k = stored - 1; k >= 0; k--) {
+            int at = (newest - k + MEMORY) % MEMORY;
+            double beta = rho[at] * dot(changes + at * n, direction, n);
+            for (Py_ssize_t j = 0; j < n; j++)
+                direction[j] += (alpha[at] - beta) * steps[at * n + j];
+        }
+        double slope = dot(gradient, direction, n);
+        if (!(slope < 0.0)) { /* not a descent direction: start again from steepest descent */
+            stored = 0;
+            for (Py_ssize_t j = 0; j < n; j++) direction[j] = -gradient[j];
+            slope = dot(gradient, direction, n);
+        }
+        double first = 1.0;
+        if (stored == 0) {
+            double length = sqrt(dot(direction, direction, n));
+            first = length > 1.0 ? 1.0 / length : 1.0;
+        }
+        double f_trial;
+        int found = line_search(p, x, f, slope, direction, first, trial, trial_gradient,
+                                &f_trial, best, best_gradient, most_calls);
+        if (found == 0) break;
+        *iterations_run = iteration + 1;
+        int slot = (newest + 1) % MEMORY;
+        double *s = steps + slot * n, *y = changes + slot * n;
+        for (Py_ssize_t j = 0; j < n; j++) {
+            s[j] = trial[j] - x[j];
+            y[j] = trial_gradient[j] - gradient[j];
+        }
+        double curvature = dot(s, y, n);
+        double decrease = (f - f_trial) / fmax(fmax(fabs(f), fabs(f_trial)), 1.0);
+        memcpy(x, trial, (size_t)n * sizeof(double));
+        memcpy(gradient, trial_gradient, (size_t)n * sizeof(double));
+        f = f_trial;
+        if (curvature > 1e-10 * dot(y, y, n)) { /* keep the pair where it is positive */
+            rho[slot] = 1.0 / curvature;
+            newest = slot;
+            stored = stored < MEMORY ? stored + 1 : MEMORY;
+        }
+        if (decrease <= RELATIVE_DECREASE || largest(gradient, n) <= tolerance) break;
+    }
+    return f;
+}
+
+static PyObject *fit(PyObject *self, PyObject *args)
+{
+    Py_buffer packed, inputs, targets;
+    Py_ssize_t n_inputs, hidden;
+    double penalty, tolerance, loss = 0.0;
+    long iterations, most_calls, iterations_run = 0;
+    PyObject *result = NULL;
+    double *layer = NULL, *work = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "w*y*y*nndldl", &packed, &inputs, &targets, &n_inputs, &hidden,
+                          &penalty, &iterations, &tolerance, &most_calls)) {
+        return NULL;
+    }
+    Py_ssize_t n_rows = targets.len / 8;
+    if (n_inputs < 1 || hidden < 1 || n_rows < 1 || n_inputs > PY_SSIZE_T_MAX / 8 / hidden ||
+        iterations < 0 || most_calls < 1) {
+        PyErr_SetString(PyExc_ValueError,
+                        "need an input, a hidden unit, a row and at least one objective call");
+        goto done;
+    }
+    Py_ssize_t n_params = n_inputs * hidden + 2 * hidden + 1;
+    if (check_bytes(&targets, n_rows, "targets") ||
+        check_bytes(&inputs, n_rows * n_inputs, "inputs") ||
+        check_bytes(&packed, n_params, "packed")) {
+        goto done;
+    }
+    layer = PyMem_RawMalloc((size_t)hidden * sizeof(double));
+    work = PyMem_RawMalloc((size_t)(6 + 2 * MEMORY) * (size_t)n_params * sizeof(double));
+    if (layer == NULL || work == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Problem problem = {inputs.buf, targets.buf, n_rows, n_inputs, hidden, n_params,
+                       penalty, layer, 0};
+    Py_BEGIN_ALLOW_THREADS
+    loss = minimise(&problem, packed.buf, iterations, tolerance, most_calls, work,
+                    &iterations_run);
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("dll", loss, iterations_run, problem.calls);
+done:
+    PyMem_RawFree(layer);
+    PyMem_RawFree(work);
+    PyBuffer_Release(&packed);
+    PyBuffer_Release(&inputs);
+    PyBuffer_Release(&targets);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"objective", objective, METH_VARARGS,
      "objective(gradient, packed, inputs, targets, n_inputs, hidden, penalty) -> loss: the "
      "small network's penalised half mean squared error, its gradient written into gradient."},
+    {"fit", fit, METH_VARARGS,
+     "fit(packed, inputs, targets, n_inputs, hidden, penalty, iterations, tolerance, "
+     "most_calls) -> (loss, iterations, calls): L-BFGS from packed, which holds the result."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,13 +1,14 @@
 """A one-hidden-layer ReLU network fitted by L-BFGS: the regression surrogates' network stage.
 
-The fit is scikit-learn's ``MLPRegressor(hidden_layer_sizes=(H,), alpha=penalty,
-solver="lbfgs", max_iter=iterations, random_state=seed)``, step for step: the same Glorot-uniform
-start drawn from ``RandomState(seed)``, the same objective (half the mean squared error plus
-penalty / 2 times the squared weights over the sample size) and the same L-BFGS-B run. The
-objective and its gradient are compiled (``_network.c``, one pass over the rows) where a C compiler
-was present at install, else a dozen array operations into buffers of its own; scikit-learn's
-general layers cost several times more per step on a few hundred coalitions. The fits agree to
-rounding.
+The start and objective are scikit-learn's ``MLPRegressor(hidden_layer_sizes=(H,), alpha=penalty,
+solver="lbfgs", max_iter=iterations, random_state=seed)``: the same Glorot-uniform start drawn
+from ``RandomState(seed)``, and half the mean squared error plus penalty / 2 times the squared
+weights over the sample size. Where a C compiler was present at install, the whole fit is
+compiled (``_network.c``: the objective in one pass over the rows, and L-BFGS with a strong Wolfe
+line search, L-BFGS-B's settings): scipy's L-BFGS-B costs about as much per step in its wrapper
+as the objective itself on a few hundred coalitions. It takes its own path, to fits of the same
+quality (tested against scikit-learn's loss and for a stationary end). Without the compiled
+module, scipy's L-BFGS-B runs on a numpy objective, which is scikit-learn's fit step for step.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-try:  # the compiled objective (_network.c), built at install where a C compiler is present
+try:  # the compiled fit (_network.c), built at install where a C compiler is present
     from shapwise.explainers import _network
-except ImportError:  # pragma: no cover - the numpy objective below computes the same
+except ImportError:  # pragma: no cover - scipy on the numpy objective below stands in
     _network = None
 
-# Whether the compiled objective is used where it is built (False: the numpy one, for tests).
+# Whether the compiled fit is used where it is built (False: scipy on the numpy objective).
 COMPILED = True
 # scikit-learn's defaults for an L-BFGS fit: its gradient tolerance and most objective calls.
 GRADIENT_TOLERANCE = 1e-4
@@ -76,24 +77,30 @@ def fit_network(
         np.divide(np.add.reduce(delta, axis=0), n_rows, out=grad_b1)
         return loss, gradient.copy()
 
-    flat_targets = np.ascontiguousarray(targets[:, 0])
-
-    def compiled_objective(packed: np.ndarray) -> tuple[float, np.ndarray]:
-        out = np.empty(sizes[-1])
-        loss = _network.objective(
-            out, np.ascontiguousarray(packed), inputs, flat_targets, n_inputs, hidden, penalty
+    if _network is not None and COMPILED:
+        found = start.copy()
+        flat_targets = np.ascontiguousarray(targets[:, 0])
+        _network.fit(
+            found,
+            inputs,
+            flat_targets,
+            n_inputs,
+            hidden,
+            penalty,
+            iterations,
+            GRADIENT_TOLERANCE,
+            MOST_CALLS,
         )
-        return loss, out
-
-    with _blas().limit(limits=1):
-        result = minimize(
-            compiled_objective if _network is not None and COMPILED else objective,
-            start,
-            method="L-BFGS-B",
-            jac=True,
-            options={"maxfun": MOST_CALLS, "maxiter": iterations, "gtol": GRADIENT_TOLERANCE},
-        )
-    w1, w2, b1, b2 = (part.copy() for part in _unpack(result.x, sizes, n_inputs, hidden))
+    else:
+        with _blas().limit(limits=1):
+            found = minimize(
+                objective,
+                start,
+                method="L-BFGS-B",
+                jac=True,
+                options={"maxfun": MOST_CALLS, "maxiter": iterations, "gtol": GRADIENT_TOLERANCE},
+            ).x
+    w1, w2, b1, b2 = (part.copy() for part in _unpack(found, sizes, n_inputs, hidden))
 
     def predict(X: np.ndarray) -> np.ndarray:
         with _blas().limit(limits=1):
