@@ -16,13 +16,13 @@ budget; each row uses it under its own random relabelling of the features, which
 above and makes each of its orders uniformly random.
 
 With ``control_variate=True`` (a per-call option, for 4 to 16 features and budgets of at least
-four pairs of orders), the estimates are cross-fitted with a surrogate of the game as control
+two pairs of orders), the estimates are cross-fitted with a surrogate of the game as control
 variate instead (``_control_variate``): every antithetic pair then has its own relabelling, so
-pairs are independent draws, and the exact strata stay as they are. The surrogate is a
-Gaussian-process fit of the game, or where each of two folds of orders holds twice as many
-coalitions as a 2-additive fit has terms, that fit plus a small network. It costs two fits per
-row and output (milliseconds to tens of milliseconds), worth it where model evaluations are
-dear.
+pairs are independent draws, and the exact strata stay as deep as two pairs a fold allow. The
+surrogate is a Gaussian-process fit of the game, or where each of two folds of orders holds
+twice as many coalitions as a 2-additive fit has terms, that fit plus a small network and
+boosted trees. It costs two fits per row and output (milliseconds to tens of milliseconds),
+worth it where model evaluations are dear.
 """
 
 from __future__ import annotations
@@ -369,7 +369,7 @@ class PermutationExplainer(ExplainerBase):
         **options: Any,
     ) -> Estimate:
         """``control_variate=True`` cross-fits a surrogate where the budget supports it: fewer
-        evaluations for the same error, at the cost of two network fits per row and output."""
+        evaluations for the same error, at the cost of two surrogate fits per row and output."""
         n = game.n_features
         if n <= 30 and 2**n <= max_evals:
             values, base_values, outputs = exact_estimate(game, done)
