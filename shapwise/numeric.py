@@ -79,8 +79,10 @@ def to_numpy(x: Any, *, name: str = "data", allow_integers: bool = False) -> np.
     """
     _refuse_containers(x, name)
     raw = _framework_to_numpy(x)
-    if _type_module(x) == "pandas" and getattr(getattr(raw, "dtype", None), "kind", "") == "f":
-        _refuse_rounded_integer_columns(x, name)  # pandas rounded them to a common float type
+    if _type_module(x) == "pandas" and getattr(getattr(raw, "dtype", None), "kind", "") in "fO":
+        # pandas rounded them to a common float type, or left them as objects (beside booleans)
+        # that become float64 below
+        _refuse_rounded_integer_columns(x, name)
     try:
         array = np.asarray(raw)
     except (TypeError, ValueError) as error:

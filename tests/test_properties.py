@@ -214,3 +214,7 @@ def test_a_dataframe_refuses_the_integers_its_float_array_would_round():
     twins.columns = ["", ""]
     with pytest.raises(ValueError, match=r"column ''\) holds integers as large as"):
         to_numpy(twins, name="rows")
+    # and beside a boolean column, where pandas gives objects (found by the property test)
+    flagged = pd.DataFrame({"flag": [False], "count": np.array([2**53 + 1])})
+    with pytest.raises(ValueError, match=r"column 'count'\) holds integers as large as"):
+        to_numpy(flagged, name="rows")
