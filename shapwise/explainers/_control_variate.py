@@ -11,10 +11,11 @@ Where a fold holds twice as many coalitions as a 2-additive game has terms, the 
 least-squares 2-additive game through the fold's coalitions plus a small network fitted to what
 that misses, and boosted coalition trees on what is left. Antithetic pairs already estimate the
 2-additive part of any game exactly, so what the surrogate takes over is the higher-order part;
-the 2-additive fit first keeps the estimates exact on 2-additive games. Below that, it is the Gaussian-process fit of the
-symmetrised game that KernelSHAP uses at small budgets (``_kernel_bayes``): a pair of orders
-sees v only through v(S) - v(N \\ S), which that game keeps, and on a 2-additive game the fit
-is additive and exact, so the estimates stay exact there too.
+the 2-additive fit first keeps the estimates exact on 2-additive games. Below that, it is the
+Gaussian-process fit of the symmetrised game that KernelSHAP uses at small budgets
+(``_kernel_bayes``): a pair of orders sees v only through v(S) - v(N \\ S), which that game
+keeps, and on a 2-additive game the fit is additive and exact, so the estimates stay exact there
+too.
 """
 
 from __future__ import annotations
@@ -177,9 +178,10 @@ def cross_fitted_estimate(
     the fitting fold; the two are weighted by the number of pairs that estimate the residual.
     The standard error of each is the spread of its estimating fold's pairs (as independent
     draws) through the projection onto sum = v(full) - v(empty); the two are independent given
-    the data they were fitted on, so their variances add. Where a fold holds a single pair, the
-    pairs of both folds give one spread instead, each value's shrunk half-way toward the mean
-    over features (from two or three pairs, one value's spread alone is too noisy).
+    the data they were fitted on, so their variances add. Where a fold holds fewer than
+    FEW_PAIRS pairs, the pairs of both folds give one spread instead, each value's shrunk
+    half-way toward the mean over features (from so few pairs, one value's spread alone is too
+    noisy).
     """
     n = masks.shape[1]
     total = values[strata - 1] - values[0]
