@@ -1,14 +1,13 @@
 """Expected gradients (integrated gradients averaged over a background) for PyTorch and Keras models.
 
-For a row x, a background row x' drawn at random and a point t ~ U(0, 1) on the straight path between
-them, the attribution sample is grad f(x' + t (x - x')) * (x - x'); its mean over draws converges to
-values that add up to f(x) - E[f(background)]. Each value comes with a standard error
+For a row x, a background row x' drawn at random and a point t ~ U(0, 1) on the straight path
+between them, the attribution sample is grad f(x' + t (x - x')) * (x - x'); its mean over draws
+converges to values that add up to f(x) - E[f(background)]. Each value comes with a standard error
 (``Explanation.error_std``), from the differences of draws in neighbouring slices of the path
-(``_standard_errors``): an upper estimate, since the draws are also balanced over the
-background. A row's draws (up to ``batch_size`` of them) and all
-explained outputs go through the model in a single forward and backward call. Each row draws from its
-own generator (the seed and a hash of the row, ``_seeds.py``), so its values do not depend on the
-other rows explained with it.
+(``_standard_errors``): an upper estimate, since the draws are also balanced over the background.
+A row's draws (up to ``batch_size`` of them) and all explained outputs go through the model in a
+single forward and backward call. Each row draws from its own generator (the seed and a hash of
+the row, ``_seeds.py``), so its values do not depend on the other rows explained with it.
 
 The framework parts live in ``_gradient_torch.py`` and ``_gradient_tf.py``; both offer the small
 interface of ``_GradientModel`` below, so the sampling and averaging here are written once.

@@ -269,7 +269,10 @@ def cross_fit_plan(n_features: int, max_evals: int) -> CrossFitPlan | None:
     found = [layout for layout in found if layout is not None]
     if not found:
         return None
-    strata, chains, interior, n_pairs, depth = max(found, key=lambda f: (f[3] >= 4, f[4]))
+    # two pairs a fold first, then the deepest strata
+    strata, chains, interior, n_pairs, depth = max(
+        found, key=lambda layout: (layout[3] >= 4, layout[4])
+    )
     chain_index = np.full(chains.shape[:2], -1)
     chain_index[:, 1:-1] = np.arange(len(interior)).reshape(2, -1)
     keys = coalition_keys(strata)
