@@ -291,22 +291,24 @@ static double minimise(Problem *p, double *x, long iterations, double tolerance,
                                 &f_trial, best, best_gradient, most_calls);
         if (found == 0) break;
         *iterations_run = iteration + 1;
-        int slot = (newest + 1) % MEMORY;
-        double *s = steps + slot * n, *y = changes + slot * n;
+        double *s = best, *y = best_gradient; /* free once the search is done */
         for (Py_ssize_t j = 0; j < n; j++) {
             s[j] = trial[j] - x[j];
             y[j] = trial_gradient[j] - gradient[j];
         }
         double curvature = dot(s, y, n);
         double decrease = (f - f_trial) / fmax(fmax(fabs(f), fabs(f_trial)), 1.0);
-        memcpy(x, trial, (size_t)n * sizeof(double));
-        memcpy(gradient, trial_gradient, (size_t)n * sizeof(double));
-        f = f_trial;
         if (curvature > 1e-10 * dot(y, y, n)) { /* keep the pair where it is positive */
+            int slot = (newest + 1) % MEMORY; /* the oldest pair's, once memory is full */
+            memcpy(steps + slot * n, s, (size_t)n * sizeof(double));
+            memcpy(changes + slot * n, y, (size_t)n * sizeof(double));
             rho[slot] = 1.0 / curvature;
             newest = slot;
             stored = stored < MEMORY ? stored + 1 : MEMORY;
         }
+        memcpy(x, trial, (size_t)n * sizeof(double));
+        memcpy(gradient, trial_gradient, (size_t)n * sizeof(double));
+        f = f_trial;
         if (decrease <= RELATIVE_DECREASE || largest(gradient, n) <= tolerance) break;
     }
     return f;
