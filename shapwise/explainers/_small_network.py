@@ -7,8 +7,9 @@ weights over the sample size. Where a C compiler was present at install, the who
 compiled (``_network.c``: the objective in one pass over the rows, and L-BFGS with a strong Wolfe
 line search, L-BFGS-B's settings): scipy's L-BFGS-B costs about as much per step in its wrapper
 as the objective itself on a few hundred coalitions. It takes its own path, to fits of the same
-quality (tested against scikit-learn's loss and for a stationary end). Without the compiled
-module, scipy's L-BFGS-B runs on a numpy objective, which is scikit-learn's fit step for step.
+quality (tested against scikit-learn's loss, and run to the end against scipy's). Without the
+compiled module, scipy's L-BFGS-B runs on a numpy objective, which is scikit-learn's fit step for
+step.
 """
 
 from __future__ import annotations
@@ -40,14 +41,50 @@ def fit_network(
     seed: int = 0,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """Fit the network to ``targets`` (K,) at ``inputs`` (K, M); returns predict(X) -> (Q,)."""
-    from scipy.optimize import minimize
-
     inputs = np.ascontiguousarray(inputs, dtype=np.float64)
-    targets = np.asarray(targets, dtype=np.float64).reshape(-1, 1)
-    n_rows, n_inputs = inputs.shape
-    start = _glorot_start(n_inputs, hidden, seed)
+    targets = np.ascontiguousarray(targets, dtype=np.float64).reshape(-1)
+    n_inputs = inputs.shape[1]
+    found = _glorot_start(n_inputs, hidden, seed)
     # the parameters packed as scikit-learn packs them: both weight matrices, then both biases
     sizes = np.cumsum([0, n_inputs * hidden, hidden, hidden, 1])
+    if _network is not None and COMPILED:
+        _network.fit(
+            found,
+            inputs,
+            targets,
+            n_inputs,
+            hidden,
+            penalty,
+            iterations,
+            GRADIENT_TOLERANCE,
+            MOST_CALLS,
+        )
+    else:
+        found = _scipy_fit(inputs, targets, found, sizes, hidden, penalty, iterations)
+    w1, w2, b1, b2 = (part.copy() for part in _unpack(found, sizes, n_inputs, hidden))
+
+    def predict(X: np.ndarray) -> np.ndarray:
+        with _blas().limit(limits=1):
+            return (np.maximum(np.asarray(X, dtype=np.float64) @ w1 + b1, 0.0) @ w2 + b2)[:, 0]
+
+    return predict
+
+
+def _scipy_fit(
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    start: np.ndarray,
+    sizes: np.ndarray,
+    hidden: int,
+    penalty: float,
+    iterations: int,
+) -> np.ndarray:
+    """scikit-learn's fit step for step: scipy's L-BFGS-B on the objective in numpy, a dozen
+    array operations into buffers of its own. Returns the packed parameters."""
+    from scipy.optimize import minimize
+
+    targets = targets.reshape(-1, 1)
+    n_rows, n_inputs = inputs.shape
     gradient = np.empty(sizes[-1])
     grad_w1 = gradient[sizes[0] : sizes[1]].reshape(n_inputs, hidden)
     grad_w2 = gradient[sizes[1] : sizes[2]].reshape(hidden, 1)
@@ -77,36 +114,14 @@ def fit_network(
         np.divide(np.add.reduce(delta, axis=0), n_rows, out=grad_b1)
         return loss, gradient.copy()
 
-    if _network is not None and COMPILED:
-        found = start.copy()
-        flat_targets = np.ascontiguousarray(targets[:, 0])
-        _network.fit(
-            found,
-            inputs,
-            flat_targets,
-            n_inputs,
-            hidden,
-            penalty,
-            iterations,
-            GRADIENT_TOLERANCE,
-            MOST_CALLS,
-        )
-    else:
-        with _blas().limit(limits=1):
-            found = minimize(
-                objective,
-                start,
-                method="L-BFGS-B",
-                jac=True,
-                options={"maxfun": MOST_CALLS, "maxiter": iterations, "gtol": GRADIENT_TOLERANCE},
-            ).x
-    w1, w2, b1, b2 = (part.copy() for part in _unpack(found, sizes, n_inputs, hidden))
-
-    def predict(X: np.ndarray) -> np.ndarray:
-        with _blas().limit(limits=1):
-            return (np.maximum(np.asarray(X, dtype=np.float64) @ w1 + b1, 0.0) @ w2 + b2)[:, 0]
-
-    return predict
+    with _blas().limit(limits=1):
+        return minimize(
+            objective,
+            start,
+            method="L-BFGS-B",
+            jac=True,
+            options={"maxfun": MOST_CALLS, "maxiter": iterations, "gtol": GRADIENT_TOLERANCE},
+        ).x
 
 
 @cache
