@@ -144,6 +144,35 @@ def test_compiled_objective_matches_the_numpy_one_and_a_finite_difference():
     np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize(
+    ("n_rows", "n_inputs", "hidden"), [(1, 3, 1), (3, 2, 4), (5, 7, 9), (9, 4, 8), (13, 3, 5)]
+)
+def test_compiled_objective_agrees_in_every_block_and_lane_tail(n_rows, n_inputs, hidden):
+    """Rows go through in blocks of four and hidden units four at a time: row counts and widths
+    around those sizes give the loss and gradient of the plain formulas."""
+    if _small_network._network is None:
+        pytest.skip("the compiled objective was not built (no C compiler at install)")
+    rng = np.random.default_rng(n_rows * 100 + hidden)
+    inputs = np.where(rng.random((n_rows, n_inputs)) < 0.5, -1.0, 1.0)
+    targets = rng.normal(size=n_rows)
+    packed = rng.normal(size=n_inputs * hidden + 2 * hidden + 1)
+    w1 = packed[: n_inputs * hidden].reshape(n_inputs, hidden)
+    w2 = packed[n_inputs * hidden : n_inputs * hidden + hidden]
+    b1, b2 = packed[n_inputs * hidden + hidden : -1], packed[-1]
+    active = np.maximum(inputs @ w1 + b1, 0.0)
+    error = active @ w2 + b2 - targets
+    delta = np.where(active > 0, error[:, None] * w2, 0.0)
+    expected_loss = (error @ error + 2.0 * ((w1**2).sum() + (w2**2).sum())) / (2 * n_rows)
+    parts = [(inputs.T @ delta + 2.0 * w1).ravel(), active.T @ error + 2.0 * w2]
+    expected = np.concatenate([*parts, delta.sum(axis=0), [error.sum()]]) / n_rows
+    gradient = np.empty_like(packed)
+    found = _small_network._network.objective(
+        gradient, packed, inputs, targets, n_inputs, hidden, 2.0
+    )
+    assert found == pytest.approx(expected_loss, rel=1e-12)
+    np.testing.assert_allclose(gradient, expected, rtol=1e-11, atol=1e-13)
+
+
 def test_compiled_objective_refuses_buffers_of_the_wrong_size():
     if _small_network._network is None:
         pytest.skip("the compiled objective was not built (no C compiler at install)")
