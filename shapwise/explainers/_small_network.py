@@ -15,10 +15,10 @@ step.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
-from typing import Any
 
 import numpy as np
+
+from shapwise.explainers._blas import one_thread
 
 try:  # the compiled fit (_network.c), built at install where a C compiler is present
     from shapwise.explainers import _network
@@ -64,7 +64,7 @@ def fit_network(
     w1, w2, b1, b2 = (part.copy() for part in _unpack(found, sizes, n_inputs, hidden))
 
     def predict(X: np.ndarray) -> np.ndarray:
-        with _blas().limit(limits=1):
+        with one_thread():
             return (np.maximum(np.asarray(X, dtype=np.float64) @ w1 + b1, 0.0) @ w2 + b2)[:, 0]
 
     return predict
@@ -114,7 +114,7 @@ def _scipy_fit(
         np.divide(np.add.reduce(delta, axis=0), n_rows, out=grad_b1)
         return loss, gradient.copy()
 
-    with _blas().limit(limits=1):
+    with one_thread():
         return minimize(
             objective,
             start,
@@ -122,17 +122,6 @@ def _scipy_fit(
             jac=True,
             options={"maxfun": MOST_CALLS, "maxiter": iterations, "gtol": GRADIENT_TOLERANCE},
         ).x
-
-
-@cache
-def _blas() -> Any:
-    """The BLAS thread pools, found once: the fits run on one thread (their matrices are small,
-    and two threads fighting over them on a busy 2-core machine made a fit on 2,000 coalitions
-    1.5-3x slower). Entering a found controller's limit costs microseconds, against
-    milliseconds for a fresh ``threadpool_limits``."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
 
 
 def _glorot_start(n_inputs: int, hidden: int, seed: int) -> np.ndarray:

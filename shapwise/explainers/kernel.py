@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from shapwise.explainers._blas import one_thread
 from shapwise.explainers._coalitions import all_coalitions, coalitions_of_size, shapley_from_table
 from shapwise.explainers._game import RowGame, varying_features
 from shapwise.explainers._kernel_api import KernelStyleExplainer
@@ -262,11 +263,7 @@ class KernelExplainer(KernelStyleExplainer):
         l1_reg: Any,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The values (M, O) of the sampled coalitions and their standard errors (M, O)."""
-        from threadpoolctl import threadpool_limits
-
-        # One BLAS thread: the fits factorise matrices of a few hundred rows, where threads
-        # fighting over them made the Gaussian-process fit 10x slower on 2 cores.
-        with threadpool_limits(limits=1):
+        with one_thread():  # the fits' matrices are small (see _blas)
             return self._solve_serial(masks, weights, targets, total, fraction, l1_reg)
 
     def _solve_serial(
