@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from shapwise.explainers._base import Estimate, ExplainerBase
+from shapwise.explainers._blas import one_thread
 from shapwise.explainers._coalitions import coalition_keys, coalitions_of_size, exact_estimate
 from shapwise.explainers._control_variate import (
     CONTROL_MAX_FEATURES,
@@ -414,12 +415,18 @@ def _cross_fitted(
         layouts = [_cross_fit_row(plan, seeds.row(i)) for i in rows]
         masks = np.stack([row_masks for row_masks, _ in layouts])  # (rows, K, M)
         tables = game.tables(rows, masks, empty_at=0)  # (K, rows, O)
-        found = [
-            cross_fitted_estimate(
-                masks[r], tables[:, r], n_strata, plan.strata_contributions, folds, plan.positions
-            )
-            for r, (_, folds) in enumerate(layouts)
-        ]
+        with one_thread():  # the fits' matrices are small (see _blas)
+            found = [
+                cross_fitted_estimate(
+                    masks[r],
+                    tables[:, r],
+                    n_strata,
+                    plan.strata_contributions,
+                    folds,
+                    plan.positions,
+                )
+                for r, (_, folds) in enumerate(layouts)
+            ]
         estimates, errors = (np.stack(part) for part in zip(*found, strict=True))
         parts.append((estimates, tables[0], tables[n_strata - 1], errors))
         done(len(rows))
