@@ -120,3 +120,43 @@ class BinaryBoosting:
                 node = 2 * node + self._side(design, node, level_splits)
             out += leaves[node]
         return out
+
+    def shapley_values(self, n_features: int) -> np.ndarray:
+        """The Shapley values (M,) of the game S -> ensemble(mask of S), in closed form.
+
+        A leaf is reached by the coalitions that hold every feature of A (the right turns of
+        its path) and none of B (the left turns), so its indicator is the game [A in S, B out
+        of S]. A feature of A adds the leaf where it comes after the rest of A and before all
+        of B, which a random order does with probability (a - 1)! b! / (a + b)!; a feature of
+        B takes it away where it comes after all of A and before the rest of B, with
+        probability a! (b - 1)! / (a + b)!. Leaves whose path needs a feature both held and
+        not, or turns right at a node without a split, are never reached.
+        """
+        leaf = np.arange(2**self.depth)
+        held = np.zeros((len(self.splits), len(leaf)), dtype=np.int64)  # A's bits
+        missing = np.zeros_like(held)  # B's bits
+        unreached = np.zeros(held.shape, dtype=bool)
+        for level in range(self.depth):
+            node = leaf >> (self.depth - level)
+            right = ((leaf >> (self.depth - level - 1)) & 1).astype(bool)
+            feature = self.splits[:, 2**level - 1 + node]  # (trees, leaves)
+            split = feature >= 0
+            unreached |= ~split & right
+            bit = np.where(split, np.left_shift(1, np.maximum(feature, 0)), 0)
+            held |= np.where(right, bit, 0)
+            missing |= np.where(right, 0, bit)
+        unreached |= (held & missing) != 0
+        in_held, in_missing = _bits(held, n_features), _bits(missing, n_features)
+        a, b = in_held.sum(axis=1).astype(np.intp), in_missing.sum(axis=1).astype(np.intp)
+        factorial = np.cumprod(np.concatenate([[1.0], np.arange(1.0, 2 * self.depth + 1)]))
+        to_held = factorial[np.maximum(a - 1, 0)] * factorial[b] / factorial[a + b]
+        to_missing = factorial[a] * factorial[np.maximum(b - 1, 0)] / factorial[a + b]
+        worth = np.where(unreached, 0.0, self.leaves).reshape(-1)
+        return (worth * to_held) @ in_held - (worth * to_missing) @ in_missing
+
+
+def _bits(codes: np.ndarray, n_features: int) -> np.ndarray:
+    """The first ``n_features`` bits of each code, (codes.size, n_features) 0/1 as floats."""
+    as_bytes = codes.astype("<i8").reshape(-1, 1).view(np.uint8)
+    bits = np.unpackbits(as_bytes, axis=1, bitorder="little")[:, :n_features]
+    return bits.astype(np.float64)

@@ -88,9 +88,9 @@ def surrogate_values(
             phi[:, output] += shapley_from_table(table[:, None], n)[:, 0]
             at_query[:, output] += table[query_masks @ (1 << np.arange(n))]
             fitted = fitted + network(train_masks)
-        table = tree_surrogate(train_masks, targets - fitted).predict(every)
-        phi[:, output] += shapley_from_table(table[:, None], n)[:, 0]
-        at_query[:, output] += table[query_masks @ (1 << np.arange(n))]
+        trees = tree_surrogate(train_masks, targets - fitted)
+        phi[:, output] += trees.shapley_values(n)
+        at_query[:, output] += trees.predict(query_masks)
     return phi, at_query
 
 

@@ -21,7 +21,6 @@ come from a Gaussian-process fit of the symmetrised game instead (``_kernel_baye
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -171,12 +170,41 @@ def network_surrogate(coalitions: np.ndarray, residuals: np.ndarray) -> Any | No
     return predict
 
 
+class Surrogate:
+    """A fitted surrogate game g: the 2-additive fit plus, per output, a network and boosted
+    trees on what it leaves. ``g(masks)`` -> (len(masks), O)."""
+
+    def __init__(self, coefficients: np.ndarray, stages: list[tuple[Any, BinaryBoosting]]) -> None:
+        self.coefficients = coefficients
+        self.stages = stages
+
+    def __call__(self, query: np.ndarray) -> np.ndarray:
+        out = pair_design(query) @ self.coefficients
+        for output, (network, trees) in enumerate(self.stages):
+            if network is not None:
+                out[:, output] += network(query)
+            out[:, output] += trees.predict(query)
+        return out
+
+    def shapley_values(self, n_features: int) -> np.ndarray:
+        """g's Shapley values (M, O): the 2-additive part's and the trees' in closed form, the
+        network's from all 2^M coalitions."""
+        values = pair_values_map(n_features) @ self.coefficients
+        every = None
+        for output, (network, trees) in enumerate(self.stages):
+            if network is not None:
+                every = all_coalitions(n_features) if every is None else every
+                values[:, output] += shapley_from_table(network(every)[:, None], n_features)[:, 0]
+            values[:, output] += trees.shapley_values(n_features)
+        return values
+
+
 def fit_surrogate(
     masks: np.ndarray, weights: np.ndarray, targets: np.ndarray, total: np.ndarray
-) -> Callable[[np.ndarray], np.ndarray]:
+) -> Surrogate:
     """The surrogate game g fitted to the sampled coalitions (and the empty and full ones):
     the 2-additive fit, plus a small network on its residuals, plus boosted trees on what is
-    still left. Returns g(masks) -> (len(masks), O)."""
+    still left."""
     n = masks.shape[1]
     ends = np.zeros((2, n), dtype=bool)
     ends[1] = True
@@ -184,23 +212,14 @@ def fit_surrogate(
     observed = np.vstack([np.zeros((1, targets.shape[1])), total[None, :], targets])
     coefficients = pairwise_fit(masks, weights, targets, total)
     fitted = pair_design(seen) @ coefficients
-    stages: list[tuple[Any, Any]] = []
+    stages: list[tuple[Any, BinaryBoosting]] = []
     for output in range(targets.shape[1]):
         network = network_surrogate(seen, observed[:, output] - fitted[:, output])
         if network is not None:
             fitted[:, output] += network(seen)
         trees = tree_surrogate(seen, observed[:, output] - fitted[:, output])
         stages.append((network, trees))
-
-    def predict(query: np.ndarray) -> np.ndarray:
-        out = pair_design(query) @ coefficients
-        for output, (network, trees) in enumerate(stages):
-            if network is not None:
-                out[:, output] += network(query)
-            out[:, output] += trees.predict(query)
-        return out
-
-    return predict
+    return Surrogate(coefficients, stages)
 
 
 def _folds(strata: CoalitionStrata, n_rows: int) -> np.ndarray:
@@ -226,7 +245,7 @@ def surrogate_estimate(
     pairwise kernel estimate of what g misses; and, where ``strata`` says how the coalitions were
     drawn, the standard errors of that estimate of the residual game v - g.
 
-    g is cheap, so its Shapley values come from all 2^M coalitions; the kernel estimate of v - g
+    g's Shapley values are exact (``Surrogate.shapley_values``); the kernel estimate of v - g
     then has much less to explain. g has seen the sampled coalitions (the trees nearly
     interpolate them), so the residuals it leaves there say nothing of its error elsewhere: the
     standard errors use out-of-fold residuals instead, v - g' at each coalition from a surrogate
@@ -236,14 +255,14 @@ def surrogate_estimate(
     than g, so the errors lean to overstating.
     """
     n = masks.shape[1]
-    every = all_coalitions(n)
     surrogate = fit_surrogate(masks, weights, targets, total)
-    table = surrogate(every)
-    codes = masks @ (1 << np.arange(n))
-    left = np.vstack([-table[:1], total[None, :] - table[-1:], targets - table[codes]])
+    ends = np.zeros((2, n), dtype=bool)
+    ends[1] = True
+    at = surrogate(np.concatenate([ends, masks]))  # g at the empty, full and sampled ones
+    left = np.vstack([-at[:1], total[None, :] - at[1:2], targets - at[2:]])
     residual_targets, residual_total = left[2:] - left[0], left[1] - left[0]
     correction = pairwise_kernel_values(masks, weights, residual_targets, residual_total)
-    values = shapley_from_table(table, n) + correction
+    values = surrogate.shapley_values(n) + correction
     if strata is None:
         return values, None
     fold = _folds(strata, len(masks))

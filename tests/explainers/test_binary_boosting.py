@@ -83,3 +83,19 @@ def test_the_compiled_and_numpy_trees_are_the_same_trees(monkeypatch):
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler to build it")
 def test_the_compiled_trees_are_built_where_a_compiler_is_present():
     assert _binary_boosting._binary_trees is not None
+
+
+@pytest.mark.parametrize(("n_features", "depth", "n_rows"), [(6, 3, 40), (12, 5, 300), (4, 5, 16)])
+def test_shapley_values_in_closed_form_are_those_of_every_coalition(n_features, depth, n_rows):
+    """With 4 features and depth 5 the paths repeat features and meet nodes without a split,
+    so unreachable leaves are among them."""
+    from shapwise.explainers._coalitions import all_coalitions, shapley_from_table
+
+    rng = np.random.default_rng(n_features)
+    masks = rng.random((n_rows, n_features)) < 0.5
+    targets = rng.normal(size=n_rows) + 3.0 * masks[:, 0] * masks[:, 1] - masks[:, 2]
+    trees = BinaryBoosting(40, depth, 0.3).fit(masks, targets)
+    every = all_coalitions(n_features)
+    brute = shapley_from_table(trees.predict(every)[:, None], n_features)[:, 0]
+    np.testing.assert_allclose(trees.shapley_values(n_features), brute, rtol=0, atol=1e-12)
+    assert np.abs(brute).max() > 0.1

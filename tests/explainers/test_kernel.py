@@ -263,6 +263,27 @@ def test_tree_surrogate_beats_the_pairwise_fit_on_a_game_of_high_order_interacti
     assert np.mean(errors["surrogate"]) < 0.8 * np.mean(errors["pairwise"])
 
 
+def test_the_surrogates_values_are_those_of_its_own_table_of_every_coalition():
+    from shapwise.explainers._kernel_surrogate import fit_surrogate
+
+    n = 9
+    every = all_coalitions(n)
+    rng = np.random.default_rng(5)
+    table = np.column_stack(
+        [
+            (every[:, 0] & every[:, 1] & every[:, 2]) + np.tanh(every @ rng.normal(size=n)),
+            (every[:, 3] | every[:, 4]) - every @ rng.normal(size=n),
+        ]
+    )
+    masks, weights = plan_coalitions(n, 200, np.random.default_rng(0))
+    codes = 1 << np.arange(n)
+    surrogate = fit_surrogate(masks, weights, table[masks @ codes] - table[0], table[-1] - table[0])
+    assert all(network is not None for network, _ in surrogate.stages)
+    np.testing.assert_allclose(
+        surrogate.shapley_values(n), shapley_from_table(surrogate(every), n), rtol=0, atol=1e-12
+    )
+
+
 def test_network_stage_helps_on_a_game_of_saturated_sigmoids(monkeypatch):
     from shapwise.explainers import _kernel_surrogate
 
