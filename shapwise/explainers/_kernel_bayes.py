@@ -59,39 +59,60 @@ def _covariance(overlap: np.ndarray, theta: float) -> np.ndarray:
 
 def fit_gaussian(coalitions: np.ndarray, h: np.ndarray) -> GaussianFit | None:
     """The GP of h through ``coalitions`` (K, M) with values ``h`` (K,), theta by restricted
-    maximum likelihood; None if no theta gives a usable covariance."""
-    from scipy.linalg import solve_triangular
-
+    maximum likelihood over THETA_GRID: every other grid point first, then the two beside the
+    best of those (the likelihood is smooth in log theta; a factorisation per point is the
+    cost); None if no theta gives a usable covariance."""
     design = coalitions.astype(np.float64)
     overlap = design @ design.T
+    scored: dict[int, tuple[float, GaussianFit] | None] = {}
+    for index in range(0, len(THETA_GRID), 2):
+        scored[index] = _reml_fit(design, overlap, h, float(THETA_GRID[index]))
+    best = _best(scored)
+    if best is None:
+        return None
+    for index in (best - 1, best + 1):
+        if 0 <= index < len(THETA_GRID) and index not in scored:
+            scored[index] = _reml_fit(design, overlap, h, float(THETA_GRID[index]))
+    found = scored[_best(scored)]
+    return None if found is None else found[1]
+
+
+def _best(scored: dict[int, tuple[float, GaussianFit] | None]) -> int | None:
+    """The grid index of the highest score (the lowest index among equals), or None."""
+    usable = [(-found[0], index) for index, found in scored.items() if found is not None]
+    return min(usable)[1] if usable else None
+
+
+def _reml_fit(
+    design: np.ndarray, overlap: np.ndarray, h: np.ndarray, theta: float
+) -> tuple[float, GaussianFit] | None:
+    """The restricted log-likelihood (s^2 profiled out) of theta and the fit at it, or None
+    where the covariance or the main effects' information is not positive definite."""
+    from scipy.linalg import solve_triangular
+
     n_obs, n_effects = design.shape
-    best: tuple[float, GaussianFit] | None = None
-    for theta in THETA_GRID:
-        covariance = _covariance(overlap, float(theta))
-        covariance[np.diag_indices(n_obs)] += NUGGET * np.trace(covariance) / n_obs + 1e-300
-        try:
-            lower = np.linalg.cholesky(covariance)
-        except np.linalg.LinAlgError:
-            continue
-        whitened = solve_triangular(lower, np.column_stack([design, h]), lower=True)
-        gls_x, gls_y = whitened[:, :n_effects], whitened[:, n_effects]
-        information = gls_x.T @ gls_x
-        sign, log_det_information = np.linalg.slogdet(information)
-        if sign <= 0:
-            continue
-        effects = np.linalg.solve(information, gls_x.T @ gls_y)
-        left = gls_y - gls_x @ effects
-        quadratic = float(left @ left)
-        # restricted log-likelihood with s^2 profiled out
-        score = (
-            -(n_obs - n_effects) / 2 * np.log(max(quadratic, 1e-300))
-            - np.log(np.diag(lower)).sum()
-            - log_det_information / 2
-        )
-        if best is None or score > best[0]:
-            alpha = solve_triangular(lower, left, lower=True, trans="T")
-            best = (score, GaussianFit(float(theta), effects, alpha))
-    return None if best is None else best[1]
+    covariance = _covariance(overlap, theta)
+    covariance[np.diag_indices(n_obs)] += NUGGET * np.trace(covariance) / n_obs + 1e-300
+    try:
+        lower = np.linalg.cholesky(covariance)
+    except np.linalg.LinAlgError:
+        return None
+    whitened = solve_triangular(lower, np.column_stack([design, h]), lower=True)
+    gls_x, gls_y = whitened[:, :n_effects], whitened[:, n_effects]
+    information = gls_x.T @ gls_x
+    sign, log_det_information = np.linalg.slogdet(information)
+    if sign <= 0:
+        return None
+    effects = np.linalg.solve(information, gls_x.T @ gls_y)
+    left = gls_y - gls_x @ effects
+    quadratic = float(left @ left)
+    score = (
+        -(n_obs - n_effects) / 2 * np.log(max(quadratic, 1e-300))
+        - np.log(np.diag(lower)).sum()
+        - log_det_information / 2
+    )
+    alpha = solve_triangular(lower, left, lower=True, trans="T")
+    return float(score), GaussianFit(theta, effects, alpha)
 
 
 def gaussian_values(fit: GaussianFit, coalitions: np.ndarray) -> np.ndarray:
