@@ -251,7 +251,9 @@ def test_a_size_being_timed_gets_only_the_calls_it_needs():
     assert all(small - 50 < n <= small for n in call_rows[:samples])
     assert all(middle - 50 < n <= middle for n in call_rows[samples : 2 * samples])
     assert all(large - 50 < n <= large for n in call_rows[2 * samples : 3 * samples])
-    assert sum(call_rows) == 8 * (2**10 - 1) * 50 + 50  # every coalition once, the empty one once
+    # every background row once (the empty coalition), each row once (the full one), the other
+    # coalitions once per row and background row
+    assert sum(call_rows) == 50 + 8 + 8 * (2**10 - 2) * 50
 
 
 def test_calls_whose_row_counts_only_add_up_are_errors():

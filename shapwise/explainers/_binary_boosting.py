@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from shapwise.explainers._coalitions import masks_of_codes
+
 try:  # the compiled trees (_binary_trees.c), built at install where a C compiler is present
     from shapwise.explainers import _binary_trees
 except ImportError:  # pragma: no cover - the numpy path below grows the same trees
@@ -146,17 +148,11 @@ class BinaryBoosting:
             held |= np.where(right, bit, 0)
             missing |= np.where(right, 0, bit)
         unreached |= (held & missing) != 0
-        in_held, in_missing = _bits(held, n_features), _bits(missing, n_features)
+        in_held = masks_of_codes(held, n_features).astype(np.float64)  # (trees * leaves, M)
+        in_missing = masks_of_codes(missing, n_features).astype(np.float64)
         a, b = in_held.sum(axis=1).astype(np.intp), in_missing.sum(axis=1).astype(np.intp)
         factorial = np.cumprod(np.concatenate([[1.0], np.arange(1.0, 2 * self.depth + 1)]))
         to_held = factorial[np.maximum(a - 1, 0)] * factorial[b] / factorial[a + b]
         to_missing = factorial[a] * factorial[np.maximum(b - 1, 0)] / factorial[a + b]
         worth = np.where(unreached, 0.0, self.leaves).reshape(-1)
         return (worth * to_held) @ in_held - (worth * to_missing) @ in_missing
-
-
-def _bits(codes: np.ndarray, n_features: int) -> np.ndarray:
-    """The first ``n_features`` bits of each code, (codes.size, n_features) 0/1 as floats."""
-    as_bytes = codes.astype("<i8").reshape(-1, 1).view(np.uint8)
-    bits = np.unpackbits(as_bytes, axis=1, bitorder="little")[:, :n_features]
-    return bits.astype(np.float64)

@@ -52,7 +52,15 @@ def coalition_keys(masks: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(packed).view(np.dtype((np.void, width)))[..., 0]
 
 
-@lru_cache(maxsize=4)
+def masks_of_codes(codes: np.ndarray, n_features: int) -> np.ndarray:
+    """The masks (codes.size, n_features) bool whose bit i (of integer codes, feature i = bit
+    i, up to 64 features) is feature i."""
+    as_bytes = np.ascontiguousarray(codes, dtype="<i8").reshape(-1, 1).view(np.uint8)
+    needed = as_bytes[:, : -(-n_features // 8)]  # the bytes that hold the features
+    return np.unpackbits(needed, axis=1, bitorder="little")[:, :n_features].view(bool)
+
+
+@lru_cache(maxsize=64)
 def _table_weights(n_features: int) -> tuple[np.ndarray, np.ndarray]:
     """Per coalition T (by bit pattern): the weight of v(T) in the value of a feature in T plus
     that of a feature not in T, and the latter alone.
@@ -98,9 +106,15 @@ def exact_estimate(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact Shapley values of every row of ``game``: (values (rows, M, O), v(empty), v(full)).
 
-    All coalitions of several rows are evaluated together, then the weights are applied to all
+    One background pattern at a time where that holds (``_exact_patterns``); otherwise all
+    coalitions of several rows are evaluated together, then the weights are applied to all
     their tables at once.
     """
+    from shapwise.explainers._exact_patterns import pattern_exact_estimate
+
+    found = pattern_exact_estimate(game, done)
+    if found is not None:
+        return found
     n = game.n_features
     coalitions = all_coalitions(n)
     parts = []

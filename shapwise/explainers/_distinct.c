@@ -24,6 +24,12 @@
  * that of its group's first distinct row plus b's rank among its pattern's members
  * (pattern_of and rank: (rows, n_background), the pattern numbered within its row).
  *
+ * unit_sums(tables, outputs, unit_entry, unit_length, unit_weight, width) adds, unit after unit
+ * and row after row, unit_weight[u] times the outputs of unit u's row t (width doubles, the
+ * rows of all units one after another) to row unit_entry[u] + t of tables (width doubles
+ * each): the weighted sums of background rows' outputs per table entry, each in the order of
+ * its rows, whatever the number of units at once.
+ *
  * Each pattern of a row numbers its keys in its own table: indexed by the key's bits packed
  * (read a byte at a time from a per-pattern lookup table) where the pattern differs in few
  * features, else an open-addressing hash table. Tables are per row, so they stay small.
@@ -521,6 +527,64 @@ done:
     return result;
 }
 
+static PyObject *unit_sums(PyObject *self, PyObject *args)
+{
+    Py_buffer tables, outputs, unit_entry, unit_length, unit_weight;
+    Py_ssize_t width;
+    PyObject *result = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "w*y*y*y*y*n", &tables, &outputs, &unit_entry, &unit_length,
+                          &unit_weight, &width)) {
+        return NULL;
+    }
+    Py_ssize_t n_units = unit_entry.len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t n_entries = 0, n_rows = 0;
+    const int64_t *entry = unit_entry.buf, *length = unit_length.buf;
+    const double *weight = unit_weight.buf, *out = outputs.buf;
+    double *table = tables.buf;
+    if (width < 1 || width > PY_SSIZE_T_MAX / 8) {
+        PyErr_SetString(PyExc_ValueError, "width must be at least one");
+        goto done;
+    }
+    n_entries = tables.len / (width * 8);
+    if (check_length(&tables, n_entries * width, 8, "tables", 0) ||
+        check_length(&unit_entry, n_units, 8, "unit_entry", 0) ||
+        check_length(&unit_length, n_units, 8, "unit_length", 0) ||
+        check_length(&unit_weight, n_units, 8, "unit_weight", 0)) {
+        goto done;
+    }
+    for (Py_ssize_t u = 0; u < n_units; u++) {
+        if (entry[u] < 0 || length[u] < 0 || entry[u] > n_entries - length[u] ||
+            n_rows > PY_SSIZE_T_MAX / (width * 8) - length[u]) {
+            PyErr_Format(PyExc_ValueError, "unit %zd names entries outside the tables", u);
+            goto done;
+        }
+        n_rows += length[u];
+    }
+    if (check_length(&outputs, n_rows * width, 8, "outputs", 0)) {
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t u = 0; u < n_units; u++) {
+        double w = weight[u];
+        double *to = table + entry[u] * width;
+        for (int64_t t = 0; t < length[u] * width; t++) {
+            to[t] += w * out[t];
+        }
+        out += length[u] * width;
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&tables);
+    PyBuffer_Release(&outputs);
+    PyBuffer_Release(&unit_entry);
+    PyBuffer_Release(&unit_length);
+    PyBuffer_Release(&unit_weight);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"distinct", distinct, METH_VARARGS,
      "distinct(places, coalition, background_row, masks, owners, first_of_row, differing, "
@@ -529,6 +593,9 @@ static PyMethodDef methods[] = {
     {"spread", spread, METH_VARARGS,
      "spread(every, values, places, owners, first_of_row, pattern_of, rank, n_background, "
      "width): every entry's row of the distinct rows' values."},
+    {"unit_sums", unit_sums, METH_VARARGS,
+     "unit_sums(tables, outputs, unit_entry, unit_length, unit_weight, width): tables[entry + t] "
+     "+= weight * outputs of each unit's row t, unit after unit."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,6 +11,13 @@
  * writes single masked rows: for each pair i, with k = coalition[i],
  *     out[i, j] = rows[owners[k], j] if masks[k, j] else background[sources[i], j]
  * (coalition, owners and sources int64), without first gathering each pair's mask.
+ *
+ * fill_units(out, rows, background, masks, owners, unit_mask, unit_source, unit_length, skip,
+ *            n_features, itemsize)
+ * writes the rows of units one after another, from row `skip` of the first unit, as many as
+ * out holds: unit u's row t (t < unit_length[u]) is mask k = unit_mask[u] + t of
+ * rows[owners[k]] over background row unit_source[u] (as fill_pairs, without a pair index per
+ * row).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -72,6 +79,32 @@ DEFINE_FILL(fill_64, uint64_t)
 
 DEFINE_FILL_PAIRS(fill_pairs_32, uint32_t)
 DEFINE_FILL_PAIRS(fill_pairs_64, uint64_t)
+
+#define DEFINE_FILL_UNITS(NAME, BITS)                                                         \
+    static void NAME(BITS *restrict out, const BITS *restrict rows,                           \
+                     const BITS *restrict background, const unsigned char *restrict masks,    \
+                     const int64_t *restrict owners, const int64_t *restrict unit_mask,       \
+                     const int64_t *restrict unit_source, const int64_t *restrict unit_length, \
+                     int64_t skip, Py_ssize_t n_out, Py_ssize_t n_features)                   \
+    {                                                                                         \
+        for (Py_ssize_t u = 0; n_out > 0; u++) {                                              \
+            const BITS *restrict hidden = background + unit_source[u] * n_features;           \
+            int64_t k = unit_mask[u] + skip, end = unit_mask[u] + unit_length[u];             \
+            for (; k < end && n_out > 0; k++, n_out--) {                                      \
+                const BITS *restrict row = rows + owners[k] * n_features;                     \
+                const unsigned char *restrict mask = masks + k * n_features;                  \
+                for (Py_ssize_t j = 0; j < n_features; j++) {                                 \
+                    BITS keep = (BITS)0 - (BITS)(mask[j] != 0);                               \
+                    out[j] = (row[j] & keep) | (hidden[j] & ~keep);                           \
+                }                                                                             \
+                out += n_features;                                                            \
+            }                                                                                 \
+            skip = 0;                                                                         \
+        }                                                                                     \
+    }
+
+DEFINE_FILL_UNITS(fill_units_32, uint32_t)
+DEFINE_FILL_UNITS(fill_units_64, uint64_t)
 
 /* a * b * c into *product, or -1 (with a ValueError) when the product overflows */
 static int multiply(Py_ssize_t a, Py_ssize_t b, Py_ssize_t c, Py_ssize_t *product)
@@ -240,6 +273,90 @@ done:
     return result;
 }
 
+static PyObject *fill_units(PyObject *self, PyObject *args)
+{
+    Py_buffer out, rows, background, masks, owners, unit_mask, unit_source, unit_length;
+    Py_ssize_t skip, n_features, itemsize;
+    PyObject *result = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "w*y*y*y*y*y*y*y*nnn", &out, &rows, &background, &masks,
+                          &owners, &unit_mask, &unit_source, &unit_length, &skip, &n_features,
+                          &itemsize)) {
+        return NULL;
+    }
+    Py_ssize_t n_masks = owners.len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t n_units = unit_mask.len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t row_bytes = 0, n_rows, n_background, n_held = 0, n_out;
+    const int64_t *owner = owners.buf, *first = unit_mask.buf, *source = unit_source.buf;
+    const int64_t *length = unit_length.buf;
+    if (itemsize != 4 && itemsize != 8) {
+        PyErr_SetString(PyExc_ValueError, "itemsize must be 4 (float32) or 8 (float64)");
+        goto done;
+    }
+    if (n_features < 1 || multiply(1, n_features, itemsize, &row_bytes) < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "need at least one feature");
+        }
+        goto done;
+    }
+    n_rows = rows.len / row_bytes;
+    n_background = background.len / row_bytes;
+    if (check_size(&owners, n_masks, (Py_ssize_t)sizeof(int64_t), 1, "owners") ||
+        check_size(&masks, n_masks, n_features, 1, "masks") ||
+        check_size(&rows, n_rows, n_features, itemsize, "rows") ||
+        check_size(&background, n_background, n_features, itemsize, "background") ||
+        check_size(&unit_mask, n_units, (Py_ssize_t)sizeof(int64_t), 1, "unit_mask") ||
+        check_size(&unit_source, n_units, (Py_ssize_t)sizeof(int64_t), 1, "unit_source") ||
+        check_size(&unit_length, n_units, (Py_ssize_t)sizeof(int64_t), 1, "unit_length")) {
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < n_masks; k++) {
+        if (owner[k] < 0 || owner[k] >= n_rows) {
+            PyErr_Format(PyExc_ValueError, "owner %zd of mask %zd is not a row index",
+                         (Py_ssize_t)owner[k], k);
+            goto done;
+        }
+    }
+    for (Py_ssize_t u = 0; u < n_units; u++) {
+        if (first[u] < 0 || length[u] < 0 || first[u] > n_masks - length[u] || source[u] < 0 ||
+            source[u] >= n_background || n_held > PY_SSIZE_T_MAX - length[u]) {
+            PyErr_Format(PyExc_ValueError, "unit %zd names masks or a background row outside "
+                         "their arrays", u);
+            goto done;
+        }
+        n_held += length[u];
+    }
+    n_out = out.len / row_bytes;
+    if (check_size(&out, n_out, n_features, itemsize, "out")) {
+        goto done;
+    }
+    if (skip < 0 || (n_units > 0 && skip >= length[0]) || n_out > n_held - skip) {
+        PyErr_SetString(PyExc_ValueError, "the units hold fewer rows than out past skip");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (itemsize == 4) {
+        fill_units_32(out.buf, rows.buf, background.buf, masks.buf, owner, first, source, length,
+                      skip, n_out, n_features);
+    } else {
+        fill_units_64(out.buf, rows.buf, background.buf, masks.buf, owner, first, source, length,
+                      skip, n_out, n_features);
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&background);
+    PyBuffer_Release(&masks);
+    PyBuffer_Release(&owners);
+    PyBuffer_Release(&unit_mask);
+    PyBuffer_Release(&unit_source);
+    PyBuffer_Release(&unit_length);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"fill", fill, METH_VARARGS,
      "fill(out, background, rows, masks, owners, n_background, n_features, itemsize): "
@@ -248,6 +365,10 @@ static PyMethodDef methods[] = {
      "fill_pairs(out, rows, background, masks, owners, coalition, sources, n_features, "
      "itemsize): out[i, j] = rows[owners[k], j] if masks[k, j] else background[sources[i], j], "
      "k = coalition[i]."},
+    {"fill_units", fill_units, METH_VARARGS,
+     "fill_units(out, rows, background, masks, owners, unit_mask, unit_source, unit_length, "
+     "skip, n_features, itemsize): the rows of each unit in turn from row skip of the first, "
+     "row t of unit u being mask unit_mask[u] + t over background row unit_source[u]."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -219,6 +219,45 @@ class Independent(Masker):
         converted = np.ascontiguousarray(rows, dtype=dtype).view(bits)
         return converted[:, None, :] != background[None, :, :]
 
+    def masked_units(
+        self,
+        masks: np.ndarray,
+        rows: np.ndarray,
+        owners: np.ndarray,
+        unit_mask: np.ndarray,
+        unit_source: np.ndarray,
+        unit_length: np.ndarray,
+        out: np.ndarray,
+        skip: int = 0,
+    ) -> np.ndarray:
+        """The masked rows of units one after another, from row ``skip`` of the first unit, as
+        many as ``out`` (L, features) holds: unit u's row t is mask ``unit_mask[u] + t`` of
+        ``rows[owners[k]]`` (k that mask) over background row ``unit_source[u]`` (as
+        :meth:`masked_pairs`, without an index per row)."""
+        background = self._background_as(out.dtype)
+        if _fill is not None and out.dtype in COMPILED_DTYPES and out.flags.c_contiguous:
+            _fill.fill_units(
+                out,
+                np.ascontiguousarray(rows, dtype=out.dtype),
+                background,
+                np.ascontiguousarray(masks, dtype=bool),
+                np.ascontiguousarray(owners, dtype=np.int64),
+                np.ascontiguousarray(unit_mask, dtype=np.int64),
+                np.ascontiguousarray(unit_source, dtype=np.int64),
+                np.ascontiguousarray(unit_length, dtype=np.int64),
+                int(skip),
+                background.shape[1],
+                out.itemsize,
+            )
+            return out
+        first = np.cumsum(unit_length) - unit_length
+        coalition = np.repeat(unit_mask - first, unit_length) + np.arange(int(unit_length.sum()))
+        sources = np.repeat(unit_source, unit_length)
+        taken = slice(skip, skip + len(out))
+        return self.masked_pairs(
+            masks, rows, owners, sources[taken], out=out, coalition=coalition[taken]
+        )
+
     def masked_pairs(
         self,
         masks: np.ndarray,

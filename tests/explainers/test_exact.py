@@ -40,9 +40,9 @@ def test_each_coalition_evaluated_once_in_few_calls():
     explainer = Exact(interaction_model(6), background)
     explainer(background[:3] + 0.5)  # rows that share no value with a background row
     model = explainer.model
-    # 64 coalitions for the first row, 63 for the next two (the empty one is shared), all rows
-    # in one model call.
-    assert model.n_evaluations == (64 + 63 + 63) * 20
+    # every background row once (the empty coalition), each row once (the full one), and the
+    # 62 other coalitions of each row over each background row, all in one model call
+    assert model.n_evaluations == 20 + 3 + 3 * 62 * 20
     assert model.n_calls == 1
 
 
