@@ -7,7 +7,7 @@ only works when the caller has torch, and importing shapwise stays light.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -426,9 +426,16 @@ def column_order(given: Sequence[str], wanted: Sequence[str], what: str) -> list
     return [position[name] for name in wanted]
 
 
-def align_columns(frame: Any, names: Sequence[str] | None, what: str) -> Any:
+def align_columns(
+    frame: Any,
+    names: Sequence[str] | None,
+    what: str,
+    spelled: Callable[[str], str] | None = None,
+) -> Any:
     """A DataFrame ``frame`` with its columns reordered to ``names`` (matched as strings); any
-    other input, or ``names`` None, unchanged.
+    other input, or ``names`` None, unchanged. ``spelled``: how the model spells a column's
+    name (LightGBM writes spaces as underscores), tried where the names as given do not match;
+    the frame keeps its own names.
 
     Raises:
         ValueError: columns are missing, extra or repeated (each named; ``what`` says whose
@@ -439,4 +446,8 @@ def align_columns(frame: Any, names: Sequence[str] | None, what: str) -> Any:
     given = [str(label) for label in frame.columns]
     if given == [str(name) for name in names]:
         return frame
+    if spelled is not None and set(map(str, names)) - set(given):
+        as_model = [spelled(name) for name in given]
+        if len(set(as_model)) == len(as_model) and set(as_model) == set(map(str, names)):
+            return frame.iloc[:, column_order(as_model, names, what)]
     return frame.iloc[:, column_order(given, names, what)]

@@ -176,6 +176,7 @@ class TreeExplainer(Driver):
             if feature_names is not None
             else self._data_names or self.ensemble.feature_names
         )
+        self._names_given = feature_names is not None or self._data_names is not None
         if check_model and model_margin is not None:
             self._check_model(model_margin)
         self._single_output = self.ensemble.n_outputs == 1 or model_output == "log_loss"
@@ -278,7 +279,8 @@ class TreeExplainer(Driver):
     # ------------------------------------------------------------------ explaining
     def _rows(self, X: Any) -> tuple[np.ndarray, list[str] | None]:
         expected = self._data_names or self.ensemble.feature_names
-        X = align_columns(X, expected, "the rows to explain")
+        spelled = _lightgbm_spelling if self.ensemble.library == "lightgbm" else None
+        X = align_columns(X, expected, "the rows to explain", spelled)
         names = feature_names_of(X)
         rows = to_numpy(X, name="the rows to explain").astype(np.float64)
         if rows.ndim == 1:
@@ -397,7 +399,8 @@ class TreeExplainer(Driver):
             algorithm=self.algorithm,
             model_dtype="float64",
             single_output=self._single_output,
-            feature_names=self.feature_names or names,
+            # the rows' own column names over the model's spelling of them (LightGBM's)
+            feature_names=self.feature_names if self._names_given or not names else names,
             output_names=self.output_names,
         )
 
@@ -496,3 +499,8 @@ class TreeExplainer(Driver):
 
 
 Tree = TreeExplainer
+
+
+def _lightgbm_spelling(name: str) -> str:
+    """A column name as LightGBM stores it: spaces written as underscores."""
+    return name.replace(" ", "_")

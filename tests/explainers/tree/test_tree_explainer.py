@@ -106,6 +106,28 @@ def test_lightgbm_values_equal_its_own_tree_shap():
     np.testing.assert_allclose(explainer.expected_value, contributions[0, -1], atol=1e-10)
 
 
+def test_lightgbm_frames_whose_column_names_hold_spaces():
+    """LightGBM stores "sepal length (cm)" as "sepal_length_(cm)"; the frame's columns still
+    match (in any order), and the explanation keeps the frame's own names."""
+    import lightgbm
+
+    X, y = data()
+    names = ["width (cm)", "length (cm)", "a b c", "count"] + [
+        f"f{i}" for i in range(4, X.shape[1])
+    ]
+    frame = pd.DataFrame(X, columns=names)
+    model = lightgbm.LGBMRegressor(n_estimators=20, verbose=-1).fit(frame, y)
+    assert model.booster_.feature_name()[0] == "width_(cm)"
+    rows = frame.iloc[:20]
+    contributions = model.predict(rows, pred_contrib=True)[:, :-1]
+    explanation = shapwise.Explainer(model)(rows[names[::-1]])
+    np.testing.assert_allclose(explanation.values, contributions, atol=1e-10)
+    assert explanation.feature_names == names
+    np.testing.assert_allclose(TreeExplainer(model).shap_values(rows), contributions, atol=1e-10)
+    with pytest.raises(ValueError, match="do not match by name"):
+        TreeExplainer(model).shap_values(rows.rename(columns={"a b c": "other"}))
+
+
 def test_interventional_values_are_brute_force_over_the_model(models):
     model = models["xgb_regressor"]
     X, _ = data(missing=0.05)
