@@ -439,6 +439,61 @@ class Explanation:
             **extras,
         )
 
+    # ---------------------------------------------------------------- arithmetic
+    def _arithmetic(self, other: Any, operation: Any, reflected: bool = False) -> Explanation:
+        """``operation`` (numpy's) on the values, base values and numeric data, with a number,
+        an array or another Explanation's own (as shap's operators, for every order of
+        operands). What no longer holds after it is dropped: the outputs the values add up
+        to, and the standard errors and bounds."""
+
+        def apply(mine: Any, theirs: Any) -> Any:
+            if mine is None or (isinstance(mine, np.ndarray) and mine.dtype.kind not in "fiub"):
+                return None
+            if theirs is None:
+                return None
+            return operation(theirs, mine) if reflected else operation(mine, theirs)
+
+        if isinstance(other, Explanation):
+            values, base, data = other.values, other.base_values, other.data
+        else:
+            values = base = data = other
+        return self._with(
+            values=operation(values, self.values) if reflected else operation(self.values, values),
+            base_values=apply(self.base_values, base),
+            data=apply(self.data, data),
+            display_data=None,
+            output_values=None,
+            native_output_values=None,
+            **{name: None for name in _VALUE_SHAPED},
+        )
+
+    def __add__(self, other: Any) -> Explanation:
+        return self._arithmetic(other, np.add)
+
+    def __radd__(self, other: Any) -> Explanation:
+        return self._arithmetic(other, np.add, reflected=True)
+
+    def __sub__(self, other: Any) -> Explanation:
+        return self._arithmetic(other, np.subtract)
+
+    def __rsub__(self, other: Any) -> Explanation:
+        return self._arithmetic(other, np.subtract, reflected=True)
+
+    def __mul__(self, other: Any) -> Explanation:
+        return self._arithmetic(other, np.multiply)
+
+    def __rmul__(self, other: Any) -> Explanation:
+        return self._arithmetic(other, np.multiply, reflected=True)
+
+    def __truediv__(self, other: Any) -> Explanation:
+        return self._arithmetic(other, np.true_divide)
+
+    def __rtruediv__(self, other: Any) -> Explanation:
+        return self._arithmetic(other, np.true_divide, reflected=True)
+
+    def __neg__(self) -> Explanation:
+        return self._arithmetic(-1.0, np.multiply)
+
     # ----------------------------------------------------------------- operations
     @_chainable
     def abs(self) -> Explanation:

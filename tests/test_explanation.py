@@ -258,3 +258,30 @@ def test_notes_of_what_was_not_attributed_exactly_travel_with_the_explanation(tm
     exact = shapwise.explainers.Exact(model, background)(background[:4])
     assert exact.notes == ()
     assert "notes" not in repr(exact)
+
+
+def test_arithmetic_acts_on_values_base_values_and_data():
+    e = Explanation(
+        values=np.array([[1.0, 2.0]]),
+        base_values=np.array([0.5]),
+        data=np.array([[3.0, 4.0]]),
+        feature_names=["a", "b"],
+        error_std=np.array([[0.1, 0.2]]),
+    )
+    for result, values, base, data in (
+        (e * 2, [[2.0, 4.0]], [1.0], [[6.0, 8.0]]),
+        (2 * e, [[2.0, 4.0]], [1.0], [[6.0, 8.0]]),
+        (e + 1, [[2.0, 3.0]], [1.5], [[4.0, 5.0]]),
+        (1 + e, [[2.0, 3.0]], [1.5], [[4.0, 5.0]]),
+        (1 - e, [[0.0, -1.0]], [0.5], [[-2.0, -3.0]]),
+        (e / 2, [[0.5, 1.0]], [0.25], [[1.5, 2.0]]),
+        (-e, [[-1.0, -2.0]], [-0.5], [[-3.0, -4.0]]),
+        (e - e, [[0.0, 0.0]], [0.0], [[0.0, 0.0]]),
+    ):
+        np.testing.assert_array_equal(result.values, values)
+        np.testing.assert_array_equal(result.base_values, base)
+        np.testing.assert_array_equal(result.data, data)
+        assert result.feature_names == ["a", "b"]
+        assert result.error_std is None  # no longer the values' errors
+    np.testing.assert_array_equal((e * 2)[:, "b"].values, [4.0])
+    np.testing.assert_array_equal((e * np.array([1.0, 10.0])).values, [[1.0, 20.0]])
