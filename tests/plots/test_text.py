@@ -55,3 +55,16 @@ def test_text_escapes_html():
     markup = plots.text(explanation, show=False)
     assert "&lt;b&gt;" in markup and "&amp;" in markup
     assert markup.count("<b>") == 1  # only the bold f(x) of the header
+
+
+def test_text_takes_shaps_arguments(review_explanation):
+    """shap's display=False, cmax and separator; its output-bar settings are ignored with a
+    warning (this plot draws no bar)."""
+    markup = plots.text(review_explanation, display=False, separator="")
+    assert "</span><span" in markup  # no space between the tokens
+    opacities = [float(a) for a in re.findall(r"rgba\(\d+, \d+, \d+, ([0-9.]+)\)", markup)]
+    faint = plots.text(review_explanation, display=False, cmax=1e6)
+    assert max(opacities) > 0.5
+    assert all(float(a) < 0.09 for a in re.findall(r"rgba\(\d+, \d+, \d+, ([0-9.]+)\)", faint))
+    with pytest.warns(UserWarning, match="no output bar"):
+        plots.text(review_explanation, display=False, xmin=-1.0)
