@@ -139,6 +139,9 @@ class TreeExplainer(Driver):
         self.n_jobs = core.default_jobs(n_jobs)
         self.memory_budget = float(memory_budget)
         self.model_output = model_output
+        # a scikit-learn forest classifier's raw outputs are its class probabilities already
+        probabilities = self.ensemble.library == "sklearn" and hasattr(model, "classes_")
+        self._output = "raw" if model_output == "probability" and probabilities else model_output
         self._data_names: list[str] | None = None
         self.data = None if data is None else self._read_background(data)
         if feature_perturbation == "auto":
@@ -155,13 +158,13 @@ class TreeExplainer(Driver):
                 "feature_perturbation='interventional' needs background data: pass "
                 "TreeExplainer(model, data=X_background)"
             )
-        if model_output != "raw" and self.data is None:
+        if self._output != "raw" and self.data is None:
             raise ValueError(
                 f"model_output={model_output!r} needs background data (the tree path-dependent "
                 "values are exact only for the raw margin): pass TreeExplainer(model, "
                 "data=X_background)"
             )
-        if model_output != "raw" and self.ensemble.objective == IDENTITY:
+        if self._output != "raw" and self.ensemble.objective == IDENTITY:
             raise ValueError(
                 f"model_output={model_output!r} needs a logistic or softmax objective; this "
                 f"{self.ensemble.library} {self.ensemble.model_type} outputs its values directly "
@@ -211,10 +214,10 @@ class TreeExplainer(Driver):
         check_against_model(self.ensemble, rows, expected)
 
     def _transform_code(self) -> int | None:
-        if self.model_output == "raw":
+        if self._output == "raw":
             return None
         softmax = self.ensemble.n_outputs > 1
-        if self.model_output == "probability":
+        if self._output == "probability":
             return core.SOFTMAX if softmax else core.SIGMOID
         return core.SOFTMAX_LOSS if softmax else core.LOGISTIC_LOSS
 
@@ -222,9 +225,9 @@ class TreeExplainer(Driver):
         if self.feature_perturbation == "tree_path_dependent":
             return core.expected_margin(self.ensemble)
         margins = core.predict(self.ensemble, self.data, self.n_jobs)
-        if self.model_output == "raw":
+        if self._output == "raw":
             return margins.mean(axis=0)
-        if self.model_output == "probability":
+        if self._output == "probability":
             return core.link(margins, self._transform).mean(axis=0)
         return None  # the log loss's base value depends on each row's label
 
@@ -240,7 +243,7 @@ class TreeExplainer(Driver):
         return np.asarray(mean, dtype=np.float64).reshape(-1, 1)
 
     def _labels(self, y: Any, n_rows: int) -> np.ndarray | None:
-        if self.model_output != "log_loss":
+        if self._output != "log_loss":
             if y is not None:
                 raise ValueError("labels y are only used with model_output='log_loss'")
             return None
@@ -258,7 +261,7 @@ class TreeExplainer(Driver):
         """The base value in shap 0.51's layout: a float for one output (an array of one for
         scikit-learn path-dependent models), else one per output (a list for xgboost and LightGBM
         path-dependent models)."""
-        if self.model_output == "log_loss":  # as shap: a function of the label
+        if self._output == "log_loss":  # as shap: a function of the label
             return lambda y: self._loss_base(np.atleast_1d(np.asarray(y, np.float64)))[:, 0]
         path_dependent = self.feature_perturbation == "tree_path_dependent"
         if self._single_output and path_dependent and self.ensemble.library == "sklearn":
@@ -298,7 +301,7 @@ class TreeExplainer(Driver):
     def attribute(self, rows: np.ndarray, y: Any = None, interactions: bool = False) -> Attribution:
         """Values (rows, features[, features], outputs), base values and outputs of ``rows``."""
         labels = self._labels(y, len(rows))
-        if self.model_output != "raw":
+        if self._output != "raw":
             return self._attribute_transformed(rows, labels, interactions)
         if self.feature_perturbation == "tree_path_dependent":
             values = self._path_dependent(rows, interactions)
@@ -349,7 +352,7 @@ class TreeExplainer(Driver):
         )
         margins = core.predict(self.ensemble, rows, self.n_jobs)
         outputs = core.link(margins, self._transform, labels)
-        if self.model_output == "log_loss":
+        if self._output == "log_loss":
             base = self._loss_base(labels)
         else:
             base = np.broadcast_to(self._base, outputs.shape).copy()

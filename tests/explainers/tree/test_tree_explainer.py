@@ -413,3 +413,26 @@ def test_interactions_of_chosen_features_are_the_full_matrices_parts(models):
     np.testing.assert_array_equal(chosen, full[:, [3, 1]][:, :, [3, 1]])
     with pytest.raises(ValueError, match="unknown feature 'z'"):
         explainer.shap_interaction_values(rows, features=["z"])
+
+
+def test_a_forest_classifiers_probability_output_is_its_raw_output():
+    """scikit-learn forests average class proportions: model_output='probability' explains the
+    same outputs as 'raw' (as shap does), and they add up to predict_proba."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = data()
+    forest = RandomForestClassifier(n_estimators=6, max_depth=4, random_state=0)
+    forest.fit(X, classes(y, 3))
+    background, rows = X[:40], X[200:205]
+    probability = TreeExplainer(forest, data=background, model_output="probability")
+    raw = TreeExplainer(forest, data=background)
+    explanation = probability(rows)
+    np.testing.assert_array_equal(explanation.values, raw(rows).values)
+    np.testing.assert_allclose(
+        explanation.values.sum(axis=1) + explanation.base_values,
+        forest.predict_proba(rows),
+        atol=1e-12,
+    )
+    assert probability.model_output == "probability"
+    with pytest.raises(ValueError, match="logistic or softmax objective"):
+        TreeExplainer(forest, data=background, model_output="log_loss")
