@@ -29,8 +29,10 @@ from shapwise.explainers import _game
 from shapwise.explainers._coalitions import _table_weights, masks_of_codes
 from shapwise.explainers._game import CoalitionGame, _Patterns
 
-# A group's distinct masked rows times outputs: their outputs are kept until the group's values
-# are summed, so groups are cut to hold at most this many.
+# One row's distinct masked rows times outputs at most (B 2^M O, whatever the data, so that the
+# choice of path does not depend on which rows are explained together): their outputs are kept
+# until the row's values are summed. Rows are grouped to hold about GROUP_OUTPUTS at once.
+ROW_OUTPUTS = 8_000_000
 GROUP_OUTPUTS = 1_000_000
 
 
@@ -39,9 +41,9 @@ def pattern_exact_estimate(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Exact values (rows, M, O), v(empty) (rows, O) and v(full) (rows, O) of every row of
     ``game``; None where the decomposition does not hold or is not at hand (a link other than
-    the identity, a masker that does not fill hidden features from background rows or cannot
-    say where a row differs from them), or where one row's distinct masked rows would hold
-    more than GROUP_OUTPUTS outputs (the table path then goes chunk by chunk)."""
+    the identity, a masker that does not fill hidden features from background rows, cannot say
+    where a row differs from them or writes masked rows its own way), or where a row could
+    need more than ROW_OUTPUTS outputs (the table path then goes chunk by chunk)."""
     masker = game.masker
     if not (
         _game.FIND_DISTINCT_ROWS is not False  # False: every masked row, for comparisons
@@ -49,40 +51,69 @@ def pattern_exact_estimate(
         and not game.linearize_link
         and masker.fills_from_background
         and masker.supports_out
-        and hasattr(masker, "masked_units")
-        and hasattr(masker, "differs")
+        and _writes_rows_as_independent(masker)
         and game.rows.ndim == 2
         and 0 < game.n_features <= 52  # mask codes as float64 (_Plan)
     ):
         return None
     dtype = _game._input_dtype(game)
-    rows_of = _distinct_rows_per_row(game, dtype)
-    if rows_of is None or rows_of.max() * max(game.model.n_outputs or 1, 1) > GROUP_OUTPUTS:
-        return None
     n_background = masker.shape[0]
+    most = n_background * 2.0**game.n_features
+    if masker.differs(game.rows[:1], dtype) is None or most > ROW_OUTPUTS:
+        return None
+    background_out = _background_outputs(game)  # f(b): the empty coalition's rows
+    n_outputs = background_out.shape[1]
+    if most * n_outputs > ROW_OUTPUTS:
+        return None
     probabilities = game.probabilities(n_background)
-    background_out: np.ndarray | None = None  # f(b), evaluated with the first group
+    empty = probabilities @ background_out
     parts = []
-    for rows in _groups(rows_of, max(game.model.n_outputs or 1, 1)):
-        plan = _Plan(game, rows.start, rows.stop, dtype, first=background_out is None)
-        outputs = plan.evaluate(game)
-        if background_out is None:
-            background_out = outputs[plan.background]
-        values, full = plan.values(outputs, background_out, probabilities)
-        empty = np.broadcast_to(probabilities @ background_out, full.shape)
-        parts.append((values, empty.copy(), full))
+    for rows in _groups(_distinct_rows_per_row(game, dtype), n_outputs):
+        plan = _Plan(game, rows.start, rows.stop, dtype)
+        values, full = plan.values(plan.evaluate(game), background_out, probabilities)
+        parts.append((values, np.broadcast_to(empty, full.shape).copy(), full))
         done(len(rows))
     return _game.concatenate_rows(parts)
 
 
-def _distinct_rows_per_row(game: CoalitionGame, dtype: np.dtype) -> np.ndarray | None:
-    """Each row's distinct masked rows at most (sum over background rows of 2^d), or None
-    where the masker cannot say where rows differ."""
+def _writes_rows_as_independent(masker: Any) -> bool:
+    """Whether the masker writes masked rows as the tabular masker does (a subclass that writes
+    them its own way keeps the table path, which asks it for them)."""
+    from shapwise.maskers.tabular import Independent
+
+    kind = type(masker)
+    return isinstance(masker, Independent) and all(
+        getattr(kind, name) is getattr(Independent, name)
+        for name in ("masked_rows", "masked_pairs", "masked_units", "masked_batch", "differs")
+    )
+
+
+def _background_outputs(game: CoalitionGame) -> np.ndarray:
+    """The model's outputs (B, O) at every background row, in one model call (or in calls of
+    the explanation's batch size)."""
+    n_background = game.masker.shape[0]
+    buffer = _game._input_buffer(game, 1)
+    flat = buffer.reshape(-1, buffer.shape[-1])[:n_background]
+    game.masker.masked_units(
+        np.zeros((1, game.n_features), dtype=bool),
+        game.rows[:1],
+        np.zeros(1, dtype=np.int64),
+        np.zeros(n_background, dtype=np.int64),
+        np.arange(n_background, dtype=np.int64),
+        np.ones(n_background, dtype=np.int64),
+        out=flat,
+    )
+    out = game.model(flat, game.batch_size or n_background, check=False, owned=True)
+    if not np.isfinite(out).all():
+        game.model.check_outputs(out)
+    return out
+
+
+def _distinct_rows_per_row(game: CoalitionGame, dtype: np.dtype) -> np.ndarray:
+    """Each row's distinct masked rows at most (sum over background rows of 2^d)."""
     counts = []
     for start in range(0, game.n_rows, 1024):
         differs = game.masker.differs(game.rows[start : start + 1024], dtype)
-        if differs is None:
-            return None
         counts.append((2.0 ** differs.sum(axis=2)).sum(axis=1))
     return np.concatenate(counts)
 
@@ -102,12 +133,9 @@ def _groups(rows_of: np.ndarray, n_outputs: int) -> list[range]:
 class _Plan:
     """The distinct masked rows of rows ``start:stop`` as units, each unit one background row
     under consecutive masks: per pattern and member, the subsets T of the pattern's features
-    (numbered by their bits, 1 .. 2^d - 2); then each row's own row x; then (with ``first``)
-    every background row."""
+    (numbered by their bits, 1 .. 2^d - 2); then each row's own row x."""
 
-    def __init__(
-        self, game: CoalitionGame, start: int, stop: int, dtype: np.dtype, first: bool
-    ) -> None:
+    def __init__(self, game: CoalitionGame, start: int, stop: int, dtype: np.dtype) -> None:
         n = game.n_features
         self.x = game.rows[start:stop]
         self.patterns = patterns = _Patterns(game.masker.differs(self.x, dtype))
@@ -115,9 +143,9 @@ class _Plan:
         self.d = d = patterns.n_differing.astype(np.int64)
         inner = np.maximum(2**d - 2, 0)  # subsets besides the empty and the whole one
         # masks: each pattern's inner subsets (patterns of one size together), then each row's
-        # full mask, then the empty one
+        # full mask
         n_inner = int(inner.sum())
-        masks = np.zeros((n_inner + self.n_rows + 1, n), dtype=bool)
+        masks = np.zeros((n_inner + self.n_rows, n), dtype=bool)
         owners = np.zeros(len(masks), dtype=np.int64)
         mask_start = np.zeros(len(d), dtype=np.int64)
         codes = []
@@ -138,29 +166,20 @@ class _Plan:
         masks[n_inner : n_inner + self.n_rows] = True
         owners[n_inner : n_inner + self.n_rows] = np.arange(self.n_rows)
         self.masks, self.owners = masks, owners
-        # the units: (pattern, member) of patterns with inner subsets, x, the background rows
+        # the units: (pattern, member) of patterns with inner subsets, then each row's x
         member_pattern = np.repeat(np.arange(len(d)), patterns.size)
         sampled = inner[member_pattern] > 0
         unit_pattern = member_pattern[sampled]
-        n_background = game.masker.shape[0]
-        n_extra = n_background if first else 0
         self.unit_mask = np.concatenate(
-            [
-                mask_start[unit_pattern],
-                n_inner + np.arange(self.n_rows),
-                np.full(n_extra, at + self.n_rows),
-            ]
+            [mask_start[unit_pattern], n_inner + np.arange(self.n_rows)]
         )
         self.unit_source = np.concatenate(
-            [patterns.members[sampled], np.zeros(self.n_rows, np.int64), np.arange(n_extra)]
+            [patterns.members[sampled], np.zeros(self.n_rows, np.int64)]
         ).astype(np.int64)
-        self.unit_length = np.concatenate(
-            [inner[unit_pattern], np.ones(self.n_rows + n_extra, np.int64)]
-        )
+        self.unit_length = np.concatenate([inner[unit_pattern], np.ones(self.n_rows, np.int64)])
         self.n_units = len(unit_pattern)  # of sampled subsets
         n_sampled = int(self.unit_length[: self.n_units].sum())
         self.own = slice(n_sampled, n_sampled + self.n_rows)
-        self.background = slice(n_sampled + self.n_rows, n_sampled + self.n_rows + n_extra)
         # each pattern's table of 2^d entries, pattern after pattern; a unit's first entry
         self.table_start = np.cumsum(2**d) - 2**d
         self.unit_entry = self.table_start[unit_pattern] + 1

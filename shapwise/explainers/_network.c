@@ -41,8 +41,8 @@ static int check_bytes(const Py_buffer *buffer, Py_ssize_t items, const char *na
  * the results are those of a row-by-row pass, bit for bit. */
 #define BLOCK_ROWS 4
 #define LANES 4
-/* With AVX2 at hand the lanes are one register wide; without fused multiply-adds either way, so
- * the results do not depend on which version runs. */
+/* With AVX2 at hand the lanes are one register wide; without fused multiply-adds either way
+ * (the build passes -ffp-contract=off), so the results do not depend on which version runs. */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 #define CLONED __attribute__((target_clones("avx2", "default")))
 #else

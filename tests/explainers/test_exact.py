@@ -40,10 +40,11 @@ def test_each_coalition_evaluated_once_in_few_calls():
     explainer = Exact(interaction_model(6), background)
     explainer(background[:3] + 0.5)  # rows that share no value with a background row
     model = explainer.model
-    # every background row once (the empty coalition), each row once (the full one), and the
-    # 62 other coalitions of each row over each background row, all in one model call
+    # every background row once (the empty coalition, a call of its own: it tells the outputs
+    # per row), each row once (the full one), and the 62 other coalitions of each row over
+    # each background row, those in one model call
     assert model.n_evaluations == 20 + 3 + 3 * 62 * 20
-    assert model.n_calls == 1
+    assert model.n_calls == 2
 
 
 def test_rows_batched_together_equal_rows_alone_for_any_batch_size():

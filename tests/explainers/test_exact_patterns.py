@@ -123,7 +123,7 @@ def test_the_table_path_stands_in_where_patterns_do_not_apply(case, monkeypatch)
         explanation = explainers.Exact(probability, background, link="logit")(rows, silent=True)
         link = lambda p: np.log(p / (1 - p))  # noqa: E731
     else:
-        monkeypatch.setattr(_exact_patterns, "GROUP_OUTPUTS", 10)
+        monkeypatch.setattr(_exact_patterns, "ROW_OUTPUTS", 8 * 2**6 - 1)
         explanation = explainers.Exact(probability, background)(rows, silent=True)
         link = None
     assert not calls
@@ -170,3 +170,39 @@ def test_the_compiled_helpers_refuse_units_outside_their_arrays():
     np.testing.assert_array_equal(tables[:, 0], [0, 1, 1, 1])
     with pytest.raises(ValueError, match="outside the tables"):
         _game._distinct.unit_sums(tables, np.ones((3, 1)), one * 2, one * 3, np.ones(1), 1)
+
+
+def test_a_masker_that_writes_rows_its_own_way_keeps_the_table_path():
+    """A subclass that clips what it writes is asked for every masked row."""
+
+    class Clipped(Independent):
+        def masked_rows(self, masks, rows, owners, out=None):
+            return np.minimum(super().masked_rows(masks, rows, owners, out=out), 1.0)
+
+        def masked_pairs(self, masks, rows, owners, background_rows, out, coalition=None):
+            written = super().masked_pairs(masks, rows, owners, background_rows, out, coalition)
+            np.minimum(written, 1.0, out=written)
+            return written
+
+    table = discrete_table(30, seed=8)[:, :6]
+    background, rows = table[:8], table[8:10]
+    model = lambda X: X[:, 0] * X[:, 1] + X[:, 4]  # noqa: E731
+    explanation = explainers.Exact(model, Clipped(background))(rows, silent=True)
+    clipped = lambda X: model(np.minimum(X, 1.0))  # noqa: E731
+    for x, values in zip(rows, explanation.values, strict=True):
+        truth = shapley_values(masked_game(clipped, x, background), 6)
+        np.testing.assert_allclose(values, truth, rtol=0, atol=1e-12)
+
+
+def test_a_first_and_a_second_call_take_the_same_path():
+    """The outputs per row are known before the path is chosen (the background rows come
+    first), so a model of many outputs gets the same values on every call."""
+    table = discrete_table(60, seed=9)
+    background, rows = table[:30], table[30:34]
+
+    def many(X):
+        return np.column_stack([X[:, i % 12] * X[:, (i + 1) % 12] for i in range(40)])
+
+    explainer = explainers.Exact(many, background)
+    first, second = explainer(rows, silent=True), explainer(rows, silent=True)
+    np.testing.assert_array_equal(first.values, second.values)
