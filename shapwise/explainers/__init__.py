@@ -66,13 +66,30 @@ def _is_tree_model(model: Any) -> bool:
     return is_tree_model(model)
 
 
+# A table's feature hierarchy of up to this many features, whose exact Owen values need at most
+# EXACT_OWEN_COALITIONS coalitions a row, is explained exactly (as shap's Explainer does up to 32
+# features); beyond, the Partition explainer's budget applies.
+EXACT_OWEN_FEATURES = 32
+EXACT_OWEN_COALITIONS = 2**16
+
+
+def _owen_is_affordable(masker: Masker) -> bool:
+    from shapwise.maskers import Partition
+    from shapwise.maskers._hierarchy import Hierarchy
+
+    if not isinstance(masker, Partition) or masker.shape[1] > EXACT_OWEN_FEATURES:
+        return False
+    tree = Hierarchy(masker.clustering, masker.shape[1])
+    return tree.owen_evaluations() <= EXACT_OWEN_COALITIONS
+
+
 def _choose_algorithm(model: Any, masker: Masker) -> str:
     if _is_tree_model(model):
         return "tree"
     if _is_linear_estimator(model):
         return "linear"
     if masker.has_hierarchy:
-        return "partition"
+        return "exact" if _owen_is_affordable(masker) else "partition"
     try:
         n_features = masker.shape[1]
     except ValueError:  # a function masker whose width is known only once it has masked a row
@@ -89,8 +106,10 @@ def Explainer(
     feature_names: list[str] | None = None,
     **kwargs: Any,
 ) -> Any:
-    """Pick an explainer for ``model``: exact for up to 10 features, permutation beyond, partition
-    when the masker has a feature hierarchy, linear for sklearn linear models.
+    """Pick an explainer for ``model``: exact for up to 10 features, permutation beyond; with a
+    masker that has a feature hierarchy, exact Owen values for a table of up to 32 features
+    (where they need at most 2^16 coalitions a row), partition otherwise; linear for sklearn
+    linear models.
 
     Args:
         model: a function of a 2-D array, torch module, Keras model or sklearn estimator.

@@ -1,5 +1,9 @@
 """Exact Shapley values: every coalition evaluated once, combined with the Shapley weights.
 
+With a table's ``maskers.Partition`` (a feature hierarchy), exact Owen values over it instead,
+as shap's ExactExplainer gives: the Partition explainer's recursion with every term expanded.
+Texts and images keep Shapley values.
+
 ``interactions=True`` gives shap's exact pairwise interaction values instead (see
 ``_interactions``): per row an (M, M) matrix of main effects and halved pair interactions.
 """
@@ -9,8 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
+from shapwise import maskers
 from shapwise.explainers._base import Estimate, ExplainerBase
-from shapwise.explainers._coalitions import check_exact_size, exact_estimate
+from shapwise.explainers._coalitions import MAX_EXACT_FEATURES, check_exact_size, exact_estimate
 from shapwise.explainers._driver import Attribution, check_batch_size, select_outputs
 from shapwise.explainers._game import CoalitionGame
 from shapwise.explainers._interactions import exact_interactions
@@ -32,7 +39,8 @@ def _wants_interactions(interactions: bool | int) -> bool:
 
 
 class ExactExplainer(ExplainerBase):
-    """Exact Shapley values by evaluating all 2^M coalitions (for up to ~20 features)."""
+    """Exact Shapley values by evaluating all 2^M coalitions (for up to ~20 features); with a
+    table's ``maskers.Partition``, exact Owen values over its hierarchy (as shap)."""
 
     algorithm = "exact"
 
@@ -55,8 +63,29 @@ class ExactExplainer(ExplainerBase):
         done: Callable[[int], Any],
         **options: Any,
     ) -> Estimate:
+        if isinstance(game.masker, maskers.Partition):
+            return self._owen(game, done)
         check_exact_size(game.n_features)
         return exact_estimate(game, done)
+
+    def _owen(self, game: CoalitionGame, done: Callable[[int], Any]) -> Estimate:
+        """Exact Owen values over the masker's hierarchy, row by row."""
+        from shapwise.explainers._owen import coarsest_precision, owen_estimate
+        from shapwise.maskers._hierarchy import Hierarchy
+
+        tree = Hierarchy(game.masker.clustering, game.n_features)
+        needed = tree.owen_evaluations()
+        if needed > 2**MAX_EXACT_FEATURES:
+            raise ValueError(
+                f"exact Owen values over this feature hierarchy need {needed} coalitions per "
+                "row; use explainers.Partition with a max_evals budget"
+            )
+        precision = coarsest_precision(self.model.output_dtype, self.model.input_dtype)
+        rows = []
+        for index in range(game.n_rows):
+            rows.append(owen_estimate(game.row(index), tree, needed, self.link, precision))
+            done(1)
+        return tuple(np.stack(part) for part in zip(*rows, strict=True))
 
     def _explain_interactions(
         self,

@@ -7,7 +7,8 @@ import pytest
 from scipy.cluster.hierarchy import linkage
 
 import shapwise
-from shapwise.explainers.partition import PartitionExplainer, output_resolution
+from shapwise.explainers._owen import output_resolution
+from shapwise.explainers.partition import PartitionExplainer
 from shapwise.links import logit
 from shapwise.maskers import Image, Partition
 from shapwise.numeric import additivity_tolerance
@@ -63,15 +64,19 @@ def test_unbalanced_chain_hierarchy_is_exact() -> None:
     np.testing.assert_allclose(explanation.values[0], truth, atol=1e-10)
 
 
-def test_factory_picks_partition_and_float16_clustering_works() -> None:
+def test_factory_picks_exact_owen_values_and_float16_clustering_works() -> None:
+    """A table's hierarchy of few features: exact Owen values (shap's Explainer picks its
+    ExactExplainer there, which follows the clustering)."""
+    from shapwise.explainers import ExactExplainer
+
     rng = np.random.default_rng(2)
     X = rng.normal(size=(20, 5))
     clustering = linkage(rng.normal(size=(5, 3)), "complete").astype(np.float16)
     model = _model(5, 1)
     masker = Partition(X[:6], clustering=clustering)
     explainer = shapwise.Explainer(model, masker)
-    assert isinstance(explainer, PartitionExplainer)
-    explanation = explainer(X[6:8], max_evals=1000)
+    assert isinstance(explainer, ExactExplainer)
+    explanation = explainer(X[6:8])
     assert explanation.values.shape == (2, 5, 1) or explanation.values.shape == (2, 5)
     truth = _reference(model, X[6], masker.data, clustering.astype(np.float64), 1)
     np.testing.assert_allclose(explanation.values[0].reshape(5, 1), truth, atol=1e-10)
@@ -364,3 +369,19 @@ def test_effects_below_half_resolution_are_reported_as_zero(dtype) -> None:
     full = _torch_cnn(torch, ignore_bottom=True)
     reference = PartitionExplainer(full, masker)(images, max_evals=300, silent=True)
     assert np.abs(reference.values[:, :, 8:]).max() > 0  # float32 sees the faint effect
+
+
+def test_exact_explainer_gives_exact_owen_values_over_a_partition_masker() -> None:
+    """shap's ExactExplainer follows a Partition masker's clustering (Owen values); so does
+    shapwise's, for tables (independent maskers keep Shapley values)."""
+    from shapwise.explainers import ExactExplainer
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(30, 7))
+    clustering = linkage(rng.normal(size=(7, 3)), "single")  # an unbalanced tree
+    model = _model(7, 2)
+    masker = Partition(X[:8], clustering=clustering)
+    explanation = ExactExplainer(model, masker)(X[10:12])
+    for row in range(2):
+        truth = _reference(model, X[10 + row], masker.data, clustering, 2)
+        np.testing.assert_allclose(explanation.values[row], truth, atol=1e-10)
