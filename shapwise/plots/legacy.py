@@ -71,7 +71,10 @@ def summary_plot(
     - a list of per-class arrays: bars of mean |value| stacked by class (the default), with each
       class's total in the legend when ``show_values_in_legend``;
     - interaction values (rows, features, features): a grid of beeswarms, one per pair, or with
-      'compact_dot' one beeswarm of the main effects and the largest interactions.
+      'compact_dot' one beeswarm of the main effects and the largest interactions;
+    - values of several outputs (rows, features, outputs), as an Explanation, as an array that
+      is not square in its last two axes, or with plot_type='bar' and more than two outputs (as
+      shap reads them): as the list of per-class arrays.
 
     Returns:
         The matplotlib Axes (the Figure for the grid of interactions).
@@ -79,6 +82,14 @@ def summary_plot(
     if plot_type is not None and plot_type not in SUMMARY_TYPES:
         raise ValueError(f"plot_type must be one of {SUMMARY_TYPES}; got {plot_type!r}")
     shown = max_display or 20
+    if isinstance(shap_values, Explanation):
+        features = shap_values.data if features is None else features
+        feature_names = feature_names or shap_values.feature_names
+        outputs = shap_values.values.ndim == 3 and shap_values.axis_kinds[-1] == "output"
+        shap_values = (
+            list(np.moveaxis(shap_values.values, -1, 0)) if outputs else shap_values.values
+        )
+    shap_values = _as_classes(shap_values, plot_type)
     if isinstance(shap_values, list):
         if plot_type not in (None, "bar"):
             raise ValueError(
@@ -97,10 +108,6 @@ def summary_plot(
             title,
             show,
         )
-    if isinstance(shap_values, Explanation):
-        features = shap_values.data if features is None else features
-        feature_names = feature_names or shap_values.feature_names
-        shap_values = shap_values.values
     values = to_numpy(shap_values, name="shap_values")
     if values.ndim == 3:
         return _interaction_summary(values, features, feature_names, shown, plot_type, show)
@@ -194,6 +201,18 @@ def _class_bars(
     clean_spines(ax)
     finish(ax.figure, show)
     return ax
+
+
+def _as_classes(shap_values: Any, plot_type: str | None) -> Any:
+    """Values of several outputs (rows, features, outputs) as shap's list of per-class arrays;
+    anything else unchanged."""
+    if isinstance(shap_values, list) or getattr(shap_values, "ndim", 0) != 3:
+        return shap_values
+    values = to_numpy(shap_values, name="shap_values")
+    square = values.shape[1] == values.shape[2]
+    if not square or (plot_type == "bar" and values.shape[2] > 2):
+        return [values[:, :, k] for k in range(values.shape[2])]
+    return shap_values
 
 
 def _interaction_summary(

@@ -3,6 +3,7 @@ own tests pass; each test reads back what was drawn."""
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -60,6 +61,24 @@ def test_summary_plot_of_per_class_values_stacks_their_bars():
     # the bars of the top feature add up to its summed importance over the classes
     top_bars = [p for p in ax.patches if abs(p.get_y() + p.get_height() / 2 - 3) < 1e-9]
     assert sum(p.get_width() for p in top_bars) == pytest.approx(importance[:, order[0]].sum())
+
+
+def test_summary_plot_of_a_three_dimensional_array_of_classes_stacks_their_bars():
+    """A multi-class array (rows, features, classes), as TreeExplainer's shap_values gives
+    it, and the Explanation of several outputs: the bars of the list of per-class arrays."""
+    per_class = _per_class()
+    names = ["w", "x", "y", "z"]
+    listed = shap.summary_plot(per_class, feature_names=names, show=False)
+    stacked = np.stack(per_class, axis=-1)  # (rows, 4 features, 3 classes): not square
+    for drawn in (
+        shap.summary_plot(stacked, feature_names=names, show=False),
+        shap.summary_plot(shap.Explanation(stacked, feature_names=names), show=False),
+    ):
+        assert tick_labels(drawn) == tick_labels(listed)
+        widths = sorted(p.get_width() for p in drawn.patches)
+        assert widths == pytest.approx(sorted(p.get_width() for p in listed.patches))
+    square = np.stack([per_class[0][:, :3]] * 3, axis=-1)  # (rows, 3, 3): interactions
+    assert isinstance(shap.summary_plot(square, show=False), plt.Figure)
 
 
 def _interaction_values():
