@@ -281,6 +281,7 @@ class TreeExplainer(Driver):
 
     # ------------------------------------------------------------------ explaining
     def _rows(self, X: Any) -> tuple[np.ndarray, list[str] | None]:
+        X = _from_dmatrix(X)
         expected = self._data_names or self.ensemble.feature_names
         spelled = _lightgbm_spelling if self.ensemble.library == "lightgbm" else None
         X = align_columns(X, expected, "the rows to explain", spelled)
@@ -507,3 +508,27 @@ Tree = TreeExplainer
 def _lightgbm_spelling(name: str) -> str:
     """A column name as LightGBM stores it: spaces written as underscores."""
     return name.replace(" ", "_")
+
+
+def _from_dmatrix(X: Any) -> Any:
+    """An xgboost DMatrix as a DataFrame of its features (a NumPy array when they have no
+    names), what it leaves out missing (NaN), as xgboost reads it; anything else unchanged."""
+    kind = type(X)
+    if kind.__name__ not in ("DMatrix", "QuantileDMatrix") or not kind.__module__.startswith(
+        "xgboost"
+    ):
+        return X
+    try:
+        stored = X.get_data().tocoo()
+    except Exception as error:  # a QuantileDMatrix keeps bins, not values
+        raise TypeError(
+            f"this xgboost {kind.__name__} does not give back its values ({error}); pass the "
+            "rows as an array or DataFrame"
+        ) from None
+    rows = np.full((X.num_row(), X.num_col()), np.nan)
+    rows[stored.row, stored.col] = stored.data
+    if X.feature_names is None:
+        return rows
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=list(X.feature_names))

@@ -436,3 +436,23 @@ def test_a_forest_classifiers_probability_output_is_its_raw_output():
     assert probability.model_output == "probability"
     with pytest.raises(ValueError, match="logistic or softmax objective"):
         TreeExplainer(forest, data=background, model_output="log_loss")
+
+
+def test_rows_given_as_an_xgboost_dmatrix():
+    """What a DMatrix leaves out is missing (NaN), its stored zeros stay zeros; its feature
+    names name the explanation's features."""
+    import xgboost
+
+    X, y = data(missing=0.1)
+    X[:5, 1] = 0.0  # stored zeros
+    names = [f"f{i}" for i in range(X.shape[1])]
+    model = xgboost.XGBRegressor(n_estimators=10, max_depth=3).fit(
+        pd.DataFrame(X, columns=names), y
+    )
+    rows = X[:30]
+    explainer = TreeExplainer(model)
+    matrix = xgboost.DMatrix(rows, feature_names=names)
+    np.testing.assert_array_equal(explainer.shap_values(matrix), explainer.shap_values(rows))
+    contributions = model.get_booster().predict(matrix, pred_contribs=True)[:, :-1]
+    np.testing.assert_allclose(explainer.shap_values(matrix), contributions, atol=1e-5)
+    assert explainer(matrix).feature_names == names
