@@ -190,6 +190,7 @@ class TreeExplainer(Driver):
     def _read_background(self, data: Any) -> np.ndarray:
         data = getattr(data, "data", data) if not hasattr(data, "shape") else data
         self._data_names = feature_names_of(data)
+        data = _category_codes(data, self.model, self.ensemble.library)
         rows = to_numpy(data, name="the background").astype(np.float64)
         if rows.ndim != 2 or rows.shape[1] != self.ensemble.n_features:
             raise ValueError(
@@ -286,6 +287,7 @@ class TreeExplainer(Driver):
         spelled = _lightgbm_spelling if self.ensemble.library == "lightgbm" else None
         X = align_columns(X, expected, "the rows to explain", spelled)
         names = feature_names_of(X)
+        X = _category_codes(X, self.model, self.ensemble.library)
         rows = to_numpy(X, name="the rows to explain").astype(np.float64)
         if rows.ndim == 1:
             rows = rows.reshape(1, -1)
@@ -532,3 +534,26 @@ def _from_dmatrix(X: Any) -> Any:
     import pandas as pd
 
     return pd.DataFrame(rows, columns=list(X.feature_names))
+
+
+def _category_codes(frame: Any, model: Any, library: str) -> Any:
+    """A LightGBM model's pandas category columns as the codes it was trained on (its
+    ``pandas_categorical``; a category it did not see is missing), as LightGBM's own predict
+    reads them; anything else unchanged."""
+    booster = getattr(model, "booster_", model)
+    trained = getattr(booster, "pandas_categorical", None)
+    if library != "lightgbm" or not trained or not hasattr(frame, "dtypes"):
+        return frame
+    import pandas as pd
+
+    columns = [c for c, dtype in frame.dtypes.items() if isinstance(dtype, pd.CategoricalDtype)]
+    if len(columns) != len(trained):
+        raise ValueError(
+            f"this LightGBM model was trained on {len(trained)} category columns; the rows "
+            f"have {len(columns)} ({', '.join(map(repr, columns)) or 'none'})"
+        )
+    coded = frame.copy()
+    for column, categories in zip(columns, trained, strict=True):
+        code = {category: float(i) for i, category in enumerate(categories)}
+        coded[column] = frame[column].astype(object).map(code).astype(np.float64)
+    return coded

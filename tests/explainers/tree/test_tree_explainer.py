@@ -456,3 +456,32 @@ def test_rows_given_as_an_xgboost_dmatrix():
     contributions = model.get_booster().predict(matrix, pred_contribs=True)[:, :-1]
     np.testing.assert_allclose(explainer.shap_values(matrix), contributions, atol=1e-5)
     assert explainer(matrix).feature_names == names
+
+
+def test_lightgbm_pandas_category_columns_of_strings():
+    """Category columns are read as the codes LightGBM was trained on (the rows' own
+    categories may come in another order, or hold one it never saw: missing), as its predict
+    reads them."""
+    import lightgbm
+
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(
+        {
+            "color": pd.Categorical(rng.choice(["red", "blue", "green"], 300)),
+            "x": rng.normal(size=300),
+            "size": pd.Categorical(rng.choice(["S", "M", "L", "XL"], 300)),
+        }
+    )
+    y = 2.0 * (frame["color"] == "red") + frame["x"] - (frame["size"] == "XL")
+    model = lightgbm.LGBMRegressor(n_estimators=15, min_child_samples=5, verbose=-1)
+    model.fit(frame, y + 0.1 * rng.normal(size=300))
+    rows = frame.iloc[:6].copy()
+    rows["color"] = pd.Categorical(["green", "red", "purple", "blue", "red", "green"])
+    contributions = model.predict(rows, pred_contrib=True)[:, :-1]
+    np.testing.assert_allclose(TreeExplainer(model).shap_values(rows), contributions, atol=1e-10)
+    explanation = TreeExplainer(model, data=frame.iloc[:40])(rows)
+    np.testing.assert_allclose(
+        explanation.values.sum(axis=1) + explanation.base_values, model.predict(rows), atol=1e-10
+    )
+    with pytest.raises(ValueError, match="trained on 2 category columns"):
+        TreeExplainer(model).shap_values(rows.astype({"size": object}))
