@@ -11,9 +11,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from shapwise.explanation import Explanation
+from shapwise.plots import decision as _decision
 from shapwise.plots.bar import bar
 from shapwise.plots.beeswarm import beeswarm
-from shapwise.plots.decision import decision
 from shapwise.plots.embedding import embedding
 from shapwise.plots.force import force
 from shapwise.plots.group_difference import group_difference
@@ -27,6 +28,18 @@ from shapwise.plots.scatter import scatter
 from shapwise.plots.text import text
 from shapwise.plots.violin import violin
 from shapwise.plots.waterfall import waterfall
+
+
+def decision(explanation: Any, *args: Any, **kwargs: Any) -> Any:
+    """The decision plot of an Explanation (see :func:`shapwise.plots.decision.decision`: its
+    ``max_display``, ``show``, ``ax`` and ``order``); or, as shap 0.51's ``plots.decision`` is
+    its legacy plot, ``decision(base_value, shap_values, features, ...)`` with
+    :func:`~shapwise.plots.legacy.decision_plot`'s arguments."""
+    if isinstance(explanation, Explanation):
+        return _decision.decision(explanation, *args, **kwargs)
+    from shapwise.plots.legacy import decision_plot
+
+    return decision_plot(explanation, *args, **kwargs)
 
 
 def __getattr__(name: str) -> Any:

@@ -193,6 +193,16 @@ def test_decision_plot_paths_end_at_the_outputs(diabetes_explanation):
         shap.decision_plot(base, [values, values], show=False)
 
 
+def test_plots_decision_takes_shaps_legacy_call_too(diabetes_explanation):
+    """shap 0.51's plots.decision is its legacy decision_plot(base, values, features, ...)."""
+    values = diabetes_explanation.values[:5]
+    base = float(np.asarray(diabetes_explanation.base_values).reshape(-1)[0])
+    ax = shap.plots.decision(base, values, diabetes_explanation.data[:5], show=False)
+    ends = sorted(line.get_xdata()[-1] for line in _paths(ax))
+    np.testing.assert_allclose(ends, np.sort(base + values.sum(1)))
+    assert shap.plots.decision(diabetes_explanation[:5], show=False) is not None
+
+
 def test_multioutput_decision_plot_draws_one_line_per_output():
     per_output = _per_class()
     bases = np.array([0.2, 0.5, 0.3])
