@@ -475,6 +475,37 @@ class DecisionPlotResult:
     xlim: tuple[float, float]
 
 
+def _decision_order(feature_order: Any, values: np.ndarray) -> np.ndarray | None:
+    """shap's ``feature_order`` (its last feature drawn on top) as ``decision``'s order (its
+    first on top); None for importance."""
+    n_features = values.shape[1]
+    if isinstance(feature_order, str) and feature_order == "importance":
+        return None
+    if feature_order is None or (isinstance(feature_order, str) and feature_order == "none"):
+        return np.arange(n_features)[::-1].copy()
+    if isinstance(feature_order, str) and feature_order == "hclust":
+        from scipy.cluster import hierarchy
+        from scipy.spatial.distance import pdist
+
+        if n_features < 2:
+            return np.arange(n_features)
+        distances = pdist(values.T, "sqeuclidean")
+        tree = hierarchy.optimal_leaf_ordering(hierarchy.complete(distances), distances)
+        return hierarchy.leaves_list(tree)[::-1].copy()
+    if isinstance(feature_order, str):
+        raise ValueError(
+            f"feature_order must be 'importance', 'hclust', 'none', None or feature positions; "
+            f"got {feature_order!r}"
+        )
+    positions = np.asarray(feature_order)
+    if positions.dtype.kind not in "iu" or sorted(positions.tolist()) != list(range(n_features)):
+        raise ValueError(
+            f"feature_order must order all {n_features} feature positions once each; got "
+            f"{positions.tolist()}"
+        )
+    return positions[::-1].copy()
+
+
 def decision_plot(
     base_value: Any,
     shap_values: Any,
@@ -501,6 +532,10 @@ def decision_plot(
 ) -> Any:
     """shap's decision plot: each row's path from the base value to its output.
 
+    ``feature_order``: 'importance' (mean |value|, the default), 'hclust' (the leaf order of a
+    hierarchical clustering of the features' values, similar features side by side), None /
+    'none' (as given), or feature positions; as in shap, the last of an order is drawn on top.
+
     Returns:
         The matplotlib Axes, or a :class:`DecisionPlotResult` with ``return_objects=True``.
     """
@@ -509,8 +544,7 @@ def decision_plot(
             "decision_plot draws one output; for a list of per-output values use "
             "multioutput_decision_plot(base_values, shap_values, row_index)"
         )
-    if feature_order not in ("importance", None, "none"):
-        raise ValueError(f"feature_order must be 'importance' or 'none'; got {feature_order!r}")
+
     if link != "identity":
         raise ValueError(f"decision_plot draws link='identity' only; got {link!r}")
     values = to_numpy(shap_values, name="shap_values")
@@ -527,7 +561,7 @@ def decision_plot(
         feature_names=names,
         axis_kinds=("row", "feature"),
     )
-    order = np.arange(values.shape[1]) if feature_order in (None, "none") else None
+    order = _decision_order(feature_order, values)
     shown = range(values.shape[1])
     if feature_display_range is not None:
         shown = shown[feature_display_range]

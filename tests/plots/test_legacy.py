@@ -244,3 +244,25 @@ def test_bar_plot_of_one_row_and_the_other_legacy_names(diabetes_explanation):
     real_shap = pytest.importorskip("shap")
     legacy = [n for n in dir(real_shap) if n.endswith("_plot")] + ["initjs", "getjs", "save_html"]
     assert [n for n in legacy if not hasattr(shap, n)] == []
+
+
+def test_decision_plot_feature_orders_put_the_last_of_an_order_on_top():
+    """shap's feature_order: 'hclust' sets features of similar values side by side; None keeps
+    them as given and a list of positions orders them, the last drawn on top."""
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(30, 6)) * np.array([1.0, 3.0, 0.5, 2.0, 0.1, 1.5])
+    values[:, 5] = 0.9 * values[:, 1] + 0.1 * rng.normal(size=30)  # f5 follows f1
+    names = [f"f{i}" for i in range(6)]
+
+    def top_down(feature_order):
+        ax = shap.decision_plot(
+            0.0, values, feature_names=names, feature_order=feature_order, show=False
+        )
+        return [t.get_text() for t in ax.get_yticklabels()][::-1]
+
+    assert top_down(None) == names[::-1]
+    assert top_down([3, 1, 0, 2, 5, 4]) == ["f4", "f5", "f2", "f0", "f1", "f3"]
+    clustered = top_down("hclust")
+    assert abs(clustered.index("f1") - clustered.index("f5")) == 1
+    with pytest.raises(ValueError, match="feature_order must order all 6"):
+        top_down([0, 1])
