@@ -62,16 +62,20 @@ def _rows_of(data: Any, what: str) -> tuple[np.ndarray, list[str] | None]:
 
 
 def sample(data: Any, n: int = 100, random_state: int | None = 0) -> Any:
-    """``n`` rows of ``data`` drawn without replacement, in the type given (array or DataFrame).
+    """``n`` rows of ``data`` drawn without replacement, in the type given (array or DataFrame):
+    the rows shap's ``sample`` draws for the same ``random_state`` (scikit-learn's shuffle),
+    in the order it gives them.
 
     All rows are returned, in order, when ``data`` has no more than ``n``.
     """
+    from sklearn.utils import shuffle
+
     if int(n) < 1:
         raise ValueError(f"sample needs n >= 1 rows; got {n}")
     count = len(data)
     if count <= n:
         return data
-    picked = np.sort(np.random.default_rng(random_state).choice(count, int(n), replace=False))
+    picked = shuffle(np.arange(count), n_samples=int(n), random_state=random_state)
     if hasattr(data, "iloc"):
         return data.iloc[picked]
     return np.asarray(data)[picked]

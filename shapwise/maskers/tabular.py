@@ -33,10 +33,11 @@ def _background(data: Any) -> tuple[np.ndarray, Columns | None]:
 
 
 def _subsample(array: np.ndarray, max_samples: int, seed: int) -> np.ndarray:
-    if array.shape[0] <= max_samples:
-        return array
-    rows = np.random.default_rng(seed).choice(array.shape[0], max_samples, replace=False)
-    return array[np.sort(rows)]
+    """``max_samples`` rows drawn as shap's maskers draw them (the same rows for the same
+    seed)."""
+    from shapwise.background import sample
+
+    return sample(array, max_samples, seed)
 
 
 # With at least this many background rows, the row's values are scattered into a copy of the
