@@ -64,7 +64,7 @@ def _rows_of(data: Any, what: str) -> tuple[np.ndarray, list[str] | None]:
 def sample(data: Any, n: int = 100, random_state: int | None = 0) -> Any:
     """``n`` rows of ``data`` drawn without replacement, in the type given (array or DataFrame):
     the rows shap's ``sample`` draws for the same ``random_state`` (scikit-learn's shuffle),
-    in the order it gives them.
+    kept in their original order.
 
     All rows are returned, in order, when ``data`` has no more than ``n``.
     """
@@ -75,7 +75,7 @@ def sample(data: Any, n: int = 100, random_state: int | None = 0) -> Any:
     count = len(data)
     if count <= n:
         return data
-    picked = shuffle(np.arange(count), n_samples=int(n), random_state=random_state)
+    picked = np.sort(shuffle(np.arange(count), n_samples=int(n), random_state=random_state))
     if hasattr(data, "iloc"):
         return data.iloc[picked]
     return np.asarray(data)[picked]
