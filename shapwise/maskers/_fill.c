@@ -203,6 +203,44 @@ done:
     return result;
 }
 
+/* The checks fill_pairs and fill_units share: the float width, the sizes of the masks, owners,
+ * rows and background, and every owner a row index. Sets *n_rows and *n_background; -1 (with a
+ * ValueError) on a failed check. */
+static int check_masked_pairs(const Py_buffer *rows, const Py_buffer *background,
+                              const Py_buffer *masks, const Py_buffer *owners,
+                              Py_ssize_t n_features, Py_ssize_t itemsize, Py_ssize_t *n_rows,
+                              Py_ssize_t *n_background)
+{
+    Py_ssize_t n_masks = owners->len / (Py_ssize_t)sizeof(int64_t), row_bytes = 0;
+    const int64_t *owner = owners->buf;
+    if (itemsize != 4 && itemsize != 8) {
+        PyErr_SetString(PyExc_ValueError, "itemsize must be 4 (float32) or 8 (float64)");
+        return -1;
+    }
+    if (n_features < 1 || multiply(1, n_features, itemsize, &row_bytes) < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "need at least one feature");
+        }
+        return -1;
+    }
+    *n_rows = rows->len / row_bytes;
+    *n_background = background->len / row_bytes;
+    if (check_size(owners, n_masks, (Py_ssize_t)sizeof(int64_t), 1, "owners") ||
+        check_size(masks, n_masks, n_features, 1, "masks") ||
+        check_size(rows, *n_rows, n_features, itemsize, "rows") ||
+        check_size(background, *n_background, n_features, itemsize, "background")) {
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < n_masks; k++) {
+        if (owner[k] < 0 || owner[k] >= *n_rows) {
+            PyErr_Format(PyExc_ValueError, "owner %zd of mask %zd is not a row index",
+                         (Py_ssize_t)owner[k], k);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static PyObject *fill_pairs(PyObject *self, PyObject *args)
 {
     Py_buffer out, rows, background, masks, owners, coalition, sources;
@@ -215,35 +253,14 @@ static PyObject *fill_pairs(PyObject *self, PyObject *args)
     }
     Py_ssize_t n_masks = owners.len / (Py_ssize_t)sizeof(int64_t);
     Py_ssize_t n_pairs = coalition.len / (Py_ssize_t)sizeof(int64_t);
-    Py_ssize_t row_bytes = 0, n_rows, n_background;
+    Py_ssize_t n_rows, n_background;
     const int64_t *owner = owners.buf, *of = coalition.buf, *source = sources.buf;
-    if (itemsize != 4 && itemsize != 8) {
-        PyErr_SetString(PyExc_ValueError, "itemsize must be 4 (float32) or 8 (float64)");
-        goto done;
-    }
-    if (n_features < 1 || multiply(1, n_features, itemsize, &row_bytes) < 0) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError, "need at least one feature");
-        }
-        goto done;
-    }
-    n_rows = rows.len / row_bytes;
-    n_background = background.len / row_bytes;
-    if (check_size(&owners, n_masks, (Py_ssize_t)sizeof(int64_t), 1, "owners") ||
-        check_size(&masks, n_masks, n_features, 1, "masks") ||
-        check_size(&rows, n_rows, n_features, itemsize, "rows") ||
-        check_size(&background, n_background, n_features, itemsize, "background") ||
+    if (check_masked_pairs(&rows, &background, &masks, &owners, n_features, itemsize, &n_rows,
+                           &n_background) ||
         check_size(&coalition, n_pairs, (Py_ssize_t)sizeof(int64_t), 1, "coalition") ||
         check_size(&sources, n_pairs, (Py_ssize_t)sizeof(int64_t), 1, "sources") ||
         check_size(&out, n_pairs, n_features, itemsize, "out")) {
         goto done;
-    }
-    for (Py_ssize_t k = 0; k < n_masks; k++) {
-        if (owner[k] < 0 || owner[k] >= n_rows) {
-            PyErr_Format(PyExc_ValueError, "owner %zd of mask %zd is not a row index",
-                         (Py_ssize_t)owner[k], k);
-            goto done;
-        }
     }
     for (Py_ssize_t i = 0; i < n_pairs; i++) {
         if (of[i] < 0 || of[i] >= n_masks || source[i] < 0 || source[i] >= n_background) {
@@ -286,36 +303,15 @@ static PyObject *fill_units(PyObject *self, PyObject *args)
     }
     Py_ssize_t n_masks = owners.len / (Py_ssize_t)sizeof(int64_t);
     Py_ssize_t n_units = unit_mask.len / (Py_ssize_t)sizeof(int64_t);
-    Py_ssize_t row_bytes = 0, n_rows, n_background, n_held = 0, n_out;
+    Py_ssize_t n_rows, n_background, n_held = 0, n_out;
     const int64_t *owner = owners.buf, *first = unit_mask.buf, *source = unit_source.buf;
     const int64_t *length = unit_length.buf;
-    if (itemsize != 4 && itemsize != 8) {
-        PyErr_SetString(PyExc_ValueError, "itemsize must be 4 (float32) or 8 (float64)");
-        goto done;
-    }
-    if (n_features < 1 || multiply(1, n_features, itemsize, &row_bytes) < 0) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError, "need at least one feature");
-        }
-        goto done;
-    }
-    n_rows = rows.len / row_bytes;
-    n_background = background.len / row_bytes;
-    if (check_size(&owners, n_masks, (Py_ssize_t)sizeof(int64_t), 1, "owners") ||
-        check_size(&masks, n_masks, n_features, 1, "masks") ||
-        check_size(&rows, n_rows, n_features, itemsize, "rows") ||
-        check_size(&background, n_background, n_features, itemsize, "background") ||
+    if (check_masked_pairs(&rows, &background, &masks, &owners, n_features, itemsize, &n_rows,
+                           &n_background) ||
         check_size(&unit_mask, n_units, (Py_ssize_t)sizeof(int64_t), 1, "unit_mask") ||
         check_size(&unit_source, n_units, (Py_ssize_t)sizeof(int64_t), 1, "unit_source") ||
         check_size(&unit_length, n_units, (Py_ssize_t)sizeof(int64_t), 1, "unit_length")) {
         goto done;
-    }
-    for (Py_ssize_t k = 0; k < n_masks; k++) {
-        if (owner[k] < 0 || owner[k] >= n_rows) {
-            PyErr_Format(PyExc_ValueError, "owner %zd of mask %zd is not a row index",
-                         (Py_ssize_t)owner[k], k);
-            goto done;
-        }
     }
     for (Py_ssize_t u = 0; u < n_units; u++) {
         if (first[u] < 0 || length[u] < 0 || first[u] > n_masks - length[u] || source[u] < 0 ||
@@ -326,7 +322,7 @@ static PyObject *fill_units(PyObject *self, PyObject *args)
         }
         n_held += length[u];
     }
-    n_out = out.len / row_bytes;
+    n_out = out.len / (n_features * itemsize);
     if (check_size(&out, n_out, n_features, itemsize, "out")) {
         goto done;
     }
