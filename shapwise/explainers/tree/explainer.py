@@ -432,9 +432,10 @@ class TreeExplainer(Driver):
     ) -> np.ndarray:
         """shap's layout: (rows, features) for one output, else (rows, features, outputs); a
         1-D ``X`` gives one row's values."""
-        self._refuse(tree_limit, approximate)
+        self._refuse(approximate)
+        explainer = self._limited(tree_limit)
         one_row = np.ndim(X) == 1
-        values = self.explain(X, y, check_additivity=check_additivity).values
+        values = explainer.explain(X, y, check_additivity=check_additivity).values
         return values[0] if one_row else values
 
     def shap_interaction_values(
@@ -451,7 +452,9 @@ class TreeExplainer(Driver):
         (the diagonal is still each feature's main effect against all others); rows are then
         computed in chunks, so memory grows with the chosen features only.
         """
-        self._refuse(tree_limit, False)
+        limited = self._limited(tree_limit)
+        if limited is not self:
+            return limited.shap_interaction_values(X, y, features=features)
         one_row = np.ndim(X) == 1
         if features is None:
             values = self.explain(X, y, interactions=True).values
@@ -490,13 +493,40 @@ class TreeExplainer(Driver):
                 positions.append(int(feature))
         return np.asarray(positions, dtype=np.int64)
 
-    @staticmethod
-    def _refuse(tree_limit: int | None, approximate: bool) -> None:
-        if tree_limit is not None and tree_limit != -1:
+    def _limited(self, tree_limit: int | None) -> TreeExplainer:
+        """This explainer over the model's first ``tree_limit`` boosting rounds (shap's
+        ``tree_limit``, for xgboost models), or itself where there is no limit (None, -1)."""
+        if tree_limit is None or tree_limit == -1:
+            return self
+        if self.ensemble.library != "xgboost":
             raise ValueError(
-                "tree_limit is not supported: every tree is explained. Explain a model with "
-                "fewer trees instead (e.g. xgboost's model[:k] slice)"
+                f"tree_limit is supported for xgboost models (their first rounds); this is a "
+                f"{self.ensemble.library} {self.ensemble.model_type}: explain a model with fewer "
+                "trees instead"
             )
+        from .parse_xgboost import booster_of
+
+        booster = booster_of(self.model)
+        rounds = booster.num_boosted_rounds()
+        if not 0 < int(tree_limit) <= rounds:
+            raise ValueError(
+                f"tree_limit must be between 1 and {rounds} (rounds); got {tree_limit}"
+            )
+        return TreeExplainer(
+            booster[: int(tree_limit)],
+            data=self.data,
+            model_output=self.model_output,
+            feature_perturbation=self.feature_perturbation,
+            feature_names=self.feature_names,
+            output_names=self.output_names,
+            n_jobs=self.n_jobs,
+            memory_budget=self.memory_budget,
+            max_exact_features=self.max_exact_features,
+            permutations=self.permutations,
+        )
+
+    @staticmethod
+    def _refuse(approximate: bool) -> None:
         if approximate:
             raise ValueError(
                 "approximate=True (Saabas values) is not supported: TreeExplainer's values are "

@@ -485,3 +485,35 @@ def test_lightgbm_pandas_category_columns_of_strings():
     )
     with pytest.raises(ValueError, match="trained on 2 category columns"):
         TreeExplainer(model).shap_values(rows.astype({"size": object}))
+
+
+def test_tree_limit_explains_an_xgboost_models_first_rounds():
+    """shap's tree_limit: the first rounds, as xgboost's own pred_contribs with
+    iteration_range; for a multi-class model a round holds a tree per class."""
+    import xgboost
+
+    X, y = data()
+    rows = X[:10]
+    for n_classes in (2, 3):
+        model = xgboost.XGBClassifier(n_estimators=12, max_depth=3).fit(X, classes(y, n_classes))
+        contributions = model.get_booster().predict(
+            xgboost.DMatrix(rows), pred_contribs=True, iteration_range=(0, 4)
+        )
+        if n_classes > 2:  # (rows, classes, features + 1) -> (rows, features, classes)
+            contributions = np.transpose(contributions, (0, 2, 1))
+        explainer = TreeExplainer(model)
+        values = explainer.shap_values(rows, tree_limit=4)
+        np.testing.assert_allclose(values, contributions[:, :-1], atol=1e-5)
+        assert not np.allclose(values, explainer.shap_values(rows), atol=1e-3)
+        np.testing.assert_allclose(
+            explainer.shap_interaction_values(rows[:2], tree_limit=4).sum(axis=2),
+            values[:2],
+            atol=1e-9,
+        )
+    with pytest.raises(ValueError, match="between 1 and 12"):
+        explainer.shap_values(rows, tree_limit=13)
+    from sklearn.ensemble import RandomForestRegressor
+
+    forest = RandomForestRegressor(n_estimators=3, max_depth=3).fit(X, y)
+    with pytest.raises(ValueError, match="supported for xgboost"):
+        TreeExplainer(forest).shap_values(rows, tree_limit=2)
