@@ -575,7 +575,8 @@ def decision_plot(
     finish(ax.figure, show)
     if return_objects:
         importance = np.abs(values).mean(axis=0)
-        index = np.arange(values.shape[1]) if order is not None else np.argsort(importance)
+        # shap's feature_idx: the order from the bottom of the plot up
+        index = order[::-1] if order is not None else np.argsort(importance)
         return DecisionPlotResult(float(base[0]), values, names, index, ax.get_xlim())
     return ax
 

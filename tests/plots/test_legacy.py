@@ -261,6 +261,10 @@ def test_decision_plot_feature_orders_put_the_last_of_an_order_on_top():
         return [t.get_text() for t in ax.get_yticklabels()][::-1]
 
     assert top_down(None) == names[::-1]
+    result = shap.decision_plot(
+        0.0, values, feature_order=[3, 1, 0, 2, 5, 4], show=False, return_objects=True
+    )
+    assert list(result.feature_idx) == [3, 1, 0, 2, 5, 4]  # shap's: from the bottom up
     assert top_down([3, 1, 0, 2, 5, 4]) == ["f4", "f5", "f2", "f0", "f1", "f3"]
     clustered = top_down("hclust")
     assert abs(clustered.index("f1") - clustered.index("f5")) == 1

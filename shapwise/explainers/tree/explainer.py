@@ -140,7 +140,12 @@ class TreeExplainer(Driver):
         self.memory_budget = float(memory_budget)
         self.model_output = model_output
         # a scikit-learn forest classifier's raw outputs are its class probabilities already
-        probabilities = self.ensemble.library == "sklearn" and hasattr(model, "classes_")
+        # (its boosting classifiers' are log-odds, with a logistic or softmax objective)
+        probabilities = (
+            self.ensemble.library == "sklearn"
+            and hasattr(model, "classes_")
+            and self.ensemble.objective == IDENTITY
+        )
         self._output = "raw" if model_output == "probability" and probabilities else model_output
         self._data_names: list[str] | None = None
         self.data = None if data is None else self._read_background(data)
@@ -185,6 +190,7 @@ class TreeExplainer(Driver):
         self._single_output = self.ensemble.n_outputs == 1 or model_output == "log_loss"
         self.output_names = None if output_names is None else list(output_names)
         self._base = self._base_values()
+        self._tree_limited: TreeExplainer | None = None  # see shap_values(tree_limit=)
 
     # ------------------------------------------------------------------ construction
     def _read_background(self, data: Any) -> np.ndarray:
@@ -262,6 +268,9 @@ class TreeExplainer(Driver):
         """The base value in shap 0.51's layout: a float for one output (an array of one for
         scikit-learn path-dependent models), else one per output (a list for xgboost and LightGBM
         path-dependent models)."""
+        limited = getattr(self, "_tree_limited", None)
+        if limited is not None:  # the last call's first rounds, as shap
+            return limited.expected_value
         if self._output == "log_loss":  # as shap: a function of the label
             return lambda y: self._loss_base(np.atleast_1d(np.asarray(y, np.float64)))[:, 0]
         path_dependent = self.feature_perturbation == "tree_path_dependent"
@@ -431,9 +440,11 @@ class TreeExplainer(Driver):
         check_additivity: bool = True,
     ) -> np.ndarray:
         """shap's layout: (rows, features) for one output, else (rows, features, outputs); a
-        1-D ``X`` gives one row's values."""
+        1-D ``X`` gives one row's values. With ``tree_limit`` (xgboost: the first rounds),
+        ``expected_value`` is then that of those rounds, until a call without it (as shap)."""
         self._refuse(approximate)
         explainer = self._limited(tree_limit)
+        self._tree_limited = None if explainer is self else explainer
         one_row = np.ndim(X) == 1
         values = explainer.explain(X, y, check_additivity=check_additivity).values
         return values[0] if one_row else values
@@ -453,6 +464,7 @@ class TreeExplainer(Driver):
         computed in chunks, so memory grows with the chosen features only.
         """
         limited = self._limited(tree_limit)
+        self._tree_limited = None if limited is self else limited
         if limited is not self:
             return limited.shap_interaction_values(X, y, features=features)
         one_row = np.ndim(X) == 1

@@ -436,6 +436,16 @@ def test_a_forest_classifiers_probability_output_is_its_raw_output():
     assert probability.model_output == "probability"
     with pytest.raises(ValueError, match="logistic or softmax objective"):
         TreeExplainer(forest, data=background, model_output="log_loss")
+    # a boosting classifier's raw outputs are log-odds: its probability stays a probability
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    boosted = GradientBoostingClassifier(n_estimators=5, max_depth=2).fit(X, classes(y, 2))
+    explained = TreeExplainer(boosted, data=background, model_output="probability")(rows)
+    np.testing.assert_allclose(
+        explained.values.sum(axis=1) + explained.base_values,
+        boosted.predict_proba(rows)[:, 1],
+        atol=1e-10,
+    )
 
 
 def test_rows_given_as_an_xgboost_dmatrix():
@@ -510,6 +520,19 @@ def test_tree_limit_explains_an_xgboost_models_first_rounds():
             values[:2],
             atol=1e-9,
         )
+        # the base value follows the rounds explained, as shap's, until a call without them
+        margin = model.predict(rows, output_margin=True, iteration_range=(0, 4))
+        additive = values.sum(axis=1) + np.asarray(explainer.expected_value)
+        np.testing.assert_allclose(additive, margin.reshape(additive.shape), atol=1e-5)
+        full = explainer.shap_values(rows).sum(axis=1) + np.asarray(explainer.expected_value)
+        np.testing.assert_allclose(
+            full, model.predict(rows, output_margin=True).reshape(full.shape), atol=1e-5
+        )
+    background = TreeExplainer(model, data=X[:30])
+    limited = background.shap_values(rows, tree_limit=4).sum(axis=1) + background.expected_value
+    np.testing.assert_allclose(
+        limited, model.predict(rows, output_margin=True, iteration_range=(0, 4)), atol=1e-5
+    )
     with pytest.raises(ValueError, match="between 1 and 12"):
         explainer.shap_values(rows, tree_limit=13)
     from sklearn.ensemble import RandomForestRegressor
