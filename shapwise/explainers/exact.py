@@ -21,8 +21,10 @@ from shapwise.explainers._coalitions import MAX_EXACT_FEATURES, check_exact_size
 from shapwise.explainers._driver import Attribution, check_batch_size, select_outputs
 from shapwise.explainers._game import CoalitionGame
 from shapwise.explainers._interactions import exact_interactions
+from shapwise.explainers._owen import coarsest_precision, owen_estimate
 from shapwise.explainers._seeds import RowSeeds
 from shapwise.explanation import Explanation
+from shapwise.maskers._hierarchy import Hierarchy
 
 
 def _wants_interactions(interactions: bool | int) -> bool:
@@ -70,9 +72,6 @@ class ExactExplainer(ExplainerBase):
 
     def _owen(self, game: CoalitionGame, done: Callable[[int], Any]) -> Estimate:
         """Exact Owen values over the masker's hierarchy, row by row."""
-        from shapwise.explainers._owen import coarsest_precision, owen_estimate
-        from shapwise.maskers._hierarchy import Hierarchy
-
         tree = Hierarchy(game.masker.clustering, game.n_features)
         needed = tree.owen_evaluations()
         if needed > 2**MAX_EXACT_FEATURES:

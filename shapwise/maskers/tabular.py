@@ -220,6 +220,20 @@ class Independent(Masker):
         converted = np.ascontiguousarray(rows, dtype=dtype).view(bits)
         return converted[:, None, :] != background[None, :, :]
 
+    def _compiled_inputs(
+        self, masks: np.ndarray, rows: np.ndarray, owners: np.ndarray, out: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """(rows, background, masks, owners) as the compiled writer reads them, for ``out``;
+        None where it cannot write ``out`` (not built, another dtype, not contiguous)."""
+        if _fill is None or out.dtype not in COMPILED_DTYPES or not out.flags.c_contiguous:
+            return None
+        return (
+            np.ascontiguousarray(rows, dtype=out.dtype),
+            self._background_as(out.dtype),
+            np.ascontiguousarray(masks, dtype=bool),
+            np.ascontiguousarray(owners, dtype=np.int64),
+        )
+
     def masked_units(
         self,
         masks: np.ndarray,
@@ -235,14 +249,12 @@ class Independent(Masker):
         many as ``out`` (L, features) holds: unit u's row t is mask ``unit_mask[u] + t`` of
         ``rows[owners[k]]`` (k that mask) over background row ``unit_source[u]`` (as
         :meth:`masked_pairs`, without an index per row)."""
-        background = self._background_as(out.dtype)
-        if _fill is not None and out.dtype in COMPILED_DTYPES and out.flags.c_contiguous:
+        compiled = self._compiled_inputs(masks, rows, owners, out)
+        if compiled is not None:
+            background = compiled[1]
             _fill.fill_units(
                 out,
-                np.ascontiguousarray(rows, dtype=out.dtype),
-                background,
-                np.ascontiguousarray(masks, dtype=bool),
-                np.ascontiguousarray(owners, dtype=np.int64),
+                *compiled,
                 np.ascontiguousarray(unit_mask, dtype=np.int64),
                 np.ascontiguousarray(unit_source, dtype=np.int64),
                 np.ascontiguousarray(unit_length, dtype=np.int64),
@@ -276,16 +288,14 @@ class Independent(Masker):
 
         With the compiled writer, each masked row is its background row with the explained
         row's values where the mask keeps them, in one pass (about 10x faster than numpy)."""
-        background = self._background_as(out.dtype)
-        if _fill is not None and out.dtype in COMPILED_DTYPES and out.flags.c_contiguous:
+        compiled = self._compiled_inputs(masks, rows, owners, out)
+        if compiled is not None:
+            background = compiled[1]
             if coalition is None:
                 coalition = np.arange(len(masks))
             _fill.fill_pairs(
                 out,
-                np.ascontiguousarray(rows, dtype=out.dtype),
-                background,
-                np.ascontiguousarray(masks, dtype=bool),
-                np.ascontiguousarray(owners, dtype=np.int64),
+                *compiled,
                 np.ascontiguousarray(coalition, dtype=np.int64),
                 np.ascontiguousarray(background_rows, dtype=np.int64),
                 background.shape[1],
@@ -294,6 +304,7 @@ class Independent(Masker):
             return out
         if coalition is not None:
             masks, owners = masks[coalition], owners[coalition]
+        background = self._background_as(out.dtype)
         np.take(background, background_rows, axis=0, out=out)
         kept = np.ascontiguousarray(rows, dtype=out.dtype)[owners]
         np.copyto(out, kept, where=masks)
