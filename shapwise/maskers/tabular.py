@@ -178,16 +178,11 @@ class Independent(Masker):
         fits = out is not None and out.shape == shape
         if not fits or (out.dtype.kind != "f" if dtype.kind == "f" else out.dtype != dtype):
             out = np.empty(shape, dtype=dtype)
-        if _fill is not None and out.dtype in COMPILED_DTYPES and out.flags.c_contiguous:
-            background = self._background_as(out.dtype)
+        compiled = self._compiled_inputs(masks, rows, owners, out)
+        if compiled is not None:
+            kept, background, kept_masks, kept_owners = compiled
             _fill.fill(
-                out,
-                background,
-                np.ascontiguousarray(rows, dtype=out.dtype),
-                np.ascontiguousarray(masks, dtype=bool),
-                np.ascontiguousarray(owners, dtype=np.int64),
-                *background.shape,
-                out.itemsize,
+                out, background, kept, kept_masks, kept_owners, *background.shape, out.itemsize
             )
             return out
         if len(self.data) < SCATTER_MIN_ROWS:
