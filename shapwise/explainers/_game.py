@@ -132,6 +132,10 @@ class CoalitionGame:
         masks = np.asarray(masks, dtype=bool)
         return _values(self, masks, np.full(len(masks), row, dtype=np.intp))
 
+    def values_of(self, masks: np.ndarray, owners: np.ndarray) -> np.ndarray:
+        """v(S) of K masks, mask k of row ``owners[k]`` (non-decreasing): (K, n_outputs)."""
+        return _values(self, np.asarray(masks, dtype=bool), np.asarray(owners, dtype=np.intp))
+
     def tables(self, rows: range, masks: np.ndarray, empty_at: int | None = None) -> np.ndarray:
         """v(S) of K masks per row of ``rows``, masks (rows, K, M) -> values (K, rows, n_outputs).
 

@@ -11,9 +11,10 @@ values (the root term is the whole game with weight 1).
 
 With a smaller budget the terms with the largest |contribution| are expanded first (as shap does); a
 term left unexpanded keeps its contribution on its node, spread evenly over the node's leaves. Each
-round expands a batch of terms and evaluates all their coalitions in one call of the game. No
-coalition is evaluated twice: a coalition C + L determines its term (N is the smallest node that it
-cuts, and C is what it holds outside N), so no cache is needed.
+round expands a batch of terms of every row at once and evaluates all their coalitions in one call of
+the game (the rows move in lockstep, each with its own frontier and budget; how the rows are grouped
+changes no value). No coalition is evaluated twice: a coalition C + L determines its term (N is the
+smallest node that it cuts, and C is what it holds outside N), so no cache is needed.
 
 Half precision: a model computing in float16 or bfloat16 rounds its output to a grid of spacing about
 eps * |output|, so a measured difference below that spacing is indistinguishable from zero. When a
@@ -26,11 +27,12 @@ changes for float32/float64 models.
 
 from __future__ import annotations
 
-import heapq
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from shapwise.explainers._game import RowGame
+from shapwise.explainers._game import CoalitionGame
 from shapwise.links import Link
 from shapwise.maskers._hierarchy import Hierarchy
 from shapwise.numeric import epsilon
@@ -44,11 +46,11 @@ MIN_ROUND_TERMS = 16
 def output_resolution(ends: np.ndarray, link: Link, precision: str | None) -> np.ndarray:
     """The smallest output difference a model computing in ``precision`` can resolve, per output.
 
-    ``ends`` holds v(empty) and v(full) (2, O) in link space. Zero for float32/float64 models.
+    ``ends`` holds v(empty) and v(full) (2, ..., O) in link space. Zero for float32/float64 models.
     """
     eps = epsilon(precision or "float64")
     if eps <= epsilon("float32"):
-        return np.zeros(ends.shape[1])
+        return np.zeros(ends.shape[1:])
     raw = link.inverse(ends)
     try:
         spacing = np.abs(ends - link(raw - eps * raw))
@@ -62,124 +64,210 @@ def coarsest_precision(*names: str | None) -> str | None:
     return max(known, key=epsilon) if known else None
 
 
-class _Terms:
-    """The frontier of unexpanded terms: a priority queue plus the arrays each term carries."""
+class _Terms(NamedTuple):
+    """Unexpanded terms of every row, one entry each: its row, node, context (leaf positions),
+    v(C) and v(C + N) (O,), weight, the outputs still refined (live), priority, and its place
+    among its row's terms in the order they were made (ties in priority go to the older)."""
 
-    def __init__(self) -> None:
-        self.queue: list[tuple[float, int]] = []
-        self.items: dict[
-            int, tuple[int, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]
-        ] = {}
-        self.count = 0
+    row: np.ndarray
+    node: np.ndarray
+    context: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    weight: np.ndarray
+    live: np.ndarray
+    priority: np.ndarray
+    made: np.ndarray
 
-    def push(
-        self,
-        priority: float,
-        node: int,
-        context: np.ndarray,
-        low: np.ndarray,
-        high: np.ndarray,
-        weight: float,
-        live: np.ndarray,
-    ) -> None:
-        self.items[self.count] = (node, context, low, high, weight, live)
-        heapq.heappush(self.queue, (-priority, self.count))
-        self.count += 1
+    def take(self, where: np.ndarray) -> _Terms:
+        return _Terms(*(part[where] for part in self))
 
-    def pop(
-        self, n: int
-    ) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]]:
-        taken = [heapq.heappop(self.queue)[1] for _ in range(min(n, len(self.queue)))]
-        return [self.items.pop(key) for key in taken]
-
-    def __len__(self) -> int:
-        return len(self.queue)
+    def by_priority(self) -> np.ndarray:
+        """The order of the terms: row by row, the highest priority first (the oldest first
+        among equals)."""
+        return np.lexsort((self.made, -self.priority, self.row))
 
 
-def owen_estimate(
-    game: RowGame, tree: Hierarchy, max_evals: int, link: Link, precision: str | None
+def _join(parts: list[_Terms]) -> _Terms:
+    return _Terms(*(np.concatenate(columns) for columns in zip(*parts, strict=True)))
+
+
+def owen_by_groups(
+    game: CoalitionGame,
+    tree: Hierarchy,
+    max_evals: int,
+    link: Link,
+    precision: str | None,
+    done: Callable[[int], Any],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Owen values (M, O), v(empty) and v(full) of one row over ``tree`` within ``max_evals``
-    (exact where it covers ``tree.owen_evaluations()``); ``precision``: the model's coarsest
-    float type, whose resolution differences below are taken as zero (see the module's text)."""
-    n = tree.n_leaves
-    ends = game.values(np.stack([np.zeros(n, dtype=bool), np.ones(n, dtype=bool)]))
-    empty_value, full_value = ends
-    n_outputs = ends.shape[1]
-    node_values = np.zeros((2 * n - 1, n_outputs), dtype=np.float64)
+    """:func:`owen_estimates` of every row of ``game``, in groups of rows whose coalitions
+    (at most ``max_evals`` each) the game's row groups bound; ``done(n)`` after each group."""
+    parts = []
+    for rows in game.row_groups(min(max_evals, tree.owen_evaluations())):
+        parts.append(owen_estimates(game, rows, tree, max_evals, link, precision))
+        done(len(rows))
+    return tuple(np.concatenate(part) for part in zip(*parts, strict=True))  # type: ignore[return-value]
+
+
+def owen_estimates(
+    game: CoalitionGame,
+    rows: range,
+    tree: Hierarchy,
+    max_evals: int,
+    link: Link,
+    precision: str | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Owen values (R, M, O), v(empty) and v(full) (R, O) of ``rows`` of ``game`` over ``tree``,
+    each within ``max_evals`` (exact where it covers ``tree.owen_evaluations()``);
+    ``precision``: the model's coarsest float type, whose resolution differences below are taken
+    as zero (see the module's text)."""
+    n, n_rows = tree.n_leaves, len(rows)
+    ends_masks = np.stack([np.zeros(n, dtype=bool), np.ones(n, dtype=bool)])
+    ends = game.tables(rows, np.broadcast_to(ends_masks, (n_rows, 2, n)), empty_at=0)
+    empty_value, full_value = ends[0], ends[1]  # (R, O)
+    n_outputs = ends.shape[2]
     if n == 1:
-        return (full_value - empty_value)[None], empty_value, full_value
-
-    focus = np.arange(n_outputs) if game.outputs is None else np.asarray(game.outputs)
+        return (full_value - empty_value)[:, None], empty_value, full_value
+    if game.outputs is None:
+        focus = np.broadcast_to(np.arange(n_outputs), (n_rows, n_outputs))
+    else:
+        focus = np.asarray(game.outputs[rows.start : rows.stop], dtype=np.intp)
     if focus.size and focus.max() >= n_outputs:
-        raise ValueError(f"outputs must be between 0 and {n_outputs - 1}; got {focus.tolist()}")
-    resolution = output_resolution(ends, link, precision)
-
-    terms = _Terms()
-    everything = np.ones(n_outputs, dtype=bool)
-    terms.push(np.inf, tree.root, np.zeros(n, dtype=bool), empty_value, full_value, 1.0, everything)
+        raise ValueError(
+            f"outputs must be between 0 and {n_outputs - 1}; got {np.unique(focus).tolist()}"
+        )
+    state = _Refinement(tree, game, rows, focus, output_resolution(ends, link, precision))
+    terms = _Terms(
+        row=np.arange(n_rows),
+        node=np.full(n_rows, tree.root),
+        context=np.zeros((n_rows, n), dtype=bool),
+        low=empty_value,
+        high=full_value,
+        weight=np.ones(n_rows),
+        live=np.ones((n_rows, n_outputs), dtype=bool),
+        priority=np.full(n_rows, np.inf),
+        made=np.zeros(n_rows, dtype=np.int64),
+    )
     exact = tree.owen_evaluations() <= max_evals
     round_terms = max(MIN_ROUND_TERMS, int(max_evals * ROUND_SHARE))
-    remaining = max_evals - 2
-    while len(terms) and remaining >= 2:
-        size = len(terms) if exact else min(round_terms, remaining // 2)
-        batch = terms.pop(size)
-        remaining -= 2 * len(batch)
-        _expand(batch, tree, game, node_values, terms, resolution, focus)
-    for node, _, low, high, weight, live in terms.pop(len(terms)):
-        node_values[node] += weight * (high - low) * live
-    return tree.spread(node_values), empty_value, full_value
-
-
-def _expand(
-    batch: list,
-    tree: Hierarchy,
-    game: RowGame,
-    node_values: np.ndarray,
-    terms: _Terms,
-    resolution: np.ndarray,
-    focus: np.ndarray,
-) -> None:
-    """Evaluate the two new coalitions of every term in ``batch`` at once and push the children."""
-    n = tree.n_leaves
-    nodes = np.array([t[0] for t in batch])
-    contexts = np.stack([t[1] for t in batch])
-    low = np.stack([t[2] for t in batch])
-    high = np.stack([t[3] for t in batch])
-    weights = np.array([t[4] for t in batch])[:, None]
-    live = np.stack([t[5] for t in batch])
-    left, right = tree.left[nodes - n], tree.right[nodes - n]
-    with_left = tree.node_masks(contexts, left)
-    with_right = tree.node_masks(contexts, right)
-    coalitions = np.concatenate([with_left, with_right])[:, tree.position]
-    evaluated = game.values(coalitions)
-    value_left, value_right = evaluated[: len(batch)], evaluated[len(batch) :]
-    half = weights / 2
-    # Two orders in which the halves join; in each the two shares add up to high - low.
-    orders = (
-        ((left, contexts, low, value_left), (right, with_left, value_left, high)),
-        ((right, contexts, low, value_right), (left, with_right, value_right, high)),
+    remaining = np.full(n_rows, max_evals - 2)
+    while len(terms.row):
+        pending = np.bincount(terms.row, minlength=n_rows)
+        wanted = pending if exact else np.minimum(round_terms, remaining // 2)
+        wanted = np.where((pending > 0) & (remaining >= 2), wanted, 0)
+        if not wanted.any():
+            break
+        order = terms.by_priority()
+        ordered_rows = terms.row[order]
+        rank = np.arange(len(order)) - np.searchsorted(ordered_rows, ordered_rows)
+        chosen = rank < wanted[ordered_rows]
+        batch = terms.take(order[chosen])
+        remaining -= 2 * np.bincount(batch.row, minlength=n_rows)
+        terms = _join([terms.take(order[~chosen]), state.expand(batch)])
+    rest = terms.take(terms.by_priority())
+    np.add.at(
+        state.node_values,
+        (rest.row, rest.node),
+        rest.weight[:, None] * (rest.high - rest.low) * rest.live,
     )
-    for first, second in orders:
-        shares = [end - start for _, _, start, end in (first, second)]
-        small = [(np.abs(s) <= resolution) & (resolution > 0) for s in shares]
-        dropped = [small[0] & ~small[1], small[1] & ~small[0]]
-        for me, other in ((0, 1), (1, 0)):
-            child, context, start, end = (first, second)[me]
-            child_live = live & ~dropped[me]
-            moved = half * shares[me] * (live & dropped[me])
-            np.add.at(node_values, (first, second)[other][0], moved)
-            contribution = half * shares[me] * child_live
-            is_leaf = child < n
-            np.add.at(node_values, child[is_leaf], contribution[is_leaf])
-            priorities = np.abs(contribution[:, focus]).max(axis=1)
-            for k in np.flatnonzero(~is_leaf & child_live.any(axis=1)):
-                terms.push(
-                    float(priorities[k]),
-                    int(child[k]),
-                    context[k],
-                    start[k],
-                    end[k],
-                    float(half[k, 0]),
-                    child_live[k],
+    values = np.stack([tree.spread(node_values) for node_values in state.node_values])
+    return values, empty_value, full_value
+
+
+class _Refinement:
+    """The node values (R, 2n - 1, O) of rows being refined, and the expansion of their terms."""
+
+    def __init__(
+        self,
+        tree: Hierarchy,
+        game: CoalitionGame,
+        rows: range,
+        focus: np.ndarray,
+        resolution: np.ndarray,
+    ) -> None:
+        self.tree = tree
+        self.game = game
+        self.rows = rows
+        self.focus = focus  # (R, k) the outputs whose contributions set the priorities
+        self.resolution = resolution  # (R, O)
+        n_outputs = resolution.shape[1]
+        self.node_values = np.zeros((len(rows), 2 * tree.n_leaves - 1, n_outputs))
+        self.made = np.ones(len(rows), dtype=np.int64)  # terms made so far, per row
+
+    def expand(self, batch: _Terms) -> _Terms:
+        """Evaluate the two new coalitions of every term in ``batch`` (row by row) at once, add
+        the leaves' contributions to the node values and return the new terms."""
+        tree, n = self.tree, self.tree.n_leaves
+        left, right = tree.left[batch.node - n], tree.right[batch.node - n]
+        with_left = tree.node_masks(batch.context, left)
+        with_right = tree.node_masks(batch.context, right)
+        value_left, value_right = self._evaluate(batch.row, with_left, with_right)
+        half = batch.weight[:, None] / 2
+        resolution = self.resolution[batch.row]
+        # Two orders in which the halves join; in each the two shares add up to high - low.
+        orders = (
+            (
+                (left, batch.context, batch.low, value_left),
+                (right, with_left, value_left, batch.high),
+            ),
+            (
+                (right, batch.context, batch.low, value_right),
+                (left, with_right, value_right, batch.high),
+            ),
+        )
+        made = []
+        for first, second in orders:
+            shares = [end - start for _, _, start, end in (first, second)]
+            small = [(np.abs(s) <= resolution) & (resolution > 0) for s in shares]
+            dropped = [small[0] & ~small[1], small[1] & ~small[0]]
+            for me, other in ((0, 1), (1, 0)):
+                child, context, start, end = (first, second)[me]
+                child_live = batch.live & ~dropped[me]
+                moved = half * shares[me] * (batch.live & dropped[me])
+                np.add.at(self.node_values, (batch.row, (first, second)[other][0]), moved)
+                contribution = half * shares[me] * child_live
+                is_leaf = child < n
+                np.add.at(
+                    self.node_values, (batch.row[is_leaf], child[is_leaf]), contribution[is_leaf]
                 )
+                priority = np.take_along_axis(
+                    np.abs(contribution), self.focus[batch.row], axis=1
+                ).max(axis=1)
+                kept = np.flatnonzero(~is_leaf & child_live.any(axis=1))
+                made.append(
+                    _Terms(
+                        row=batch.row[kept],
+                        node=child[kept],
+                        context=context[kept],
+                        low=start[kept],
+                        high=end[kept],
+                        weight=half[kept, 0],
+                        live=child_live[kept],
+                        priority=priority[kept],
+                        made=self._number(batch.row[kept]),
+                    )
+                )
+        return _join(made)
+
+    def _number(self, rows: np.ndarray) -> np.ndarray:
+        """Each new term's place among its row's terms (``rows`` grouped by row)."""
+        counts = np.bincount(rows, minlength=len(self.made))
+        first = np.cumsum(counts) - counts
+        places = self.made[rows] + np.arange(len(rows)) - first[rows]
+        self.made += counts
+        return places
+
+    def _evaluate(
+        self, rows: np.ndarray, with_left: np.ndarray, with_right: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """v(C + L) and v(C + R) (B, O) of the batch's terms, in one call of the game: each
+        row's coalitions together, those with the left half first."""
+        counts = np.bincount(rows, minlength=len(self.made))
+        first = np.cumsum(counts) - counts
+        place = 2 * first[rows] + np.arange(len(rows)) - first[rows]  # with_left's places
+        coalitions = np.empty((2 * len(rows), self.tree.n_leaves), dtype=bool)
+        coalitions[place] = with_left
+        coalitions[place + counts[rows]] = with_right
+        owners = np.repeat(np.arange(self.rows.start, self.rows.stop), 2 * counts)
+        evaluated = self.game.values_of(coalitions[:, self.tree.position], owners)
+        return evaluated[place], evaluated[place + counts[rows]]

@@ -13,15 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from shapwise import maskers
 from shapwise.explainers._base import Estimate, ExplainerBase
 from shapwise.explainers._coalitions import MAX_EXACT_FEATURES, check_exact_size, exact_estimate
 from shapwise.explainers._driver import Attribution, check_batch_size, select_outputs
 from shapwise.explainers._game import CoalitionGame
 from shapwise.explainers._interactions import exact_interactions
-from shapwise.explainers._owen import coarsest_precision, owen_estimate
+from shapwise.explainers._owen import coarsest_precision, owen_by_groups
 from shapwise.explainers._seeds import RowSeeds
 from shapwise.explanation import Explanation
 from shapwise.maskers._hierarchy import Hierarchy
@@ -71,7 +69,7 @@ class ExactExplainer(ExplainerBase):
         return exact_estimate(game, done)
 
     def _owen(self, game: CoalitionGame, done: Callable[[int], Any]) -> Estimate:
-        """Exact Owen values over the masker's hierarchy, row by row."""
+        """Exact Owen values over the masker's hierarchy."""
         tree = Hierarchy(game.masker.clustering, game.n_features)
         needed = tree.owen_evaluations()
         if needed > 2**MAX_EXACT_FEATURES:
@@ -80,11 +78,7 @@ class ExactExplainer(ExplainerBase):
                 "row; use explainers.Partition with a max_evals budget"
             )
         precision = coarsest_precision(self.model.output_dtype, self.model.input_dtype)
-        rows = []
-        for index in range(game.n_rows):
-            rows.append(owen_estimate(game.row(index), tree, needed, self.link, precision))
-            done(1)
-        return tuple(np.stack(part) for part in zip(*rows, strict=True))
+        return owen_by_groups(game, tree, needed, self.link, precision, done)
 
     def _explain_interactions(
         self,

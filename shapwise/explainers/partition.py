@@ -5,14 +5,14 @@ read, are in ``_owen``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from shapwise import maskers
-from shapwise.explainers._base import ExplainerBase
-from shapwise.explainers._game import RowGame
-from shapwise.explainers._owen import coarsest_precision, owen_estimate
+from shapwise.explainers._base import Estimate, ExplainerBase
+from shapwise.explainers._game import CoalitionGame
+from shapwise.explainers._owen import coarsest_precision, owen_by_groups
+from shapwise.explainers._seeds import RowSeeds
 from shapwise.links import Link
 from shapwise.maskers._base import Masker
 from shapwise.maskers._hierarchy import Hierarchy
@@ -70,11 +70,19 @@ class PartitionExplainer(ExplainerBase):
             cached = self._hierarchy = (masker, Hierarchy(masker.clustering, masker.shape[1]))
         return cached[1]
 
-    def estimate_row(
-        self, game: RowGame, max_evals: int, rng: np.random.Generator, **options: Any
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def estimate(
+        self,
+        game: CoalitionGame,
+        max_evals: int,
+        seeds: RowSeeds,
+        done: Callable[[int], Any],
+        **options: Any,
+    ) -> Estimate:
+        """Owen values of every row, rows refined together in groups (see ``_owen``)."""
         precision = coarsest_precision(self.model.output_dtype, self.model.input_dtype)
-        return owen_estimate(game, self.hierarchy(game.masker), max_evals, self.link, precision)
+        return owen_by_groups(
+            game, self.hierarchy(game.masker), max_evals, self.link, precision, done
+        )
 
 
 Partition = PartitionExplainer

@@ -122,6 +122,35 @@ def test_budget_counts_model_evaluations_and_error_shrinks() -> None:
     assert errors[2] < 1e-10  # 120 covers this tree's terms
 
 
+@pytest.mark.parametrize("max_evals", [12, 60, 10_000])
+def test_rows_refined_together_give_each_row_its_own_values(max_evals: int) -> None:
+    """Rows are refined in lockstep, their coalitions evaluated in shared model calls; each
+    row's values are bit for bit those it gets alone (a row-wise model: sums in a fixed order),
+    per-row outputs included, and the shared calls are as few as one row's."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(12, 7)).round(1)
+    X[:, :3] = rng.integers(0, 2, size=(12, 3))  # repeated values: some masked rows repeat
+    weights = rng.normal(size=(7, 3))
+
+    def model(Z):
+        return np.tanh((Z[:, :, None] * weights).sum(axis=1)) + Z[:, [0]] * Z[:, [6]] ** 2
+
+    masker = Partition(X[:4], clustering=linkage(rng.normal(size=(7, 2)), "average"))
+    outputs = np.array([[2, 0], [1, 2], [0, 1], [2, 1], [1, 0]])
+    together_explainer = PartitionExplainer(model, masker)
+    together = together_explainer(X[4:9], max_evals=max_evals, outputs=outputs)
+    calls_per_row = []
+    for row in range(5):
+        alone_explainer = PartitionExplainer(model, masker)
+        alone = alone_explainer(
+            X[4 + row : 5 + row], max_evals=max_evals, outputs=outputs[row : row + 1]
+        )
+        assert np.array_equal(alone.values[0], together.values[row])
+        assert np.array_equal(alone.base_values[0], together.base_values[row])
+        calls_per_row.append(alone_explainer.model.n_calls)
+    assert together_explainer.model.n_calls <= max(calls_per_row) < sum(calls_per_row)
+
+
 def test_outputs_selects_per_row_and_focuses_budget() -> None:
     rng = np.random.default_rng(6)
     X = rng.normal(size=(10, 6))
