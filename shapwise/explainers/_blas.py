@@ -1,10 +1,16 @@
-"""One BLAS thread for the estimators' small fits."""
+"""One BLAS thread for the estimators' small fits, and the threads that run fits of several
+rows at once."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
+
+Result = TypeVar("Result")
 
 
 def one_thread() -> AbstractContextManager[Any]:
@@ -22,3 +28,24 @@ def _controller() -> Any:
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
+
+
+def fit_threads(n_rows: int) -> int:
+    """Threads for fitting ``n_rows`` rows: one per core this process may run on, at most one
+    per row."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, n_rows))
+
+
+def in_threads(
+    function: Callable[..., Result], first: Sequence[Any], second: Sequence[Any], threads: int
+) -> list[Result]:
+    """``[function(a, b) for a, b in zip(first, second)]``, on up to ``threads`` threads (the
+    results in order; an error raised in one is raised here)."""
+    if threads <= 1 or len(first) <= 1:
+        return [function(a, b) for a, b in zip(first, second, strict=True)]
+    with ThreadPoolExecutor(min(threads, len(first))) as pool:
+        return list(pool.map(function, first, second))

@@ -31,8 +31,9 @@ from shapwise.maskers.tabular import Independent
 
 class KernelStyleExplainer(ExplainerBase):
     """What shap 0.51's KernelExplainer and SamplingExplainer take and give: the constructor,
-    shap's attributes, the one-row call and the legacy ``shap_values``; subclasses say how a
-    row's game becomes values (``estimate_row``) and what budget they need.
+    shap's attributes, the one-row call and the legacy ``shap_values``; subclasses say how
+    rows' games become values (``estimate``, or ``estimate_row`` per row) and what budget they
+    need.
 
     Args:
         model: a function of a 2-D array, torch module, Keras model or sklearn estimator.

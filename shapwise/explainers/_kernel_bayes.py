@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from shapwise.explainers._kernel_errors import CoalitionStrata, coalition_strata, sandwich_errors
-from shapwise.explainers._regression import linear_kernel_values
+from shapwise.explainers._regression import SINGULAR_CONDITION, linear_kernel_values
 
 # theta, the prior's decay of the Möbius coefficients per order, is chosen among these.
 THETA_GRID = np.logspace(-2.0, 1.5, 15)
@@ -61,8 +61,11 @@ def fit_gaussian(coalitions: np.ndarray, h: np.ndarray) -> GaussianFit | None:
     """The GP of h through ``coalitions`` (K, M) with values ``h`` (K,), theta by restricted
     maximum likelihood over THETA_GRID: every other grid point first, then the two beside the
     best of those (the likelihood is smooth in log theta; a factorisation per point is the
-    cost); None if no theta gives a usable covariance."""
+    cost); None if no theta gives a usable covariance, or the coalitions do not determine the
+    main effects (two features always in or out together)."""
     design = coalitions.astype(np.float64)
+    if np.linalg.cond(design) > SINGULAR_CONDITION:
+        return None  # the sample does not tell some features' main effects apart
     overlap = design @ design.T
     scored: dict[int, tuple[float, GaussianFit] | None] = {}
     for index in range(0, len(THETA_GRID), 2):

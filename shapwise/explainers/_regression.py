@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
+# A system of a larger condition number is solved by least squares (least norm): it does not
+# determine its solution (two features always in or out of the samples together, one that
+# never varies), and an exact solve would give huge values that cancel.
+SINGULAR_CONDITION = 1e10
+
 
 def constrained_fit(
     design: np.ndarray,
@@ -27,9 +32,9 @@ def constrained_fit(
     system[:n_params, n_params] = constraint
     system[n_params, :n_params] = constraint
     right = np.vstack([weighted.T @ targets, totals[None, :]])
-    try:
+    if np.linalg.cond(system) < SINGULAR_CONDITION:
         solution = np.linalg.solve(system, right)[:n_params]
-    except np.linalg.LinAlgError:  # some feature never varies among the samples
+    else:  # the samples do not tell some features apart: the least-norm split between them
         solution = np.linalg.lstsq(system, right, rcond=None)[0][:n_params]
     # the solve meets the constraint up to rounding; spread what is left over the parameters
     excess = totals - constraint @ solution

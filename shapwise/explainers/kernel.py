@@ -22,14 +22,21 @@ sandwich estimate for the sampling design otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import comb
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from shapwise.explainers._blas import one_thread
+from shapwise.explainers._base import Estimate
+from shapwise.explainers._blas import fit_threads, in_threads, one_thread
 from shapwise.explainers._coalitions import all_coalitions, coalitions_of_size, shapley_from_table
-from shapwise.explainers._game import RowGame, varying_features
+from shapwise.explainers._game import (
+    GROUP_COALITIONS,
+    CoalitionGame,
+    RowGame,
+    varying_features,
+)
 from shapwise.explainers._kernel_api import KernelStyleExplainer
 from shapwise.explainers._kernel_errors import coalition_strata, sandwich_errors
 from shapwise.explainers._kernel_inputs import (
@@ -37,6 +44,7 @@ from shapwise.explainers._kernel_inputs import (
 )
 from shapwise.explainers._kernel_surrogate import adjusted_estimate
 from shapwise.explainers._regression import linear_kernel_values
+from shapwise.explainers._seeds import RowSeeds
 
 # l1_reg="auto" selects features (AIC) when less than this share of the coalitions is evaluated.
 AUTO_L1_FRACTION = 0.2
@@ -188,6 +196,17 @@ def select_features(
 # ------------------------------------------------------------------------------------ explainer
 
 
+class _Plan(NamedTuple):
+    """One row's coalitions over all features (the empty and full ones first, unless every
+    coalition is evaluated: then ``masks`` and ``weights`` are None), the varying features,
+    and the sampled masks over those with their regression weights."""
+
+    varying: np.ndarray
+    coalitions: np.ndarray
+    masks: np.ndarray | None
+    weights: np.ndarray | None
+
+
 class KernelExplainer(KernelStyleExplainer):
     """KernelSHAP with exact small and large coalition sizes, paired stratified sampling for the
     rest, and by default a regression adjustment (a pairwise fit and a surrogate of the game, see
@@ -217,56 +236,76 @@ class KernelExplainer(KernelStyleExplainer):
                 f"= {max_evals - 2}. Fewer leave the regression undetermined"
             )
 
-    # --------------------------------------------------------------- one row
-    def estimate_row(
-        self, game: RowGame, max_evals: int, rng: np.random.Generator, **options: Any
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Values (M, O), base value (O,), output (O,) and the values' standard errors (M, O):
-        zeros where every coalition is evaluated, NaN after an l1 feature selection (the
-        selection is not part of the error estimate)."""
+    # --------------------------------------------------------------- rows
+    def estimate(
+        self,
+        game: CoalitionGame,
+        max_evals: int,
+        seeds: RowSeeds,
+        done: Callable[[int], Any],
+        **options: Any,
+    ) -> Estimate:
+        """Values (rows, M, O), base values and outputs (rows, O) and standard errors (rows, M,
+        O): zeros where every coalition is evaluated, NaN after an l1 feature selection (the
+        selection is not part of the error estimate).
+
+        Rows go in groups: each group's coalitions are evaluated in one call of the game, then
+        its rows are fitted on threads (one BLAS thread each; the fits release the GIL). Each
+        row's values depend on that row alone, however the rows are grouped or threaded."""
         l1_reg = options.get("l1_reg", self.l1_reg)
+        threads = fit_threads(game.n_rows)
+        found: list[tuple[np.ndarray, ...]] = []
+        for rows in game.row_groups(min(max_evals, GROUP_COALITIONS // threads)):
+            plans = [self._plan(game.row(i), max_evals, seeds.row(i), l1_reg) for i in rows]
+            sizes = [len(plan.coalitions) for plan in plans]
+            owners = np.repeat(np.arange(rows.start, rows.stop), sizes)
+            table = game.values_of(np.concatenate([plan.coalitions for plan in plans]), owners)
+            tables = np.split(table, np.cumsum(sizes)[:-1])
+            with one_thread():  # the fits' matrices are small (see _blas)
+                found += in_threads(
+                    lambda plan, table: self._fit_row(plan, table, l1_reg), plans, tables, threads
+                )
+            done(len(rows))
+        return tuple(np.stack(part) for part in zip(*found, strict=True))  # type: ignore[return-value]
+
+    def _plan(self, game: RowGame, max_evals: int, rng: np.random.Generator, l1_reg: Any) -> _Plan:
+        """The coalitions of one row to evaluate, over all features."""
         n = game.n_features
         varying = varying_features(game)
         m = len(varying)
-        ends = np.zeros((2, n), dtype=bool)
-        ends[1] = True
         exact = m <= 30 and 2**m <= max_evals
         if exact and (m <= 1 or not l1_reg or l1_reg == "auto"):
-            table = game.values(_expand(all_coalitions(m), varying, n))
-            values = np.zeros((n, table.shape[1]))
-            values[varying] = shapley_from_table(table, m)
-            return values, table[0], table[-1], np.zeros_like(values)
+            return _Plan(varying, _expand(all_coalitions(m), varying, n), None, None)
         if exact:
             masks = all_coalitions(m)[1:-1]
             sizes = masks.sum(axis=1)
             weights = np.array([size_weight(m, s) / comb(m, s) for s in sizes])
         else:
             masks, weights = plan_coalitions(m, max_evals - 2, rng)
-        table = game.values(np.concatenate([ends, _expand(masks, varying, n)]))
-        empty, full, sampled = table[0], table[1], table[2:]
+        ends = np.zeros((2, n), dtype=bool)
+        ends[1] = True
+        return _Plan(varying, np.concatenate([ends, _expand(masks, varying, n)]), masks, weights)
+
+    def _fit_row(
+        self, plan: _Plan, table: np.ndarray, l1_reg: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """One row's values, base value, output and standard errors from its plan's table."""
+        varying, m = plan.varying, len(plan.varying)
+        n = plan.coalitions.shape[1]
         values = np.zeros((n, table.shape[1]))
+        if plan.masks is None:  # every coalition
+            values[varying] = shapley_from_table(table, m)
+            return values, table[0], table[-1], np.zeros_like(values)
+        empty, full, sampled = table[0], table[1], table[2:]
         errors = np.zeros_like(values)
         if m > 0:
-            fraction = (len(masks) + 2) / 2.0**m
+            fraction = (len(plan.masks) + 2) / 2.0**m
             values[varying], errors[varying] = self._solve(
-                masks, weights, sampled - empty, full - empty, fraction, l1_reg
+                plan.masks, plan.weights, sampled - empty, full - empty, fraction, l1_reg
             )
         return values, empty, full, errors
 
     def _solve(
-        self,
-        masks: np.ndarray,
-        weights: np.ndarray,
-        targets: np.ndarray,
-        total: np.ndarray,
-        fraction: float,
-        l1_reg: Any,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The values (M, O) of the sampled coalitions and their standard errors (M, O)."""
-        with one_thread():  # the fits' matrices are small (see _blas)
-            return self._solve_serial(masks, weights, targets, total, fraction, l1_reg)
-
-    def _solve_serial(
         self,
         masks: np.ndarray,
         weights: np.ndarray,

@@ -236,6 +236,41 @@ def test_the_smallest_budget_adds_up_and_is_no_wild_guess():
     np.testing.assert_allclose(explanation.values, truth, atol=1e-8)
 
 
+def test_the_smallest_budget_stays_sane_when_the_sample_cannot_tell_features_apart():
+    """At 2M sampled coalitions two features are often in or out of every sample together;
+    the fits once solved such systems exactly and gave values of 1e24 that cancelled (an
+    AdditivityError). Now the values add up and stay near brute force, seed after seed."""
+    rng = np.random.default_rng(9)
+    n = 10
+    X = rng.normal(size=(30, n))
+    X[:, 1] = X[:, 1] > 0  # a binary feature: some rows match much of the background there
+    model = interaction_model(n)
+    background = X[:20]
+    truth = np.stack([shapley_values(masked_game(model, x, background), n) for x in X[20:27]])
+    errors = []
+    for seed in range(6):
+        explanation = Kernel(model, background, seed=seed)(X[20:27], max_evals=2 * n + 2)
+        errors.append(np.abs(explanation.values - truth).mean())
+    assert max(errors) < 0.5 * np.abs(truth).mean()
+
+
+def test_a_fit_that_cannot_tell_two_features_apart_splits_their_effect_equally():
+    """Two identical columns: the constrained fit gives each half of their joint effect (the
+    least-norm solution), and the Gaussian process declines the fit (its main effects are not
+    determined), where exact solves gave huge values of opposite signs."""
+    from shapwise.explainers import _kernel_bayes
+    from shapwise.explainers._regression import constrained_fit
+
+    rng = np.random.default_rng(10)
+    masks = rng.random((12, 5)) < 0.5
+    masks[:, 1] = masks[:, 0]
+    effects = np.array([0.0, 3.0, -1.0, 2.0, 0.5])  # the first two features' joint effect: 3
+    targets = (masks @ effects)[:, None]
+    values = constrained_fit(masks.astype(float), np.ones(12), targets, np.array([4.5]), np.ones(5))
+    np.testing.assert_allclose(values[:, 0], [1.5, 1.5, -1.0, 2.0, 0.5], atol=1e-9)
+    assert _kernel_bayes.fit_gaussian(masks, targets[:, 0]) is None
+
+
 def test_tree_surrogate_beats_the_pairwise_fit_on_a_game_of_high_order_interactions():
     n = 10
     every = all_coalitions(n)
