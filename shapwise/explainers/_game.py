@@ -65,6 +65,7 @@ class GameCache:
             is scaled by it, so model calls stay full).
         scratch: arrays the distinct-row finder reuses for every chunk, by name (fresh large
             arrays cost a page fault per page each time).
+        patterns: the last chunk's rows (first, count) and their background patterns.
     """
 
     empty: np.ndarray | None = None
@@ -74,6 +75,7 @@ class GameCache:
     distinct_share: float = 1.0
     row_link_weights: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     scratch: dict[str, np.ndarray] = field(default_factory=dict)
+    patterns: tuple[tuple[int, int], _Patterns | None] | None = None
 
     def reused(self, name: str, size: int, dtype: type) -> np.ndarray:
         """A 1-D array of ``size`` items under ``name``, reused (grown as needed): what it
@@ -316,7 +318,7 @@ def _evaluate_masks(
         chunk_owners = owners[chunk]
         first = int(chunk_owners[0])
         rows = game.rows[first : int(chunk_owners[-1]) + 1]
-        out, inputs = _chunk_outputs(game, masks[chunk], rows, chunk_owners - first, call)
+        out, inputs = _chunk_outputs(game, masks[chunk], first, rows, chunk_owners - first, call)
         reduced.append(reduce(out, positions[chunk]))
         if not np.isfinite(reduced[-1]).all():  # so is an output: one pass over far fewer values
             game.model.check_outputs(inputs)
@@ -327,17 +329,23 @@ def _evaluate_masks(
 
 
 def _chunk_outputs(
-    game: CoalitionGame, masks: np.ndarray, rows: np.ndarray, owners: np.ndarray, call: int
+    game: CoalitionGame,
+    masks: np.ndarray,
+    first: int,
+    rows: np.ndarray,
+    owners: np.ndarray,
+    call: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The model outputs (K, background rows, O) of K masks of ``rows[owners]``, and the
-    outputs as the model gave them (the rows it was given, O).
+    """The model outputs (K, background rows, O) of K masks of ``rows[owners]`` (the game's
+    rows from ``first`` on), and the outputs as the model gave them (the rows it was given,
+    O).
 
     With a masker that fills hidden features from background rows, each distinct masked row
     is evaluated once: where the row's value equals background row b's, hiding the feature
     changes nothing, so masks that differ only there give b the same masked row; their
     outputs are copied back to every mask that has them.
     """
-    pairs = _distinct_pairs(game, masks, rows, owners)
+    pairs = _distinct_pairs(game, masks, first, rows, owners)
     n_background = game.masker.shape[0]
     if pairs is None:
         inputs = game.masker.masked_rows(masks, rows, owners, out=_input_buffer(game, len(masks)))
@@ -356,10 +364,23 @@ def _chunk_outputs(
 Spread = Callable[[np.ndarray], np.ndarray]
 
 
+def _row_patterns(game: CoalitionGame, first: int, rows: np.ndarray) -> _Patterns | None:
+    """The :class:`_Patterns` of ``rows``, the game's rows from ``first`` on; None where the
+    masker cannot say where rows differ. Kept for the next chunk of the same rows (an
+    estimator that refines in rounds, such as Partition's, evaluates them again and again)."""
+    key = (first, len(rows))
+    cached = game.cache.patterns
+    if cached is None or cached[0] != key:
+        differs = game.masker.differs(rows, _input_dtype(game))  # (rows, B, M)
+        cached = game.cache.patterns = (key, None if differs is None else _Patterns(differs))
+    return cached[1]
+
+
 def _distinct_pairs(
-    game: CoalitionGame, masks: np.ndarray, rows: np.ndarray, owners: np.ndarray
+    game: CoalitionGame, masks: np.ndarray, first: int, rows: np.ndarray, owners: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, Spread] | None:
-    """The distinct masked rows of K masks of ``rows[owners]``: for each, a mask and a
+    """The distinct masked rows of K masks of ``rows[owners]`` (the game's rows from
+    ``first`` on): for each, a mask and a
     background row that give it; and a function from their outputs (L, O) float64 to those of
     every (mask k, background row b) entry, (K * B, O) in order. None where they are not
     looked for (see :func:`_worth_finding`), no masked row can repeat, or the masker cannot
@@ -379,12 +400,11 @@ def _distinct_pairs(
         or game.n_features > 64
     ):
         return None
-    differs = masker.differs(rows, _input_dtype(game))  # (rows, B, M)
-    if differs is None:
+    patterns = _row_patterns(game, first, rows)
+    if patterns is None:
         return None
-    patterns = _Patterns(differs)
     masks_per_row = np.bincount(owners, minlength=len(rows))
-    n_masked = len(masks) * differs.shape[1]
+    n_masked = len(masks) * patterns.n_background
     fewest, most = patterns.distinct_bounds(masks_per_row)
     n_entries = int(masks_per_row @ np.diff(patterns.first_of_row))  # (mask, pattern) pairs
     worth = _worth_finding(game, n_masked, n_entries, fewest, most)
@@ -673,7 +693,11 @@ def _input_buffer(game: CoalitionGame, n_masks: int) -> np.ndarray | None:
         or buffer.shape[1:] != shape
         or buffer.dtype != dtype
     ):
-        buffer = game.cache.input_buffer = np.empty((n_masks, *shape), dtype=dtype)
+        # grown by doubling, up to a chunk's masks: chunks that grow (refinement rounds)
+        # would otherwise each fault in a fresh array
+        chunk_masks = -(-_chunk_rows(game) // max(game.masker.shape[0], 1))
+        grown = n_masks if buffer is None else max(n_masks, min(2 * len(buffer), chunk_masks))
+        buffer = game.cache.input_buffer = np.empty((grown, *shape), dtype=dtype)
     return buffer[:n_masks]
 
 
