@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from shapwise.explainers._coalitions import all_coalitions, coalition_keys, shapley_from_table
-from shapwise.explainers._kernel_bayes import fit_gaussian, gaussian_predict, gaussian_values
+from shapwise.explainers._kernel_bayes import fit_gaussians, gaussian_predict, gaussian_values
 from shapwise.explainers._kernel_surrogate import network_surrogate, pair_design, tree_surrogate
 
 # A surrogate's Shapley values come from all 2^M of its coalitions; below this many features the
@@ -119,10 +119,10 @@ def gaussian_surrogate_values(
     observed = sizes > 0  # h(empty) = 0 is the prior's own, not an observation
     phi = np.empty((n, values.shape[1]))
     at_query = np.empty((len(query_masks), values.shape[1]))
-    for output in range(values.shape[1]):
-        fit = fit_gaussian(masks[observed], h[observed, output])
-        if fit is None:
-            return None
+    fits = fit_gaussians(masks[observed], h[observed])
+    if fits is None:
+        return None
+    for output, fit in enumerate(fits):
         phi[:, output] = gaussian_values(fit, masks[observed])
         at_query[:, output] = base[output] + gaussian_predict(fit, masks[observed], query_masks)
     return phi, at_query

@@ -41,43 +41,73 @@ NUGGET = 1e-10
 
 
 class GaussianFit(NamedTuple):
-    """A fitted GP of h for one output: theta, main effects b, and the weights alpha of the
-    observed coalitions."""
+    """A fitted GP of h for one output: theta, main effects b, the weights alpha of the
+    observed coalitions, and the Cholesky factor of the prior covariance at theta."""
 
     theta: float
     effects: np.ndarray
     alpha: np.ndarray
+    lower: np.ndarray
 
 
 def _covariance(overlap: np.ndarray, theta: float) -> np.ndarray:
-    """The prior covariance at integer overlaps m: (1 + theta)^m - 1 - theta m, looked up in a
-    table of the M + 1 values (a power per pair of coalitions cost ten times as much)."""
-    counts = overlap.astype(np.intp)
+    """The prior covariance at integer overlaps m (any integer or float array): (1 + theta)^m
+    - 1 - theta m, looked up in a table of the M + 1 values (a power per pair of coalitions
+    cost ten times as much)."""
+    counts = overlap if overlap.dtype == np.intp else overlap.astype(np.intp)
     sizes = np.arange(int(counts.max(initial=0)) + 1, dtype=np.float64)
     return ((1.0 + theta) ** sizes - 1.0 - theta * sizes)[counts]
 
 
+def _cholesky(counts: np.ndarray, theta: float) -> np.ndarray | None:
+    """The Cholesky factor of the prior covariance at ``theta`` of coalitions overlapping in
+    ``counts`` (with the nugget), or None where it is not positive definite."""
+    covariance = _covariance(counts, theta)
+    n_obs = len(covariance)
+    covariance[np.diag_indices(n_obs)] += NUGGET * np.trace(covariance) / n_obs + 1e-300
+    try:
+        return np.linalg.cholesky(covariance)
+    except np.linalg.LinAlgError:
+        return None
+
+
 def fit_gaussian(coalitions: np.ndarray, h: np.ndarray) -> GaussianFit | None:
-    """The GP of h through ``coalitions`` (K, M) with values ``h`` (K,), theta by restricted
-    maximum likelihood over THETA_GRID: every other grid point first, then the two beside the
-    best of those (the likelihood is smooth in log theta; a factorisation per point is the
-    cost); None if no theta gives a usable covariance, or the coalitions do not determine the
-    main effects (two features always in or out together)."""
+    """The GP of h through ``coalitions`` (K, M) with values ``h`` (K,) (see
+    :func:`fit_gaussians`)."""
+    fits = fit_gaussians(coalitions, h[:, None])
+    return None if fits is None else fits[0]
+
+
+def fit_gaussians(coalitions: np.ndarray, targets: np.ndarray) -> list[GaussianFit] | None:
+    """The GP of each column of ``targets`` (K, O) through ``coalitions`` (K, M), theta by
+    restricted maximum likelihood over THETA_GRID: every other grid point first, then the two
+    beside the best of those (the likelihood is smooth in log theta; a factorisation per
+    point is the cost, shared by the outputs). None if for some output no theta gives a
+    usable covariance, or the coalitions do not determine the main effects (two features
+    always in or out together)."""
     design = coalitions.astype(np.float64)
     if np.linalg.cond(design) > SINGULAR_CONDITION:
         return None  # the sample does not tell some features' main effects apart
-    overlap = design @ design.T
-    scored: dict[int, tuple[float, GaussianFit] | None] = {}
-    for index in range(0, len(THETA_GRID), 2):
-        scored[index] = _reml_fit(design, overlap, h, float(THETA_GRID[index]))
-    best = _best(scored)
-    if best is None:
-        return None
-    for index in (best - 1, best + 1):
-        if 0 <= index < len(THETA_GRID) and index not in scored:
-            scored[index] = _reml_fit(design, overlap, h, float(THETA_GRID[index]))
-    found = scored[_best(scored)]
-    return None if found is None else found[1]
+    counts = (design @ design.T).astype(np.intp)
+    factors: dict[int, np.ndarray | None] = {}
+
+    def score(index: int, h: np.ndarray) -> tuple[float, GaussianFit] | None:
+        if index not in factors:
+            factors[index] = _cholesky(counts, float(THETA_GRID[index]))
+        lower = factors[index]
+        return None if lower is None else _reml_fit(design, lower, h, float(THETA_GRID[index]))
+
+    fits = []
+    for h in targets.T:
+        scored = {index: score(index, h) for index in range(0, len(THETA_GRID), 2)}
+        best = _best(scored)
+        if best is None:
+            return None
+        for index in (best - 1, best + 1):
+            if 0 <= index < len(THETA_GRID) and index not in scored:
+                scored[index] = score(index, h)
+        fits.append(scored[_best(scored)][1])  # type: ignore[index]
+    return fits
 
 
 def _best(scored: dict[int, tuple[float, GaussianFit] | None]) -> int | None:
@@ -87,19 +117,14 @@ def _best(scored: dict[int, tuple[float, GaussianFit] | None]) -> int | None:
 
 
 def _reml_fit(
-    design: np.ndarray, overlap: np.ndarray, h: np.ndarray, theta: float
+    design: np.ndarray, lower: np.ndarray, h: np.ndarray, theta: float
 ) -> tuple[float, GaussianFit] | None:
-    """The restricted log-likelihood (s^2 profiled out) of theta and the fit at it, or None
-    where the covariance or the main effects' information is not positive definite."""
+    """The restricted log-likelihood (s^2 profiled out) of theta and the fit at it, given the
+    Cholesky factor ``lower`` of the covariance at theta; None where the main effects'
+    information is not positive definite."""
     from scipy.linalg import solve_triangular
 
     n_obs, n_effects = design.shape
-    covariance = _covariance(overlap, theta)
-    covariance[np.diag_indices(n_obs)] += NUGGET * np.trace(covariance) / n_obs + 1e-300
-    try:
-        lower = np.linalg.cholesky(covariance)
-    except np.linalg.LinAlgError:
-        return None
     whitened = solve_triangular(lower, np.column_stack([design, h]), lower=True)
     gls_x, gls_y = whitened[:, :n_effects], whitened[:, n_effects]
     information = gls_x.T @ gls_x
@@ -115,7 +140,7 @@ def _reml_fit(
         - log_det_information / 2
     )
     alpha = solve_triangular(lower, left, lower=True, trans="T")
-    return float(score), GaussianFit(theta, effects, alpha)
+    return float(score), GaussianFit(theta, effects, alpha, lower)
 
 
 def gaussian_values(fit: GaussianFit, coalitions: np.ndarray) -> np.ndarray:
@@ -160,12 +185,10 @@ def gaussian_estimate(
     h = symmetrised_targets(targets, total, strata)
     observed = np.vstack([masks, np.ones((1, n), dtype=bool)])
     values = np.empty((n, targets.shape[1]))
-    fits = []
-    for output in range(targets.shape[1]):
-        fit = fit_gaussian(observed, np.append(h[:, output], total[output]))
-        if fit is None:
-            return None
-        fits.append(fit)
+    fits = fit_gaussians(observed, np.vstack([h, total[None, :]]))
+    if fits is None:
+        return None
+    for output, fit in enumerate(fits):
         values[:, output] = gaussian_values(fit, observed)
     values += (total - values.sum(axis=0)) / n  # the rounding the interpolation leaves
     if not errors:
@@ -192,19 +215,17 @@ def _leave_pair_out_errors(
 
     n = masks.shape[1]
     observed = np.vstack([masks, np.ones((1, n), dtype=bool)]).astype(np.float64)
-    overlap = observed @ observed.T
     a, b = strata.first, strata.second
     residuals = np.empty_like(h)
+    projections: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # by factor, shared by outputs
     for output, fit in enumerate(fits):
-        covariance = _covariance(overlap, fit.theta)
-        covariance[np.diag_indices(len(covariance))] += (
-            NUGGET * np.trace(covariance) / len(covariance) + 1e-300
-        )
-        lower = np.linalg.cholesky(covariance)  # succeeded in the fit, at this theta
-        root = solve_triangular(lower, np.eye(len(covariance)), lower=True)
-        inverse = root.T @ root
-        through = inverse @ observed
-        projected = through @ np.linalg.pinv(observed.T @ through, hermitian=True) @ through.T
+        if id(fit.lower) not in projections:
+            root = solve_triangular(fit.lower, np.eye(len(fit.lower)), lower=True)
+            inverse = root.T @ root
+            through = inverse @ observed
+            projected = through @ np.linalg.pinv(observed.T @ through, hermitian=True) @ through.T
+            projections[id(fit.lower)] = inverse, projected
+        inverse, projected = projections[id(fit.lower)]
         q_aa = inverse[a, a] - projected[a, a]
         q_bb = inverse[b, b] - projected[b, b]
         q_ab = inverse[a, b] - projected[a, b]

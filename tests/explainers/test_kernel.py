@@ -457,10 +457,11 @@ def test_the_gaussian_process_theta_is_the_best_of_the_whole_grid():
         observed = np.vstack([masks, np.ones((1, n), dtype=bool)])
         values = np.append(h[:, 0], total)
         design = observed.astype(np.float64)
-        overlap = design @ design.T
-        scores = [
-            found[0] if (found := _kernel_bayes._reml_fit(design, overlap, values, t)) else -np.inf
-            for t in _kernel_bayes.THETA_GRID
-        ]
+        counts = (design @ design.T).astype(np.intp)
+        scores = []
+        for t in _kernel_bayes.THETA_GRID:
+            lower = _kernel_bayes._cholesky(counts, t)
+            found = None if lower is None else _kernel_bayes._reml_fit(design, lower, values, t)
+            scores.append(-np.inf if found is None else found[0])
         fit = _kernel_bayes.fit_gaussian(observed, values)
         assert fit.theta == _kernel_bayes.THETA_GRID[int(np.argmax(scores))]
