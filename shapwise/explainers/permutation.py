@@ -35,14 +35,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from shapwise.explainers._base import Estimate, ExplainerBase
-from shapwise.explainers._blas import one_thread
+from shapwise.explainers._blas import fit_threads, in_threads, one_thread
 from shapwise.explainers._coalitions import coalition_keys, coalitions_of_size, exact_estimate
 from shapwise.explainers._control_variate import (
     CONTROL_MAX_FEATURES,
     CONTROL_MIN_FEATURES,
     cross_fitted_estimate,
 )
-from shapwise.explainers._game import CoalitionGame, concatenate_rows
+from shapwise.explainers._game import GROUP_COALITIONS, CoalitionGame, concatenate_rows
 from shapwise.explainers._seeds import RowSeeds
 
 
@@ -408,25 +408,26 @@ def _cross_fitted(
     game: CoalitionGame, plan: CrossFitPlan, seeds: RowSeeds, done: Callable[[int], Any]
 ) -> Estimate:
     """The cross-fitted estimates of every row: each row's pairs relabelled by its own
-    generator, its coalitions evaluated with those of the other rows of its group."""
+    generator, its coalitions evaluated with those of the other rows of its group, the rows'
+    fits on threads (each row's values depend on that row alone)."""
     n_strata = len(plan.strata)
+    threads = fit_threads(game.n_rows)
     parts = []
-    for rows in game.row_groups(plan.n_coalitions):
+
+    def fit(row_masks: np.ndarray, table_and_folds: tuple) -> tuple[np.ndarray, np.ndarray]:
+        table, folds = table_and_folds
+        return cross_fitted_estimate(
+            row_masks, table, n_strata, plan.strata_contributions, folds, plan.positions
+        )
+
+    for rows in game.row_groups(min(plan.n_coalitions, GROUP_COALITIONS // threads)):
         layouts = [_cross_fit_row(plan, seeds.row(i)) for i in rows]
         masks = np.stack([row_masks for row_masks, _ in layouts])  # (rows, K, M)
         tables = game.tables(rows, masks, empty_at=0)  # (K, rows, O)
-        with one_thread():  # the fits' matrices are small (see _blas)
-            found = [
-                cross_fitted_estimate(
-                    masks[r],
-                    tables[:, r],
-                    n_strata,
-                    plan.strata_contributions,
-                    folds,
-                    plan.positions,
-                )
-                for r, (_, folds) in enumerate(layouts)
-            ]
+        with one_thread():  # the fits' matrices are small (see _blas); rows on threads
+            found = in_threads(
+                fit, list(masks), [(tables[:, r], layouts[r][1]) for r in range(len(rows))], threads
+            )
         estimates, errors = (np.stack(part) for part in zip(*found, strict=True))
         parts.append((estimates, tables[0], tables[n_strata - 1], errors))
         done(len(rows))
