@@ -43,9 +43,14 @@ def fit_threads(n_rows: int) -> int:
 def in_threads(
     function: Callable[..., Result], first: Sequence[Any], second: Sequence[Any], threads: int
 ) -> list[Result]:
-    """``[function(a, b) for a, b in zip(first, second)]``, on up to ``threads`` threads (the
-    results in order; an error raised in one is raised here)."""
+    """``[function(a, b) for a, b in zip(first, second)]``, on up to ``threads`` threads, each
+    with one BLAS thread (the results in order; an error raised in one is raised here)."""
     if threads <= 1 or len(first) <= 1:
         return [function(a, b) for a, b in zip(first, second, strict=True)]
+
+    def on_one_blas_thread(a: Any, b: Any) -> Result:
+        with one_thread():  # where BLAS's thread count is per thread (OpenMP builds)
+            return function(a, b)
+
     with ThreadPoolExecutor(min(threads, len(first))) as pool:
-        return list(pool.map(function, first, second))
+        return list(pool.map(on_one_blas_thread, first, second))

@@ -97,14 +97,13 @@ def owen_by_groups(
     tree: Hierarchy,
     max_evals: int,
     link: Link,
-    precision: str | None,
     done: Callable[[int], Any],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`owen_estimates` of every row of ``game``, in groups of rows whose coalitions
     (at most ``max_evals`` each) the game's row groups bound; ``done(n)`` after each group."""
     parts = []
     for rows in game.row_groups(min(max_evals, tree.owen_evaluations())):
-        parts.append(owen_estimates(game, rows, tree, max_evals, link, precision))
+        parts.append(owen_estimates(game, rows, tree, max_evals, link))
         done(len(rows))
     return tuple(np.concatenate(part) for part in zip(*parts, strict=True))  # type: ignore[return-value]
 
@@ -115,12 +114,11 @@ def owen_estimates(
     tree: Hierarchy,
     max_evals: int,
     link: Link,
-    precision: str | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Owen values (R, M, O), v(empty) and v(full) (R, O) of ``rows`` of ``game`` over ``tree``,
     each within ``max_evals`` (exact where it covers ``tree.owen_evaluations()``);
-    ``precision``: the model's coarsest float type, whose resolution differences below are taken
-    as zero (see the module's text)."""
+    differences below the resolution of the model's coarsest float type are taken as zero (see
+    the module's text)."""
     n, n_rows = tree.n_leaves, len(rows)
     ends_masks = np.stack([np.zeros(n, dtype=bool), np.ones(n, dtype=bool)])
     ends = game.tables(rows, np.broadcast_to(ends_masks, (n_rows, 2, n)), empty_at=0)
@@ -136,6 +134,8 @@ def owen_estimates(
         raise ValueError(
             f"outputs must be between 0 and {n_outputs - 1}; got {np.unique(focus).tolist()}"
         )
+    # read after the first call of the model, which tells the dtype of a plain function's outputs
+    precision = coarsest_precision(game.model.output_dtype, game.model.input_dtype)
     state = _Refinement(tree, game, rows, focus, output_resolution(ends, link, precision))
     terms = _Terms(
         row=np.arange(n_rows),

@@ -19,7 +19,7 @@ from shapwise.explainers._coalitions import MAX_EXACT_FEATURES, check_exact_size
 from shapwise.explainers._driver import Attribution, check_batch_size, select_outputs
 from shapwise.explainers._game import CoalitionGame
 from shapwise.explainers._interactions import exact_interactions
-from shapwise.explainers._owen import coarsest_precision, owen_by_groups
+from shapwise.explainers._owen import owen_by_groups
 from shapwise.explainers._seeds import RowSeeds
 from shapwise.explanation import Explanation
 from shapwise.maskers._hierarchy import Hierarchy
@@ -77,8 +77,7 @@ class ExactExplainer(ExplainerBase):
                 f"exact Owen values over this feature hierarchy need {needed} coalitions per "
                 "row; use explainers.Partition with a max_evals budget"
             )
-        precision = coarsest_precision(self.model.output_dtype, self.model.input_dtype)
-        return owen_by_groups(game, tree, needed, self.link, precision, done)
+        return owen_by_groups(game, tree, needed, self.link, done)
 
     def _explain_interactions(
         self,

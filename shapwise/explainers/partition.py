@@ -11,7 +11,7 @@ from typing import Any
 from shapwise import maskers
 from shapwise.explainers._base import Estimate, ExplainerBase
 from shapwise.explainers._game import CoalitionGame
-from shapwise.explainers._owen import coarsest_precision, owen_by_groups
+from shapwise.explainers._owen import owen_by_groups
 from shapwise.explainers._seeds import RowSeeds
 from shapwise.links import Link
 from shapwise.maskers._base import Masker
@@ -79,10 +79,7 @@ class PartitionExplainer(ExplainerBase):
         **options: Any,
     ) -> Estimate:
         """Owen values of every row, rows refined together in groups (see ``_owen``)."""
-        precision = coarsest_precision(self.model.output_dtype, self.model.input_dtype)
-        return owen_by_groups(
-            game, self.hierarchy(game.masker), max_evals, self.link, precision, done
-        )
+        return owen_by_groups(game, self.hierarchy(game.masker), max_evals, self.link, done)
 
 
 Partition = PartitionExplainer

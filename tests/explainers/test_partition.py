@@ -151,6 +151,25 @@ def test_rows_refined_together_give_each_row_its_own_values(max_evals: int) -> N
     assert together_explainer.model.n_calls <= max(calls_per_row) < sum(calls_per_row)
 
 
+def test_a_half_precision_function_is_read_as_such_from_its_first_call() -> None:
+    """A plain function's output dtype is known only once it has been called: every row of
+    the first explanation gets the float16 reading too (the same values as a second call)."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(14, 10))
+    weights = rng.normal(size=(10, 1)).astype(np.float32)
+
+    def model(Z):
+        return (np.tanh(np.asarray(Z, np.float32) @ weights) * 50 + 100).astype(np.float16)
+
+    masker = Partition(X[:10], clustering=linkage(rng.normal(size=(10, 2)), "average"))
+    explainer = PartitionExplainer(model, masker)
+    first = explainer(X[10:], max_evals=200)
+    second = explainer(X[10:], max_evals=200)
+    np.testing.assert_array_equal(first.values, second.values)
+    exact = shapwise.explainers.Exact(model, masker)  # exact Owen values, the same reading
+    np.testing.assert_array_equal(exact(X[10:]).values, exact(X[10:]).values)
+
+
 def test_outputs_selects_per_row_and_focuses_budget() -> None:
     rng = np.random.default_rng(6)
     X = rng.normal(size=(10, 6))
