@@ -41,6 +41,9 @@ from shapwise.numeric import epsilon
 # priorities the round reveals); rounds are never smaller than MIN_ROUND_TERMS terms.
 ROUND_SHARE = 1 / 16
 MIN_ROUND_TERMS = 16
+# Rows refined together hold their node values (2n - 1 nodes, every output) in at most this
+# many bytes (an image of many pixels explained for a thousand classes: a row at a time).
+NODE_VALUE_BYTES = 64 * 2**20
 
 
 def output_resolution(ends: np.ndarray, link: Link, precision: str | None) -> np.ndarray:
@@ -100,11 +103,19 @@ def owen_by_groups(
     done: Callable[[int], Any],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`owen_estimates` of every row of ``game``, in groups of rows whose coalitions
-    (at most ``max_evals`` each) the game's row groups bound; ``done(n)`` after each group."""
+    (at most ``max_evals`` each) the game's row groups bound, and their node values
+    NODE_VALUE_BYTES; ``done(n)`` after each group."""
+    n = tree.n_leaves
+    ends_masks = np.stack([np.zeros(n, dtype=bool), np.ones(n, dtype=bool)])
     parts = []
-    for rows in game.row_groups(min(max_evals, tree.owen_evaluations())):
-        parts.append(owen_estimates(game, rows, tree, max_evals, link))
-        done(len(rows))
+    for group in game.row_groups(min(max_evals, tree.owen_evaluations())):
+        ends = game.tables(group, np.broadcast_to(ends_masks, (len(group), 2, n)), empty_at=0)
+        held = max(1, NODE_VALUE_BYTES // (8 * (2 * n - 1) * ends.shape[2]))
+        for start in range(group.start, group.stop, held):  # many outputs: fewer rows at once
+            rows = range(start, min(group.stop, start + held))
+            own = ends[:, rows.start - group.start : rows.stop - group.start]
+            parts.append(owen_estimates(game, rows, tree, max_evals, link, own))
+            done(len(rows))
     return tuple(np.concatenate(part) for part in zip(*parts, strict=True))  # type: ignore[return-value]
 
 
@@ -114,14 +125,13 @@ def owen_estimates(
     tree: Hierarchy,
     max_evals: int,
     link: Link,
+    ends: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Owen values (R, M, O), v(empty) and v(full) (R, O) of ``rows`` of ``game`` over ``tree``,
-    each within ``max_evals`` (exact where it covers ``tree.owen_evaluations()``);
-    differences below the resolution of the model's coarsest float type are taken as zero (see
-    the module's text)."""
+    given their v(empty) and v(full) ``ends`` (2, R, O), each within ``max_evals`` (exact
+    where it covers ``tree.owen_evaluations()``); differences below the resolution of the
+    model's coarsest float type are taken as zero (see the module's text)."""
     n, n_rows = tree.n_leaves, len(rows)
-    ends_masks = np.stack([np.zeros(n, dtype=bool), np.ones(n, dtype=bool)])
-    ends = game.tables(rows, np.broadcast_to(ends_masks, (n_rows, 2, n)), empty_at=0)
     empty_value, full_value = ends[0], ends[1]  # (R, O)
     n_outputs = ends.shape[2]
     if n == 1:

@@ -151,6 +151,23 @@ def test_rows_refined_together_give_each_row_its_own_values(max_evals: int) -> N
     assert together_explainer.model.n_calls <= max(calls_per_row) < sum(calls_per_row)
 
 
+def test_rows_of_many_outputs_are_refined_fewer_at_a_time(monkeypatch) -> None:
+    """Node values of many outputs bound the rows refined together (down to one at a time):
+    the same values, in more model calls."""
+    from shapwise.explainers import _owen
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(10, 6))
+    model = _model(6, 3)
+    masker = Partition(X[:3], clustering=linkage(rng.normal(size=(6, 2)), "average"))
+    together = PartitionExplainer(model, masker)
+    expected = together(X[3:9], max_evals=40).values
+    monkeypatch.setattr(_owen, "NODE_VALUE_BYTES", 8 * 11 * 3 * 2)  # two rows' node values
+    paired = PartitionExplainer(model, masker)
+    np.testing.assert_array_equal(paired(X[3:9], max_evals=40).values, expected)
+    assert paired.model.n_calls > together.model.n_calls
+
+
 def test_a_half_precision_function_is_read_as_such_from_its_first_call() -> None:
     """A plain function's output dtype is known only once it has been called: every row of
     the first explanation gets the float16 reading too (the same values as a second call)."""
