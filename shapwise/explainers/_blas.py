@@ -12,6 +12,9 @@ from typing import Any, TypeVar
 
 Result = TypeVar("Result")
 
+# The most coalitions (masks, values and fits' inputs) that rows fitted at once may hold.
+FIT_COALITIONS = 2**20
+
 
 def one_thread() -> AbstractContextManager[Any]:
     """A context in which BLAS runs on one thread. The fits factorise matrices of a few
@@ -30,14 +33,16 @@ def _controller() -> Any:
     return ThreadpoolController()
 
 
-def fit_threads(n_rows: int) -> int:
-    """Threads for fitting ``n_rows`` rows: one per core this process may run on, at most one
-    per row."""
+def fit_threads(n_rows: int, coalitions_per_row: int) -> int:
+    """Threads for fitting ``n_rows`` rows of ``coalitions_per_row`` coalitions each: one per
+    core this process may run on, at most one per row, and no more than FIT_COALITIONS
+    coalitions held by the rows fitted at once."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, n_rows))
+    held = max(1, FIT_COALITIONS // max(coalitions_per_row, 1))
+    return max(1, min(cores, n_rows, held))
 
 
 def in_threads(

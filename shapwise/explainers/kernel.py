@@ -253,7 +253,7 @@ class KernelExplainer(KernelStyleExplainer):
         its rows are fitted on threads (one BLAS thread each; the fits release the GIL). Each
         row's values depend on that row alone, however the rows are grouped or threaded."""
         l1_reg = options.get("l1_reg", self.l1_reg)
-        threads = fit_threads(game.n_rows)
+        threads = fit_threads(game.n_rows, max_evals)
         found: list[tuple[np.ndarray, ...]] = []
         for rows in game.row_groups(min(max_evals, GROUP_COALITIONS // threads)):
             plans = [self._plan(game.row(i), max_evals, seeds.row(i), l1_reg) for i in rows]

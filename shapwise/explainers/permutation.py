@@ -411,7 +411,7 @@ def _cross_fitted(
     generator, its coalitions evaluated with those of the other rows of its group, the rows'
     fits on threads (each row's values depend on that row alone)."""
     n_strata = len(plan.strata)
-    threads = fit_threads(game.n_rows)
+    threads = fit_threads(game.n_rows, plan.n_coalitions)
     parts = []
 
     def fit(row_masks: np.ndarray, table_and_folds: tuple) -> tuple[np.ndarray, np.ndarray]:
