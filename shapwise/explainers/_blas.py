@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from functools import cache
+from pathlib import Path
 from typing import Any, TypeVar
 
 Result = TypeVar("Result")
@@ -37,12 +38,25 @@ def fit_threads(n_rows: int, coalitions_per_row: int) -> int:
     """Threads for fitting ``n_rows`` rows of ``coalitions_per_row`` coalitions each: one per
     core this process may run on, at most one per row, and no more than FIT_COALITIONS
     coalitions held by the rows fitted at once."""
+    held = max(1, FIT_COALITIONS // max(coalitions_per_row, 1))
+    return max(1, min(usable_cores(), n_rows, held))
+
+
+@cache
+def usable_cores() -> int:
+    """The cores this process may run on: those it is pinned to, fewer where a cgroup's CPU
+    quota (``cpu.max``, as containers set it) allows less."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    held = max(1, FIT_COALITIONS // max(coalitions_per_row, 1))
-    return max(1, min(cores, n_rows, held))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):  # no cgroup v2 quota here
+        pass
+    return cores
 
 
 def in_threads(

@@ -8,11 +8,13 @@ import time
 
 import pytest
 
-from shapwise.explainers._blas import FIT_COALITIONS, fit_threads, in_threads
+from shapwise.explainers._blas import FIT_COALITIONS, fit_threads, in_threads, usable_cores
 
 
 def test_fit_threads_are_bounded_by_rows_cores_and_coalitions_held() -> None:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
+    pinned = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert 1 <= cores <= pinned
     assert fit_threads(1, 100) == 1
     assert fit_threads(1000, 100) == min(cores, 1000)
     assert fit_threads(1000, FIT_COALITIONS) == 1  # one row's coalitions fill the allowance
