@@ -51,12 +51,20 @@ def usable_cores() -> int:
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
     try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, -(-int(quota) // int(period))))
-    except (OSError, ValueError):  # no cgroup v2 quota here
-        pass
-    return cores
+        allowed = quota_cores(Path("/sys/fs/cgroup/cpu.max").read_text())
+    except OSError:  # no cgroup v2 here
+        allowed = None
+    return cores if allowed is None else min(cores, allowed)
+
+
+def quota_cores(cpu_max: str) -> int | None:
+    """The cores a cgroup v2 ``cpu.max`` ("quota period", or "max period") allows, rounded
+    up; None where it sets no quota or cannot be read."""
+    try:
+        quota, period = cpu_max.split()[:2]
+        return None if quota == "max" else max(1, -(-int(quota) // int(period)))
+    except ValueError:
+        return None
 
 
 def in_threads(

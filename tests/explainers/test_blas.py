@@ -8,7 +8,13 @@ import time
 
 import pytest
 
-from shapwise.explainers._blas import FIT_COALITIONS, fit_threads, in_threads, usable_cores
+from shapwise.explainers._blas import (
+    FIT_COALITIONS,
+    fit_threads,
+    in_threads,
+    quota_cores,
+    usable_cores,
+)
 
 
 def test_fit_threads_are_bounded_by_rows_cores_and_coalitions_held() -> None:
@@ -41,3 +47,11 @@ def test_in_threads_keeps_the_order_uses_threads_and_raises_errors() -> None:
 
     with pytest.raises(ValueError, match="row 3 failed"):
         in_threads(fails, list(range(6)), list(range(6)), 3)
+
+
+def test_a_cgroup_quota_is_read_in_whole_cores() -> None:
+    assert quota_cores("max 100000\n") is None
+    assert quota_cores("150000 100000\n") == 2
+    assert quota_cores("50000 100000") == 1
+    assert quota_cores("") is None
+    assert quota_cores("garbled") is None
