@@ -37,6 +37,25 @@ def test_values_of_masks_that_are_all_empty():
         assert model.n_evaluations == evaluations
 
 
+def test_values_of_masks_of_several_rows_in_one_list():
+    """``values_of`` (masks with their rows, as rows refined in rounds give them) equals each
+    row's own ``values``, in one model call."""
+    rng = np.random.default_rng(1)
+    background, X = rng.normal(size=(5, 4)), rng.normal(size=(3, 4))
+    masks = rng.random((7, 4)) < 0.5
+    masks[2] = False  # an empty coalition among them
+    owners = np.array([0, 0, 1, 1, 1, 2, 2])
+    model = as_model(_probabilities)
+    game = CoalitionGame(model, Independent(background), X, logit)
+    together = game.values_of(masks, owners)
+    assert model.n_calls == 1
+    for row in range(3):
+        alone = CoalitionGame(as_model(_probabilities), Independent(background), X, logit)
+        np.testing.assert_array_equal(
+            together[owners == row], alone.values(masks[owners == row], row)
+        )
+
+
 # ------------------------------------------------------------------ each distinct masked row once
 def _row_wise_model(X):
     """Elementwise arithmetic only, so a row's output does not depend on the rows beside it."""

@@ -254,6 +254,32 @@ def test_the_smallest_budget_stays_sane_when_the_sample_cannot_tell_features_apa
     assert max(errors) < 0.5 * np.abs(truth).mean()
 
 
+def test_rows_are_evaluated_together_and_fitted_on_threads(monkeypatch):
+    """A group of rows' coalitions go in one model call (after the background's), the fits run
+    on threads, and each row gets the values it gets alone, bit for bit."""
+    import shapwise.explainers.kernel as kernel_module
+    from shapwise.explainers._blas import in_threads
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(12, 6))
+    model = interaction_model(6)
+    together = Kernel(model, X[:4], seed=2)
+    values = together(X[4:10], max_evals=40).values
+    assert together.model.n_calls <= 2
+    asked = []
+
+    def on_two_threads(function, first, second, threads):
+        asked.append(len(first))
+        return in_threads(function, first, second, 2)  # threads even on one core
+
+    monkeypatch.setattr(kernel_module, "in_threads", on_two_threads)
+    threaded = Kernel(model, X[:4], seed=2)(X[4:10], max_evals=40).values
+    assert asked == [6] and np.array_equal(threaded, values)
+    for row in range(6):
+        alone = Kernel(model, X[:4], seed=2)(X[4 + row : 5 + row], max_evals=40).values
+        assert np.array_equal(alone[0], values[row])
+
+
 def test_a_fit_that_cannot_tell_two_features_apart_splits_their_effect_equally():
     """Two identical columns: the constrained fit gives each half of their joint effect (the
     least-norm solution), and the Gaussian process declines the fit (its main effects are not
