@@ -165,14 +165,21 @@ def permutation_plan(n_features: int, max_evals: int) -> PermutationPlan:
 
     Reusing one plan loses nothing: every row relabels its features by a uniformly random
     permutation, so each of its orders is uniformly random and the pairs stay antithetic and
-    position-balanced.
+    position-balanced. Fewer positions are exact where the sampled orders would otherwise leave
+    some feature no sampled position: every feature's sampled contributions then come in
+    antithetic pairs, so a game of pairwise interactions is estimated exactly at any budget.
     """
     from scipy.sparse import csr_matrix
 
     n = n_features
-    depth = exact_depth(n, max_evals)
-    rng = np.random.default_rng([_PLAN_SEED, n, max_evals])
-    orders, chains = plan_permutations(n, max_evals, rng, depth)
+    for depth in range(exact_depth(n, max_evals), -1, -1):
+        rng = np.random.default_rng([_PLAN_SEED, n, max_evals])
+        orders, chains = plan_permutations(n, max_evals, rng, depth)
+        # every feature needs a sampled position: a feature whose few orders put it only in
+        # the exact strata would get no estimate there (one less exact stratum then; without
+        # strata every order samples every feature)
+        if np.isin(np.arange(n), orders[:, depth : n - depth]).all():
+            break
     parts = [chains.reshape(-1, n)]
     features, rows, coefficients = [], [], []
     offset = len(parts[0])
