@@ -43,11 +43,13 @@ from shapwise.explainers._kernel_inputs import (
     NUM_FEATURES,
 )
 from shapwise.explainers._kernel_surrogate import adjusted_estimate
-from shapwise.explainers._regression import linear_kernel_values
+from shapwise.explainers._regression import SINGULAR_CONDITION, linear_kernel_values
 from shapwise.explainers._seeds import RowSeeds
 
 # l1_reg="auto" selects features (AIC) when less than this share of the coalitions is evaluated.
 AUTO_L1_FRACTION = 0.2
+# Draws of a small sample at most, while it cannot tell some features apart (_determined_plan).
+PLAN_DRAWS = 20
 
 # "rank(k)" is the older spelling of "num_features(k)" that shap's README examples still use.
 
@@ -281,7 +283,7 @@ class KernelExplainer(KernelStyleExplainer):
             sizes = masks.sum(axis=1)
             weights = np.array([size_weight(m, s) / comb(m, s) for s in sizes])
         else:
-            masks, weights = plan_coalitions(m, max_evals - 2, rng)
+            masks, weights = _determined_plan(m, max_evals - 2, rng)
         ends = np.zeros((2, n), dtype=bool)
         ends[1] = True
         return _Plan(varying, np.concatenate([ends, _expand(masks, varying, n)]), masks, weights)
@@ -335,6 +337,23 @@ class KernelExplainer(KernelStyleExplainer):
                 masks[:, kept], weights, targets[:, output : output + 1], total[output : output + 1]
             )[:, 0]
         return values, np.full_like(values, np.nan)
+
+
+def _determined_plan(
+    n_features: int, n_samples: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`plan_coalitions`, drawn again (up to PLAN_DRAWS times) while the sample cannot tell
+    some features apart: at the smallest budgets two features are often in or out of every
+    sampled coalition together, and no fit can then split their effect. Larger samples (more
+    than 8 coalitions a feature) are not checked: they always tell the features apart."""
+    for _ in range(PLAN_DRAWS):
+        masks, weights = plan_coalitions(n_features, n_samples, rng)
+        if len(masks) > 8 * n_features:
+            break
+        observed = np.vstack([masks, np.ones((1, n_features), dtype=bool)]).astype(np.float64)
+        if np.linalg.cond(observed) <= SINGULAR_CONDITION:
+            break
+    return masks, weights
 
 
 def _expand(masks: np.ndarray, varying: np.ndarray, n_features: int) -> np.ndarray:
