@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 # The most coalitions (masks, values and fits' inputs) that rows fitted at once may hold.
@@ -68,16 +69,18 @@ def quota_cores(cpu_max: str) -> int | None:
 
 
 def in_threads(
-    function: Callable[..., Result], first: Sequence[Any], second: Sequence[Any], threads: int
+    function: Callable[[Item], Result], items: Sequence[Item], threads: int
 ) -> list[Result]:
-    """``[function(a, b) for a, b in zip(first, second)]``, on up to ``threads`` threads, each
-    with one BLAS thread (the results in order; an error raised in one is raised here)."""
-    if threads <= 1 or len(first) <= 1:
-        return [function(a, b) for a, b in zip(first, second, strict=True)]
+    """``[function(item) for item in items]`` on up to ``threads`` threads, with one BLAS
+    thread (the fits' matrices are small); the results in order, an error raised in one is
+    raised here."""
+    with one_thread():
+        if threads <= 1 or len(items) <= 1:
+            return [function(item) for item in items]
 
-    def on_one_blas_thread(a: Any, b: Any) -> Result:
-        with one_thread():  # where BLAS's thread count is per thread (OpenMP builds)
-            return function(a, b)
+        def on_one_blas_thread(item: Item) -> Result:
+            with one_thread():  # where BLAS's thread count is per thread (OpenMP builds)
+                return function(item)
 
-    with ThreadPoolExecutor(min(threads, len(first))) as pool:
-        return list(pool.map(on_one_blas_thread, first, second))
+        with ThreadPoolExecutor(min(threads, len(items))) as pool:
+            return list(pool.map(on_one_blas_thread, items))

@@ -152,11 +152,11 @@ class CoalitionGame:
         values = _values(self, every, owners, empty)
         return values.reshape(n_rows, k, -1).transpose(1, 0, 2)
 
-    def row_groups(self, coalitions_per_row: int) -> list[range]:
-        """The rows in consecutive groups of at most GROUP_COALITIONS coalitions (at least one
-        row each), evaluated together: bounds the memory of their value tables, and lets a
-        progress bar move."""
-        size = max(1, GROUP_COALITIONS // max(coalitions_per_row, 1))
+    def row_groups(self, coalitions_per_row: int, min_rows: int = 1) -> list[range]:
+        """The rows in consecutive groups of at most GROUP_COALITIONS coalitions (at least
+        ``min_rows`` rows each, as many as fit threads that share a group), evaluated
+        together: bounds the memory of their value tables, and lets a progress bar move."""
+        size = max(min_rows, 1, GROUP_COALITIONS // max(coalitions_per_row, 1))
         return [range(s, min(s + size, self.n_rows)) for s in range(0, self.n_rows, size)]
 
     # ---------------------------------------------------------------- row-independent parts

@@ -261,9 +261,8 @@ class _Refinement:
 
     def _number(self, rows: np.ndarray) -> np.ndarray:
         """Each new term's place among its row's terms (``rows`` grouped by row)."""
-        counts = np.bincount(rows, minlength=len(self.made))
-        first = np.cumsum(counts) - counts
-        places = self.made[rows] + np.arange(len(rows)) - first[rows]
+        counts, rank = _rank_in_row(rows, len(self.made))
+        places = self.made[rows] + rank
         self.made += counts
         return places
 
@@ -272,12 +271,19 @@ class _Refinement:
     ) -> tuple[np.ndarray, np.ndarray]:
         """v(C + L) and v(C + R) (B, O) of the batch's terms, in one call of the game: each
         row's coalitions together, those with the left half first."""
-        counts = np.bincount(rows, minlength=len(self.made))
-        first = np.cumsum(counts) - counts
-        place = 2 * first[rows] + np.arange(len(rows)) - first[rows]  # with_left's places
+        counts, rank = _rank_in_row(rows, len(self.made))
+        place = 2 * (np.arange(len(rows)) - rank) + rank  # with_left's: twice the row's start
         coalitions = np.empty((2 * len(rows), self.tree.n_leaves), dtype=bool)
         coalitions[place] = with_left
         coalitions[place + counts[rows]] = with_right
         owners = np.repeat(np.arange(self.rows.start, self.rows.stop), 2 * counts)
         evaluated = self.game.values_of(coalitions[:, self.tree.position], owners)
         return evaluated[place], evaluated[place + counts[rows]]
+
+
+def _rank_in_row(rows: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """How many entries each row has (n_rows,), and each entry's place among its row's
+    (``rows`` grouped by row)."""
+    counts = np.bincount(rows, minlength=n_rows)
+    first = np.cumsum(counts) - counts
+    return counts, np.arange(len(rows)) - first[rows]

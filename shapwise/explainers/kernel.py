@@ -29,14 +29,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from shapwise.explainers._base import Estimate
-from shapwise.explainers._blas import fit_threads, in_threads, one_thread
+from shapwise.explainers._blas import fit_threads, in_threads
 from shapwise.explainers._coalitions import all_coalitions, coalitions_of_size, shapley_from_table
-from shapwise.explainers._game import (
-    GROUP_COALITIONS,
-    CoalitionGame,
-    RowGame,
-    varying_features,
-)
+from shapwise.explainers._game import CoalitionGame, RowGame, varying_features
 from shapwise.explainers._kernel_api import KernelStyleExplainer
 from shapwise.explainers._kernel_errors import coalition_strata, sandwich_errors
 from shapwise.explainers._kernel_inputs import (
@@ -257,16 +252,14 @@ class KernelExplainer(KernelStyleExplainer):
         l1_reg = options.get("l1_reg", self.l1_reg)
         threads = fit_threads(game.n_rows, max_evals)
         found: list[tuple[np.ndarray, ...]] = []
-        for rows in game.row_groups(min(max_evals, GROUP_COALITIONS // threads)):
+        for rows in game.row_groups(max_evals, min_rows=threads):
             plans = [self._plan(game.row(i), max_evals, seeds.row(i), l1_reg) for i in rows]
             sizes = [len(plan.coalitions) for plan in plans]
             owners = np.repeat(np.arange(rows.start, rows.stop), sizes)
             table = game.values_of(np.concatenate([plan.coalitions for plan in plans]), owners)
             tables = np.split(table, np.cumsum(sizes)[:-1])
-            with one_thread():  # the fits' matrices are small (see _blas)
-                found += in_threads(
-                    lambda plan, table: self._fit_row(plan, table, l1_reg), plans, tables, threads
-                )
+            pairs = list(zip(plans, tables, strict=True))
+            found += in_threads(lambda pair: self._fit_row(*pair, l1_reg), pairs, threads)
             done(len(rows))
         return tuple(np.stack(part) for part in zip(*found, strict=True))  # type: ignore[return-value]
 

@@ -35,14 +35,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from shapwise.explainers._base import Estimate, ExplainerBase
-from shapwise.explainers._blas import fit_threads, in_threads, one_thread
+from shapwise.explainers._blas import fit_threads, in_threads
 from shapwise.explainers._coalitions import coalition_keys, coalitions_of_size, exact_estimate
 from shapwise.explainers._control_variate import (
     CONTROL_MAX_FEATURES,
     CONTROL_MIN_FEATURES,
     cross_fitted_estimate,
 )
-from shapwise.explainers._game import GROUP_COALITIONS, CoalitionGame, concatenate_rows
+from shapwise.explainers._game import CoalitionGame, concatenate_rows
 from shapwise.explainers._seeds import RowSeeds
 
 
@@ -421,20 +421,19 @@ def _cross_fitted(
     threads = fit_threads(game.n_rows, plan.n_coalitions)
     parts = []
 
-    def fit(row_masks: np.ndarray, table_and_folds: tuple) -> tuple[np.ndarray, np.ndarray]:
-        table, folds = table_and_folds
+    def fit(row: tuple[np.ndarray, np.ndarray, list]) -> tuple[np.ndarray, np.ndarray]:
+        row_masks, table, folds = row
         return cross_fitted_estimate(
             row_masks, table, n_strata, plan.strata_contributions, folds, plan.positions
         )
 
-    for rows in game.row_groups(min(plan.n_coalitions, GROUP_COALITIONS // threads)):
+    for rows in game.row_groups(plan.n_coalitions, min_rows=threads):
         layouts = [_cross_fit_row(plan, seeds.row(i)) for i in rows]
         masks = np.stack([row_masks for row_masks, _ in layouts])  # (rows, K, M)
         tables = game.tables(rows, masks, empty_at=0)  # (K, rows, O)
-        with one_thread():  # the fits' matrices are small (see _blas); rows on threads
-            found = in_threads(
-                fit, list(masks), [(tables[:, r], layouts[r][1]) for r in range(len(rows))], threads
-            )
+        found = in_threads(
+            fit, [(masks[r], tables[:, r], layouts[r][1]) for r in range(len(rows))], threads
+        )
         estimates, errors = (np.stack(part) for part in zip(*found, strict=True))
         parts.append((estimates, tables[0], tables[n_strata - 1], errors))
         done(len(rows))

@@ -268,9 +268,9 @@ def test_rows_are_evaluated_together_and_fitted_on_threads(monkeypatch):
     assert together.model.n_calls <= 2
     asked = []
 
-    def on_two_threads(function, first, second, threads):
-        asked.append(len(first))
-        return in_threads(function, first, second, 2)  # threads even on one core
+    def on_two_threads(function, items, threads):
+        asked.append(len(items))
+        return in_threads(function, items, 2)  # threads even on one core
 
     monkeypatch.setattr(kernel_module, "in_threads", on_two_threads)
     threaded = Kernel(model, X[:4], seed=2)(X[4:10], max_evals=40).values
